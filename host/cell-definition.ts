@@ -1,0 +1,87 @@
+// One sandbox cell (a workerd process): its supervisor worker and the capabilities wired
+// into it. The Miniflare adapter launches cells from this, and config.capnp is rendered
+// from it (`npm run gen:capnp`), so the reference configuration and the running one agree.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+function templatePath(name: string): string {
+  // Works from source (host/) and from the build (dist/host/).
+  const fromBuild = fileURLToPath(new URL(`../../worker-templates/${name}`, import.meta.url));
+  const fromSource = fileURLToPath(new URL(`../worker-templates/${name}`, import.meta.url));
+  try {
+    readFileSync(fromSource);
+    return fromSource;
+  } catch {
+    return fromBuild;
+  }
+}
+
+export const cellDefinition = {
+  compatibilityDate: "2026-04-01",
+  supervisor: {
+    name: "supervisor",
+    mainModule: "supervisor.js",
+    preludeModule: "guest-prelude.js.txt",
+  },
+  bindings: {
+    loader: "LOADER",
+    host: "HOST",
+  },
+  guest: {
+    compatibilityFlags: ["nodejs_compat"],
+  },
+} as const;
+
+export interface CellSources {
+  supervisorSource: string;
+  preludeSource: string;
+}
+
+let cachedSources: CellSources | undefined;
+
+export function loadCellSources(): CellSources {
+  cachedSources ??= {
+    supervisorSource: readFileSync(templatePath("supervisor.js"), "utf8"),
+    preludeSource: readFileSync(templatePath("guest-prelude.js"), "utf8"),
+  };
+  return cachedSources;
+}
+
+/** The reference configuration of one cell, in workerd's text format. */
+export function renderReferenceCapnp(): string {
+  const { supervisor, bindings, compatibilityDate } = cellDefinition;
+  return `# Reference workerd configuration of one secure-exec sandbox cell.
+# Generated from host/cell-definition.ts by \`npm run gen:capnp\`; do not edit by hand.
+# The host launches the same cell through Miniflare, which adds its own loopback
+# plumbing and binds ${bindings.host} to a function of the host process.
+#
+# Try it on its own: npx workerd serve --experimental config.capnp
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "${supervisor.name}", worker = .supervisorWorker),
+    (name = "host", external = (address = "127.0.0.1:8788", http = ())),
+  ],
+  sockets = [
+    (name = "http", address = "127.0.0.1:8787", http = (), service = "${supervisor.name}"),
+  ],
+);
+
+const supervisorWorker :Workerd.Worker = (
+  compatibilityDate = "${compatibilityDate}",
+  modules = [
+    (name = "${supervisor.mainModule}", esModule = embed "worker-templates/supervisor.js"),
+    (name = "${supervisor.preludeModule}", text = embed "worker-templates/guest-prelude.js"),
+  ],
+  bindings = [
+    # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).
+    (name = "${bindings.loader}", workerLoader = ()),
+    # Tools and other host capabilities, reached only through the supervisor.
+    (name = "${bindings.host}", service = "host"),
+  ],
+  # Guests cannot fetch out: every dynamic worker is loaded with globalOutbound = null.
+  globalOutbound = "host",
+);
+`;
+}

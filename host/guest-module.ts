@@ -1,0 +1,99 @@
+// Turns guest source (an ES module) into the module the prelude runs: static imports are
+// hoisted to load time and the body becomes `export default async function`, so the body
+// runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
+import { parse, type Node, type Program } from "acorn";
+
+export const GUEST_MODULE_NAME = "guest.js";
+const MAIN_FUNCTION = "__secureExecGuestMain";
+
+export class GuestSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super(message);
+    this.name = "SyntaxError";
+  }
+}
+
+/** Replaces a span with spaces, keeping newlines so later lines keep their numbers. */
+function blank(source: string, start: number, end: number): string {
+  return source.slice(start, end).replace(/[^\n]/g, " ");
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+export function compileGuestModule(source: string): string {
+  let program: Program;
+  try {
+    program = parse(source, {
+      ecmaVersion: "latest",
+      sourceType: "module",
+      allowHashBang: true,
+      locations: true,
+    });
+  } catch (error) {
+    const location = (error as { loc?: { line: number; column: number } }).loc;
+    const message = (error as Error).message.replace(/ \(\d+:\d+\)$/, "");
+    throw new GuestSyntaxError(message, location?.line ?? 1, location?.column ?? 0);
+  }
+
+  const hoisted: string[] = [];
+  const edits: Edit[] = [];
+  if (source.startsWith("#!")) {
+    const end = source.indexOf("\n") === -1 ? source.length : source.indexOf("\n");
+    edits.push({ start: 0, end, text: blank(source, 0, end) });
+  }
+  for (const node of program.body as Node[]) {
+    const statement = node as Node & {
+      type: string;
+      source?: Node | null;
+      declaration?: (Node & { type: string; id?: Node | null }) | null;
+    };
+    if (statement.type === "ImportDeclaration") {
+      hoisted.push(source.slice(statement.start, statement.end).replace(/\s*\n\s*/g, " "));
+      edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
+    } else if (statement.type === "ExportNamedDeclaration") {
+      if (statement.declaration) {
+        // `export const x = 1` → `       const x = 1`
+        const declStart = statement.declaration.start;
+        edits.push({ start: statement.start, end: declStart, text: blank(source, statement.start, declStart) });
+      } else {
+        if (statement.source) {
+          hoisted.push(`import ${source.slice(statement.source.start, statement.source.end)};`);
+        }
+        edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
+      }
+    } else if (statement.type === "ExportAllDeclaration") {
+      if (statement.source) hoisted.push(`import ${source.slice(statement.source.start, statement.source.end)};`);
+      edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
+    } else if (statement.type === "ExportDefaultDeclaration" && statement.declaration) {
+      const declaration = statement.declaration;
+      const named =
+        (declaration.type === "FunctionDeclaration" || declaration.type === "ClassDeclaration") && declaration.id;
+      const prefix = named ? "" : "void ";
+      const head = source.slice(statement.start, declaration.start);
+      edits.push({
+        start: statement.start,
+        end: declaration.start,
+        text: prefix + head.replace(/[^\n]/g, " ").slice(prefix.length),
+      });
+    }
+  }
+
+  edits.sort((a, b) => a.start - b.start);
+  let body = "";
+  let cursor = 0;
+  for (const edit of edits) {
+    body += source.slice(cursor, edit.start) + edit.text;
+    cursor = edit.end;
+  }
+  body += source.slice(cursor);
+  // Everything added sits on line 1 ahead of the guest's own first line.
+  return `${hoisted.join(" ")} export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
+}

@@ -1,0 +1,116 @@
+// The only module that talks to Miniflare: it launches one workerd process running the
+// cell's supervisor and hands back its pid, direct URL and exit notice.
+import { Miniflare, Response as MiniflareResponse } from "miniflare";
+import type { Readable } from "node:stream";
+import { cellDefinition, loadCellSources } from "./cell-definition.js";
+
+/** Handles one JSON message from a guest (via the supervisor's HOST binding). */
+export type HostRequestHandler = (body: string) => Promise<string>;
+
+export interface WorkerdExit {
+  /** Last lines workerd wrote to stderr, for telling an OOM from other deaths. */
+  stderrTail: string;
+}
+
+export interface WorkerdHandle {
+  pid: number;
+  url: URL;
+  exited: Promise<WorkerdExit>;
+  /** SIGKILL the process and release Miniflare's resources. */
+  kill(): Promise<void>;
+}
+
+const PID_MARKER = "secure-exec-workerd-pid ";
+const STDERR_TAIL_BYTES = 8192;
+
+let miniflareWorkerdPath: string | undefined;
+
+/** A launcher script that reports workerd's pid before exec'ing it (same pid). */
+async function ensureLauncher(): Promise<string> {
+  if (miniflareWorkerdPath) return miniflareWorkerdPath;
+  const { mkdtempSync, writeFileSync, chmodSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { createRequire } = await import("node:module");
+  const require = createRequire(import.meta.url);
+  const workerdBinary: string = process.env.SECURE_EXEC_WORKERD_PATH ?? (require("workerd") as { default: string }).default;
+  const dir = mkdtempSync(join(tmpdir(), "secure-exec-"));
+  const launcher = join(dir, "workerd-launcher.sh");
+  writeFileSync(launcher, `#!/bin/sh\necho "${PID_MARKER}$$"\nexec '${workerdBinary.replace(/'/g, "'\\''")}' "$@"\n`);
+  chmodSync(launcher, 0o755);
+  miniflareWorkerdPath = launcher;
+  return launcher;
+}
+
+export async function launchWorkerd(onHostRequest: HostRequestHandler): Promise<WorkerdHandle> {
+  const launcher = await ensureLauncher();
+  const { supervisorSource, preludeSource } = loadCellSources();
+  let resolvePid: (pid: number) => void = () => {};
+  const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
+  let stderrTail = "";
+  let resolveExit: (exit: WorkerdExit) => void = () => {};
+  const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
+
+  process.env.MINIFLARE_WORKERD_PATH = launcher;
+  const miniflare = new Miniflare({
+    log: undefined,
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+      stdout.on("data", (chunk: Buffer) => {
+        const match = new RegExp(`${PID_MARKER}(\\d+)`).exec(chunk.toString());
+        if (match) resolvePid(Number(match[1]));
+      });
+      stderr.on("data", (chunk: Buffer) => {
+        stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+      });
+      stderr.on("close", () => resolveExit({ stderrTail }));
+      stderr.on("end", () => resolveExit({ stderrTail }));
+    },
+    workers: [
+      {
+        name: cellDefinition.supervisor.name,
+        compatibilityDate: cellDefinition.compatibilityDate,
+        // Module names carry no host path into stack traces.
+        modulesRoot: "/",
+        modules: [
+          { type: "ESModule", path: `/${cellDefinition.supervisor.mainModule}`, contents: supervisorSource },
+          { type: "Text", path: `/${cellDefinition.supervisor.preludeModule}`, contents: preludeSource },
+        ],
+        workerLoaders: { [cellDefinition.bindings.loader]: {} },
+        serviceBindings: {
+          [cellDefinition.bindings.host]: async (request: { text(): Promise<string> }) =>
+            new MiniflareResponse(await onHostRequest(await request.text()), {
+              headers: { "content-type": "application/json" },
+            }),
+        },
+        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+      },
+    ],
+  });
+  try {
+    await miniflare.ready;
+    const url = await miniflare.unsafeGetDirectURL(cellDefinition.supervisor.name);
+    const pid = await pidKnown;
+    let killed: Promise<void> | undefined;
+    return {
+      pid,
+      url,
+      exited,
+      kill() {
+        killed ??= (async () => {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+          await miniflare.dispose().catch(() => {});
+          // Miniflare's dispose detaches the stdio streams before they report the end.
+          resolveExit({ stderrTail });
+        })();
+        return killed;
+      },
+    };
+  } catch (error) {
+    await miniflare.dispose().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,150 @@
+// The sandbox processes of one runtime. Runs of different runtimes never share a process.
+// Placement: the least-loaded responsive process; a stuck process gets no new runs;
+// a lost or recycled process is replaced at once.
+import type { RuntimeLimits } from "../runtime/types.js";
+import { SandboxProcess } from "./sandbox-process.js";
+import { takeProcess } from "./spare-processes.js";
+
+export class PoolDisposedError extends Error {
+  constructor() {
+    super("secure-exec: this runtime has been disposed");
+    this.name = "RuntimeDisposedError";
+  }
+}
+
+interface Waiter {
+  resolve: (sandbox: SandboxProcess) => void;
+  reject: (error: Error) => void;
+}
+
+export class ProcessPool {
+  readonly processes = new Set<SandboxProcess>();
+  private readonly launching = new Set<Promise<SandboxProcess | undefined>>();
+  private readonly waiters: Waiter[] = [];
+  private disposed = false;
+  processesLost = 0;
+
+  constructor(
+    private readonly limits: RuntimeLimits,
+    private readonly onBootTiming?: (phase: string, durationMs: number) => void,
+  ) {}
+
+  /** Starts the first process; resolves once it is ready. */
+  async warmUp(): Promise<void> {
+    await this.launch();
+  }
+
+  private responsiveCount(): number {
+    let count = 0;
+    for (const sandbox of this.processes) if (sandbox.state === "ready") count += 1;
+    return count;
+  }
+
+  private pick(): SandboxProcess | undefined {
+    let best: SandboxProcess | undefined;
+    for (const sandbox of this.processes) {
+      if (sandbox.state !== "ready") continue;
+      if (sandbox.inFlight.size >= this.limits.concurrentRunsPerProcess) continue;
+      if (!best || sandbox.inFlight.size < best.inFlight.size) best = sandbox;
+    }
+    return best;
+  }
+
+  async acquire(exclude?: SandboxProcess): Promise<SandboxProcess> {
+    if (this.disposed) throw new PoolDisposedError();
+    const picked = this.pick();
+    if (picked && picked !== exclude) return picked;
+    this.growIfNeeded();
+    return new Promise<SandboxProcess>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+    });
+  }
+
+  private growIfNeeded(): void {
+    const pending = this.launching.size;
+    const total = this.processes.size + pending;
+    const stuck = this.processes.size - this.responsiveCount();
+    // Stuck processes do not count against the cap (up to twice the cap in all), so
+    // a runaway never starves the runs that come after it.
+    const cap = Math.min(this.limits.processes + stuck, this.limits.processes * 2);
+    if (total < cap && (pending === 0 || this.waiters.length > pending * this.limits.concurrentRunsPerProcess)) {
+      void this.launch();
+    }
+  }
+
+  private async launch(): Promise<SandboxProcess | undefined> {
+    const started = performance.now();
+    const launching = (async () => {
+      try {
+        const sandbox = await takeProcess();
+        if (this.disposed) {
+          await sandbox.kill({ reason: "killed", detail: "runtime disposed" });
+          return undefined;
+        }
+        await sandbox.applyMemoryLimit(this.limits.memoryMb);
+        this.adopt(sandbox);
+        this.onBootTiming?.("process-ready", performance.now() - started);
+        return sandbox;
+      } catch (error) {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        if (this.processes.size === 0) {
+          for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
+        }
+        return undefined;
+      }
+    })();
+    this.launching.add(launching);
+    try {
+      return await launching;
+    } finally {
+      this.launching.delete(launching);
+      this.serveWaiters();
+    }
+  }
+
+  private adopt(sandbox: SandboxProcess): void {
+    this.processes.add(sandbox);
+    sandbox.onStateChange(() => this.serveWaiters());
+    void sandbox.lost.then(() => {
+      this.processes.delete(sandbox);
+      if (sandbox.loss?.reason !== "killed" || sandbox.loss.detail !== "recycled") this.processesLost += 1;
+      if (!this.disposed && this.responsiveCount() === 0) void this.launch();
+      this.serveWaiters();
+    });
+  }
+
+  private serveWaiters(): void {
+    while (this.waiters.length > 0) {
+      const picked = this.pick();
+      if (!picked) break;
+      this.waiters.shift()!.resolve(picked);
+    }
+    if (this.waiters.length > 0 && !this.disposed) this.growIfNeeded();
+  }
+
+  /** Called when a run leaves a process: recycle it once it has served its share. */
+  release(sandbox: SandboxProcess): void {
+    if (sandbox.state === "ready" || sandbox.state === "retiring") {
+      const grownKb = (sandbox.dataMemoryKb() ?? 0) - sandbox.idleDataKb;
+      const tooBig = grownKb > (this.limits.memoryMb * 1024) / 2;
+      if (sandbox.runsStarted >= this.limits.runsPerProcess || tooBig) {
+        if (sandbox.state === "ready") {
+          sandbox.retire();
+          if (this.responsiveCount() === 0) void this.launch();
+        } else if (sandbox.inFlight.size === 0) {
+          sandbox.retire();
+        }
+      }
+    }
+    this.serveWaiters();
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new PoolDisposedError());
+    const launching = [...this.launching];
+    await Promise.all([...this.processes].map((sandbox) => sandbox.kill({ reason: "killed", detail: "runtime disposed" })));
+    await Promise.all(launching);
+    this.processes.clear();
+  }
+}

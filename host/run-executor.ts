@@ -1,0 +1,268 @@
+// Carries one run to a sandbox process and back: per-run worker configuration out,
+// streamed NDJSON events in, with the deadline, abort and process-loss rules applied.
+import { randomBytes, randomUUID } from "node:crypto";
+import { Buffer } from "node:buffer";
+import type { OutputListener } from "../runtime/types.js";
+import { cellDefinition } from "./cell-definition.js";
+import { OutputCapture } from "./output-capture.js";
+import { registerRunToken, type HostMessageHandler } from "./host-router.js";
+import type { ProcessPool } from "./process-pool.js";
+import type { SandboxProcess } from "./sandbox-process.js";
+
+export const EXIT_KILLED = 137;
+
+export interface RunRequest {
+  /** Guest module as produced by `compileGuestModule`. */
+  guestModule: string;
+  env: Record<string, string>;
+  cwd: string;
+  stdin?: string | Uint8Array;
+  timeoutMs?: number;
+  cpuTimeLimitMs?: number;
+  signal?: AbortSignal;
+  onStdout?: OutputListener;
+  onStderr?: OutputListener;
+  outputBytes: number;
+  memoryMb: number;
+  /** Handles the guest's host calls (tools); called with the run's id. */
+  onHostMessage?: (runId: string, signal: AbortSignal) => HostMessageHandler;
+}
+
+export interface RunOutcome {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  /** JSON text passed to `__return`, when the run ended with 0. */
+  returnJson?: string;
+  /** How the run ended, for metrics. */
+  outcome: "exited" | "timeout" | "cpu-limit" | "lost" | "out-of-memory";
+}
+
+interface GuestEvent {
+  o?: string;
+  e?: string;
+  x?: number;
+  r?: string;
+}
+
+/** The per-run configuration of the dynamic worker, as the supervisor receives it. */
+export function buildRunMessage(request: RunRequest, token: string): string {
+  const stdin =
+    request.stdin === undefined
+      ? undefined
+      : typeof request.stdin === "string"
+        ? Buffer.from(request.stdin, "utf8").toString("base64")
+        : Buffer.from(request.stdin.buffer, request.stdin.byteOffset, request.stdin.byteLength).toString("base64");
+  return JSON.stringify({
+    isolateId: randomUUID(),
+    worker: {
+      compatibilityDate: cellDefinition.compatibilityDate,
+      compatibilityFlags: cellDefinition.guest.compatibilityFlags,
+      guestModule: request.guestModule,
+    },
+    input: { env: request.env, cwd: request.cwd, stdin, outputBytes: request.outputBytes, token },
+  });
+}
+
+class AttemptLost extends Error {}
+
+export async function executeRun(pool: ProcessPool, request: RunRequest): Promise<RunOutcome> {
+  const { signal } = request;
+  if (signal?.aborted) throw abortReason(signal);
+  const runId = randomUUID();
+  const stdout = new OutputCapture("stdout", request.outputBytes, request.onStdout);
+  const stderr = new OutputCapture("stderr", request.outputBytes, request.onStderr);
+  const runEnded = new AbortController();
+  let observable = false;
+  let attemptController: AbortController | undefined;
+  let currentProcess: SandboxProcess | undefined;
+  let settle: ((outcome: RunOutcome) => void) | undefined;
+  let fail: ((error: unknown) => void) | undefined;
+  const ended = new Promise<RunOutcome>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  let done = false;
+  const finish = (outcome: Omit<RunOutcome, "stdout" | "stderr">): void => {
+    if (done) return;
+    done = true;
+    settle!({ ...outcome, stdout: stdout.text(), stderr: stderr.text() });
+  };
+
+  // Deadline and abort end the call at once; the process is checked afterwards and
+  // killed only if the guest still holds it.
+  const stopGuest = (): void => {
+    attemptController?.abort();
+    const sandbox = currentProcess;
+    if (sandbox) void killIfStuck(sandbox);
+  };
+  const timers: NodeJS.Timeout[] = [];
+  if (request.timeoutMs !== undefined) {
+    timers.push(
+      setTimeout(() => {
+        if (done) return;
+        stderr.note(`secure-exec: time limit of ${request.timeoutMs} ms exceeded; the guest was killed\n`);
+        finish({ exitCode: EXIT_KILLED, outcome: "timeout" });
+        stopGuest();
+      }, request.timeoutMs),
+    );
+  }
+  const onAbort = (): void => {
+    if (done) return;
+    done = true;
+    fail!(abortReason(signal!));
+    stopGuest();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  const token = randomBytes(24).toString("base64url");
+  const unregister = registerRunToken(token, async (message) => {
+    if (done) return { ok: false, error: "this run has ended" };
+    observable = true;
+    if (!request.onHostMessage) return { ok: false, error: "no host tools are available to this run" };
+    return request.onHostMessage(runId, runEnded.signal)(message);
+  });
+
+  const body = buildRunMessage(request, token);
+  const attempt = async (sandbox: SandboxProcess): Promise<void> => {
+    attemptController = new AbortController();
+    currentProcess = sandbox;
+    sandbox.beginRun(attemptController);
+    let cpuWatch: NodeJS.Timeout | undefined;
+    if (request.cpuTimeLimitMs !== undefined) {
+      const limit = request.cpuTimeLimitMs;
+      cpuWatch = setInterval(() => {
+        const since = sandbox.unresponsiveSince;
+        if (!done && since !== undefined && performance.now() - since >= limit) {
+          stderr.note(`secure-exec: CPU time limit of ${limit} ms exceeded; the guest was killed\n`);
+          finish({ exitCode: EXIT_KILLED, outcome: "cpu-limit" });
+          stopGuest();
+        }
+      }, Math.min(50, limit));
+      cpuWatch.unref();
+    }
+    const lostWatch = sandbox.lost.then(() => {
+      throw new AttemptLost();
+    });
+    lostWatch.catch(() => {});
+    let responseBody: { on(event: "error", listener: () => void): unknown; destroy(): unknown } | undefined;
+    try {
+      const response = await Promise.race([
+        sandbox.dispatcher.request({
+          path: "/run",
+          method: "POST",
+          body,
+          headers: { "content-type": "application/json" },
+          signal: attemptController.signal,
+        }),
+        lostWatch,
+      ]);
+      responseBody = response.body;
+      // A reset socket must not surface as an uncaught stream error.
+      response.body.on("error", () => {});
+      let pending = "";
+      const iterator = response.body[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await Promise.race([iterator.next(), lostWatch]);
+        if (next.done) break;
+        pending += (next.value as Buffer).toString("utf8");
+        let newline: number;
+        while ((newline = pending.indexOf("\n")) !== -1) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          if (line.length > 0) handleEvent(JSON.parse(line) as GuestEvent);
+        }
+      }
+      if (!done) throw new AttemptLost();
+    } catch (error) {
+      if (done) return;
+      if (error instanceof AttemptLost || sandbox.state === "dead" || !sandbox.isAlive()) {
+        await sandbox.lost.catch(() => undefined);
+        throw new AttemptLost();
+      }
+      throw error;
+    } finally {
+      responseBody?.destroy();
+      if (cpuWatch) clearInterval(cpuWatch);
+      sandbox.endRun(attemptController);
+      pool.release(sandbox);
+    }
+  };
+
+  const handleEvent = (event: GuestEvent): void => {
+    if (done) return;
+    if (event.o !== undefined) {
+      observable = true;
+      stdout.write(event.o);
+    }
+    if (event.e !== undefined) {
+      observable = true;
+      stderr.write(event.e);
+    }
+    if (event.x !== undefined) {
+      finish({ exitCode: event.x, returnJson: event.r, outcome: "exited" });
+    }
+  };
+
+  void (async () => {
+    let excluded: SandboxProcess | undefined;
+    for (let attemptNumber = 0; !done; attemptNumber += 1) {
+      let sandbox: SandboxProcess;
+      try {
+        sandbox = await pool.acquire(excluded);
+      } catch (error) {
+        if (!done) {
+          done = true;
+          fail!(error);
+        }
+        return;
+      }
+      if (done) return;
+      try {
+        await attempt(sandbox);
+        return;
+      } catch (error) {
+        if (done) return;
+        if (!(error instanceof AttemptLost)) {
+          done = true;
+          fail!(error);
+          return;
+        }
+        const loss = sandbox.loss;
+        // Replay once on another process if the guest has had no observable effect.
+        if (!observable && attemptNumber === 0) {
+          excluded = sandbox;
+          continue;
+        }
+        const what =
+          loss?.reason === "out-of-memory"
+            ? `the sandbox process ran out of memory (limits.memoryMb = ${request.memoryMb})`
+            : `sandbox process lost: ${loss?.detail ?? "the sandbox process exited"}`;
+        stderr.note(`secure-exec: ${what}; the guest was killed\n`);
+        finish({ exitCode: EXIT_KILLED, outcome: loss?.reason === "out-of-memory" ? "out-of-memory" : "lost" });
+        return;
+      }
+    }
+  })();
+
+  try {
+    return await ended;
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    unregister();
+    runEnded.abort();
+  }
+}
+
+/** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */
+async function killIfStuck(sandbox: SandboxProcess): Promise<void> {
+  if (sandbox.state === "dead") return;
+  const responsive = await sandbox.probe(500);
+  if (!responsive) await sandbox.kill({ reason: "killed", detail: "a guest overran its limit" });
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  if (signal.reason !== undefined) return signal.reason;
+  return new DOMException("This operation was aborted", "AbortError");
+}

@@ -1,0 +1,208 @@
+// One warm workerd process: its keep-alive channel, heartbeat and resource readings.
+import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { Pool } from "undici";
+import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
+import { routeHostRequest } from "./host-router.js";
+
+const HEARTBEAT_INTERVAL_MS = 100;
+/** A ping unanswered this long marks the process as unresponsive (a guest hogs it). */
+export const UNRESPONSIVE_AFTER_MS = 250;
+
+export type ProcessState = "ready" | "unresponsive" | "retiring" | "dead";
+
+export interface ProcessLoss {
+  reason: "killed" | "out-of-memory" | "crashed";
+  detail: string;
+}
+
+const liveProcesses = new Set<SandboxProcess>();
+
+// No orphans: whatever happens to the host, its workerd processes go with it.
+process.once("exit", () => {
+  for (const sandbox of liveProcesses) {
+    try {
+      process.kill(sandbox.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+let nextProcessNumber = 1;
+
+export class SandboxProcess {
+  readonly id = `p${nextProcessNumber++}`;
+  readonly pid: number;
+  readonly dispatcher: Pool;
+  state: ProcessState = "ready";
+  runsStarted = 0;
+  readonly inFlight = new Set<object>();
+  /** When the process last answered a ping (or started). */
+  lastPongAt = performance.now();
+  unresponsiveSince: number | undefined;
+  loss: ProcessLoss | undefined;
+  readonly lost: Promise<ProcessLoss>;
+  private pingStartedAt: number | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private killRequested: ProcessLoss | undefined;
+  private readonly stateListeners = new Set<() => void>();
+  idleDataKb = 0;
+
+  private constructor(private readonly handle: WorkerdHandle) {
+    this.pid = handle.pid;
+    this.dispatcher = new Pool(handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
+    liveProcesses.add(this);
+    this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
+    this.lost = handle.exited.then((exit) => this.onExit(exit));
+  }
+
+  static async launch(): Promise<SandboxProcess> {
+    return new SandboxProcess(await launchWorkerd(routeHostRequest));
+  }
+
+  onStateChange(listener: () => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  private setState(state: ProcessState): void {
+    if (this.state === state || this.state === "dead") return;
+    this.state = state;
+    for (const listener of this.stateListeners) listener();
+  }
+
+  /** Caps the process's writable private memory (RLIMIT_DATA): a heap bomb aborts only it. */
+  async applyMemoryLimit(memoryMb: number): Promise<void> {
+    const limitBytes = (this.idleDataKb * 1024) + memoryMb * 1024 * 1024;
+    await new Promise<void>((resolve) => {
+      execFile("prlimit", [`--pid=${this.pid}`, `--data=${limitBytes}:${limitBytes}`], () => resolve());
+    });
+  }
+
+  isAlive(): boolean {
+    if (this.state === "dead") return false;
+    try {
+      process.kill(this.pid, 0);
+      return readStatusKb(this.pid, "VmRSS") !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  residentMemoryKb(): number | undefined {
+    return readStatusKb(this.pid, "VmRSS");
+  }
+
+  dataMemoryKb(): number | undefined {
+    return readStatusKb(this.pid, "VmData");
+  }
+
+  beginRun(run: object): void {
+    this.runsStarted += 1;
+    this.inFlight.add(run);
+    this.startHeartbeat();
+  }
+
+  endRun(run: object): void {
+    this.inFlight.delete(run);
+    if (this.inFlight.size === 0 && this.state === "ready") this.stopHeartbeat();
+    for (const listener of this.stateListeners) listener();
+  }
+
+  retire(): void {
+    if (this.state === "dead") return;
+    this.setState("retiring");
+    if (this.inFlight.size === 0) void this.kill({ reason: "killed", detail: "recycled" });
+  }
+
+  /** Answers whether the process responds within `withinMs`. */
+  async probe(withinMs: number): Promise<boolean> {
+    if (this.state === "dead") return false;
+    try {
+      const response = await this.dispatcher.request({
+        path: "/ping",
+        method: "GET",
+        signal: AbortSignal.timeout(withinMs),
+      });
+      await response.body.text();
+      this.markResponsive();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  kill(loss: ProcessLoss): Promise<void> {
+    this.killRequested ??= loss;
+    this.stopHeartbeat();
+    return this.handle.kill();
+  }
+
+  private markResponsive(): void {
+    this.lastPongAt = performance.now();
+    this.unresponsiveSince = undefined;
+    if (this.state === "unresponsive") this.setState("ready");
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeatTimer || this.state === "dead") return;
+    this.heartbeatTimer = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.pingStartedAt = undefined;
+  }
+
+  private beat(): void {
+    const now = performance.now();
+    if (this.pingStartedAt !== undefined) {
+      if (now - this.pingStartedAt > UNRESPONSIVE_AFTER_MS && this.state === "ready") {
+        this.unresponsiveSince = this.pingStartedAt;
+        this.setState("unresponsive");
+      }
+      for (const listener of this.stateListeners) listener();
+      return;
+    }
+    this.pingStartedAt = now;
+    this.dispatcher
+      .request({ path: "/ping", method: "GET" })
+      .then((response) => response.body.text())
+      .then(
+        () => {
+          this.pingStartedAt = undefined;
+          this.markResponsive();
+          if (this.inFlight.size === 0 && this.state !== "unresponsive") this.stopHeartbeat();
+        },
+        () => {
+          this.pingStartedAt = undefined;
+        },
+      );
+  }
+
+  private onExit(exit: WorkerdExit): ProcessLoss {
+    this.stopHeartbeat();
+    liveProcesses.delete(this);
+    const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
+    this.loss = outOfMemory
+      ? { reason: "out-of-memory", detail: "the sandbox process ran out of memory" }
+      : (this.killRequested ?? { reason: "crashed", detail: "the sandbox process exited unexpectedly" });
+    this.setState("dead");
+    void this.dispatcher.destroy().catch(() => {});
+    void this.handle.kill();
+    return this.loss;
+  }
+}
+
+function readStatusKb(pid: number, field: string): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const match = new RegExp(`${field}:\\s+(\\d+)`).exec(status);
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,47 @@
+// Warm workerd processes started ahead of demand, so `NodeRuntime.create()` does not pay
+// a process start. A spare has served no one; it is handed to exactly one runtime.
+import { SandboxProcess } from "./sandbox-process.js";
+
+const spares: Promise<SandboxProcess>[] = [];
+let activeUsers = 0;
+
+function spareTarget(): number {
+  const configured = Number(process.env.SECURE_EXEC_SPARE_PROCESSES ?? "1");
+  return Number.isFinite(configured) && configured >= 0 ? configured : 1;
+}
+
+function refill(): void {
+  while (activeUsers > 0 && spares.length < spareTarget()) {
+    const launching = SandboxProcess.launch();
+    launching.catch(() => {});
+    spares.push(launching);
+  }
+}
+
+export async function takeProcess(): Promise<SandboxProcess> {
+  while (spares.length > 0) {
+    const candidate = await spares.shift()!.catch(() => undefined);
+    refill();
+    if (candidate && candidate.state === "ready") return candidate;
+  }
+  const launched = SandboxProcess.launch();
+  refill();
+  return launched;
+}
+
+/** Spares are kept only while some runtime is alive, so an idle host holds no processes. */
+export function retainSpares(): () => void {
+  activeUsers += 1;
+  refill();
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    activeUsers -= 1;
+    if (activeUsers === 0) {
+      for (const spare of spares.splice(0)) {
+        void spare.then((sandbox) => sandbox.kill({ reason: "killed", detail: "host idle" })).catch(() => {});
+      }
+    }
+  };
+}

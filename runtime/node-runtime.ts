@@ -1,0 +1,155 @@
+// NodeRuntime: the SDK entry point. One runtime = one tenant's processes, tools and defaults.
+import type { ExecOptions, ExecResult, NodeRuntimeOptions, RunResult, ToolDefinitions } from "./types.js";
+import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
+import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME } from "../host/guest-module.js";
+import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
+import { executeRun, type RunOutcome } from "../host/run-executor.js";
+import { retainSpares } from "../host/spare-processes.js";
+import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
+import type { z } from "zod";
+
+type ParsedRuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
+
+export interface RuntimeStats {
+  runs: number;
+  runsInFlight: number;
+  processes: { pid: number; state: string; runsInFlight: number; runsStarted: number; rssKb?: number }[];
+  processesLost: number;
+}
+
+export class NodeRuntime {
+  private disposed = false;
+  private runsInFlight = 0;
+  private runsTotal = 0;
+
+  private constructor(
+    private readonly options: ParsedRuntimeOptions,
+    private readonly pool: ProcessPool,
+    private readonly tools: ToolGateway,
+    private readonly releaseSpares: () => void,
+  ) {}
+
+  /** Validates the options, starts the runtime's first sandbox process and resolves when it is ready. */
+  static async create(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
+    const started = performance.now();
+    const parsed = parseOptions(runtimeOptionsSchema, options, "NodeRuntime.create option");
+    const tools = new ToolGateway({ ...defaultToolCallLimits, toolCalls: parsed.limits.toolCalls });
+    if (parsed.tools) tools.register(parsed.tools as ToolDefinitions);
+    const report = (phase: string, durationMs: number) => parsed.onBootTiming?.({ phase, durationMs });
+    const releaseSpares = retainSpares();
+    const pool = new ProcessPool(parsed.limits, report);
+    try {
+      await pool.warmUp();
+    } catch (error) {
+      releaseSpares();
+      await pool.dispose();
+      throw error;
+    }
+    report("create", performance.now() - started);
+    return new NodeRuntime(parsed, pool, tools, releaseSpares);
+  }
+
+  /** Runs guest code as an ES module; resolves with its output and exit code. */
+  async exec(code: string, options?: ExecOptions): Promise<ExecResult> {
+    const { stdout, stderr, exitCode } = await this.execute(code, options);
+    return { stdout, stderr, exitCode };
+  }
+
+  /** Like `exec`, and also hands back what the guest passed to `__return`. */
+  async run<T = unknown>(code: string, options?: ExecOptions): Promise<RunResult<T>> {
+    const outcome = await this.execute(code, options);
+    const result: RunResult<T> = { stdout: outcome.stdout, stderr: outcome.stderr, exitCode: outcome.exitCode };
+    if (outcome.exitCode === 0 && outcome.returnJson !== undefined) result.value = JSON.parse(outcome.returnJson) as T;
+    return result;
+  }
+
+  /** Adds tools to the live runtime; later runs can call them. */
+  async registerTools(definitions: ToolDefinitions): Promise<void> {
+    this.assertLive();
+    this.tools.register(definitions);
+  }
+
+  stats(): RuntimeStats {
+    return {
+      runs: this.runsTotal,
+      runsInFlight: this.runsInFlight,
+      processesLost: this.pool.processesLost,
+      processes: [...this.pool.processes].map((sandbox) => ({
+        pid: sandbox.pid,
+        state: sandbox.state,
+        runsInFlight: sandbox.inFlight.size,
+        runsStarted: sandbox.runsStarted,
+        rssKb: sandbox.residentMemoryKb(),
+      })),
+    };
+  }
+
+  /** Pids of the runtime's live sandbox processes. */
+  processIds(): number[] {
+    return [...this.pool.processes].map((sandbox) => sandbox.pid);
+  }
+
+  /** Stops every process the runtime started; later calls reject. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.pool.dispose();
+    this.releaseSpares();
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new PoolDisposedError();
+  }
+
+  private async execute(code: string, options: ExecOptions | undefined): Promise<RunOutcome> {
+    this.assertLive();
+    if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
+    const call = parseOptions(execOptionsSchema, options, "exec option");
+    if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
+    let guestModule: string;
+    try {
+      guestModule = compileGuestModule(code);
+    } catch (error) {
+      if (!(error instanceof GuestSyntaxError)) throw error;
+      return syntaxErrorOutcome(code, error);
+    }
+    const limits = this.options.limits;
+    const toolPolicy = this.options.permissions?.tool;
+    this.runsInFlight += 1;
+    this.runsTotal += 1;
+    try {
+      return await executeRun(this.pool, {
+        guestModule,
+        env: { ...this.options.env, ...call.env },
+        cwd: call.cwd ?? this.options.cwd,
+        stdin: call.stdin,
+        timeoutMs: call.timeout ?? limits.timeoutMs,
+        cpuTimeLimitMs: call.cpuTimeLimitMs ?? limits.cpuTimeLimitMs,
+        signal: call.signal,
+        onStdout: call.onStdout,
+        onStderr: call.onStderr,
+        outputBytes: limits.outputBytes,
+        memoryMb: limits.memoryMb,
+        onHostMessage: (runId, signal) => {
+          const counters = { calls: 0, inFlight: 0 };
+          return (message) =>
+            this.tools.call(message.name, message.input, {
+              runId,
+              tenant: this.options.tenant,
+              signal,
+              counters,
+              isAllowed: (name) => isPermitted(toolPolicy, name, "allow"),
+            });
+        },
+      });
+    } finally {
+      this.runsInFlight -= 1;
+    }
+  }
+}
+
+function syntaxErrorOutcome(code: string, error: GuestSyntaxError): RunOutcome {
+  const sourceLine = code.split("\n")[error.line - 1] ?? "";
+  const stderr = `file:///workspace/${GUEST_MODULE_NAME}:${error.line}\n${sourceLine}\n${" ".repeat(error.column)}^\n\nSyntaxError: ${error.message}\n`;
+  return { stdout: "", stderr, exitCode: 1, outcome: "exited" };
+}

@@ -1,0 +1,83 @@
+// Schemas of everything a caller hands the runtime; a bad value fails with its path.
+import { z } from "zod";
+import type { RuntimeLimits } from "./types.js";
+
+const absolutePath = z.string().startsWith("/", { message: "must be an absolute path" });
+const stringRecord = z.record(z.string(), z.string());
+const positiveMs = z.number().int().positive();
+
+export const permissionDecision = z.enum(["allow", "deny"]);
+export const permissionPolicySchema = z.union([
+  permissionDecision,
+  z.strictObject({
+    default: permissionDecision,
+    rules: z.array(z.strictObject({ pattern: z.string().min(1), action: permissionDecision })).default([]),
+  }),
+]);
+export type PermissionPolicy = z.infer<typeof permissionPolicySchema>;
+
+export const limitsSchema = z.strictObject({
+  memoryMb: z.number().int().min(16).max(16384).default(128),
+  cpuTimeLimitMs: positiveMs.optional(),
+  timeoutMs: positiveMs.optional(),
+  outputBytes: z.number().int().min(1).default(16 * 1024 * 1024),
+  toolCalls: z.number().int().min(0).default(100_000),
+  processes: z.number().int().min(1).max(64).default(2),
+  runsPerProcess: z.number().int().min(1).default(200),
+  concurrentRunsPerProcess: z.number().int().min(1).max(1024).default(64),
+});
+
+export const runtimeOptionsSchema = z.strictObject({
+  env: stringRecord.default({}),
+  cwd: absolutePath.default("/workspace"),
+  tenant: z.string().min(1).default("default"),
+  tools: z.record(z.string(), z.unknown()).optional(),
+  permissions: z.strictObject({ tool: permissionPolicySchema.optional() }).optional(),
+  limits: limitsSchema.default(limitsSchema.parse({})),
+  onBootTiming: z.custom<(timing: { phase: string; durationMs: number }) => void>((value) => typeof value === "function", {
+    message: "must be a function",
+  }).optional(),
+});
+
+export const execOptionsSchema = z.strictObject({
+  stdin: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+  env: stringRecord.optional(),
+  cwd: absolutePath.optional(),
+  timeout: positiveMs.optional(),
+  cpuTimeLimitMs: positiveMs.optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+  onStdout: z.custom<(chunk: Uint8Array) => void>((value) => typeof value === "function", { message: "must be a function" }).optional(),
+  onStderr: z.custom<(chunk: Uint8Array) => void>((value) => typeof value === "function", { message: "must be a function" }).optional(),
+});
+
+export class InvalidOptionsError extends TypeError {
+  constructor(where: string, error: z.ZodError) {
+    const issue = error.issues[0]!;
+    const path = issue.path.map(String).join(".");
+    super(`secure-exec: invalid ${where}${path ? ` "${path}"` : ""}: ${issue.message}`);
+    this.name = "InvalidOptionsError";
+  }
+}
+
+export function parseOptions<Schema extends z.ZodType>(schema: Schema, value: unknown, where: string): z.infer<Schema> {
+  const parsed = schema.safeParse(value ?? {});
+  if (!parsed.success) throw new InvalidOptionsError(where, parsed.error);
+  return parsed.data;
+}
+
+export type ParsedLimits = RuntimeLimits;
+
+/** First matching rule wins; `*` matches any run of characters. */
+export function isPermitted(policy: PermissionPolicy | undefined, subject: string, fallback: "allow" | "deny"): boolean {
+  if (policy === undefined) return fallback === "allow";
+  if (typeof policy === "string") return policy === "allow";
+  for (const rule of policy.rules) {
+    const pattern = new RegExp(`^${rule.pattern.split("*").map(escapeRegExp).join(".*")}$`);
+    if (pattern.test(subject)) return rule.action === "allow";
+  }
+  return policy.default === "allow";
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+}

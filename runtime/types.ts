@@ -1,0 +1,91 @@
+// Public types of the secure-exec SDK.
+
+export type OutputListener = (chunk: Uint8Array) => void;
+
+/** Per-call options of `exec`, `run` and `spawn`. */
+export interface ExecOptions {
+  /** Piped to the guest's `process.stdin`, followed by end-of-input. */
+  stdin?: string | Uint8Array;
+  /** Merged over the runtime's `env` for this call. */
+  env?: Record<string, string>;
+  /** `process.cwd()` for this call. */
+  cwd?: string;
+  /** Wall-clock limit in ms; on expiry the call resolves with exit code 137. */
+  timeout?: number;
+  /** Budget in ms for the guest keeping its sandbox process busy; on expiry exit code 137. */
+  cpuTimeLimitMs?: number;
+  /** Aborting kills the guest and rejects the call with the signal's reason. */
+  signal?: AbortSignal;
+  onStdout?: OutputListener;
+  onStderr?: OutputListener;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface RunResult<T = unknown> extends ExecResult {
+  /** What the guest passed to `__return` (set only when `exitCode === 0`). */
+  value?: T;
+}
+
+export interface RuntimeLimits {
+  /** Memory budget in MiB of each sandbox process above its idle footprint. */
+  memoryMb: number;
+  /** Default `cpuTimeLimitMs` of every call. */
+  cpuTimeLimitMs?: number;
+  /** Default `timeout` of every call. */
+  timeoutMs?: number;
+  /** Cap on captured bytes per output channel per call. */
+  outputBytes: number;
+  /** Most tool calls one run may make. */
+  toolCalls: number;
+  /** Most sandbox processes this runtime keeps (more start only while some are stuck). */
+  processes: number;
+  /** Runs a process serves before it is recycled. */
+  runsPerProcess: number;
+  /** Runs in flight on one process at once. */
+  concurrentRunsPerProcess: number;
+}
+
+export interface BootTiming {
+  phase: string;
+  durationMs: number;
+}
+
+export interface ToolContext {
+  /** Id of the run that made the call. */
+  runId: string;
+  /** Tenant label of the runtime (`NodeRuntimeOptions.tenant`). */
+  tenant: string;
+  /** Fires when the run ends or is killed, so host work can stop. */
+  signal: AbortSignal;
+}
+
+/** A JSON Schema object describing a tool's input. */
+export type JsonSchema = { [key: string]: unknown };
+
+export interface HostToolDefinition<Input = unknown, Output = unknown> {
+  description: string;
+  inputSchema: JsonSchema;
+  handler: (input: Input, context: ToolContext) => Output | Promise<Output>;
+  timeoutMs?: number;
+  examples?: unknown[];
+  commandAliases?: string[];
+}
+
+export type ToolDefinitions = Record<string, HostToolDefinition<never, unknown>>;
+
+export interface NodeRuntimeOptions {
+  /** Defaults for every call's `process.env`. */
+  env?: Record<string, string>;
+  /** Default `process.cwd()` (default `/workspace`). */
+  cwd?: string;
+  /** Label passed to tool handlers and metrics. */
+  tenant?: string;
+  tools?: ToolDefinitions;
+  limits?: Partial<RuntimeLimits>;
+  onBootTiming?: (timing: BootTiming) => void;
+}

@@ -1,0 +1,310 @@
+// Main module of every guest isolate. The host generates `guest.mjs` (the guest's
+// code with its static imports hoisted and its body wrapped in an async function);
+// this prelude gives that function a Node-like world and reports what it does as
+// NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
+import { format, inspect } from "node:util";
+import { Readable, Writable } from "node:stream";
+import { Buffer } from "node:buffer";
+import guestMain from "./guest.js";
+
+const nativeSetTimeout = globalThis.setTimeout;
+const nativeClearTimeout = globalThis.clearTimeout;
+const nativeSetInterval = globalThis.setInterval;
+const nativeClearInterval = globalThis.clearInterval;
+const nativeSetImmediate = globalThis.setImmediate;
+const nativeClearImmediate = globalThis.clearImmediate;
+const encoder = new TextEncoder();
+
+class ExitSignal extends Error {
+  constructor(code) {
+    super(`process.exit(${code})`);
+    this.name = "ExitSignal";
+  }
+}
+
+let activeRun = null;
+
+export default {
+  async fetch(request, env) {
+    if (new URL(request.url).pathname === "/__warm") return new Response("warm");
+    // Each isolate serves exactly one run: nothing of one run can reach the next.
+    if (activeRun) return new Response("isolate already used", { status: 409 });
+    const input = await request.json();
+    const { readable, writable } = new TransformStream();
+    activeRun = new GuestRun(writable.getWriter(), input, env);
+    activeRun.start();
+    return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+  },
+};
+
+class GuestRun {
+  constructor(writer, input, env) {
+    this.writer = writer;
+    this.input = input;
+    this.env = env;
+    this.finished = false;
+    this.mainState = "running";
+    this.timers = new Set();
+    this.pendingCalls = 0;
+    this.returnJson = undefined;
+    this.outputBudget = { o: input.outputBytes, e: input.outputBytes };
+    this.decoders = { o: new TextDecoder(), e: new TextDecoder() };
+    this.cwd = input.cwd;
+    this.idleCheckScheduled = false;
+  }
+
+  emit(event) {
+    if (this.finished) return;
+    this.writer.write(encoder.encode(JSON.stringify(event) + "\n")).catch(() => {});
+  }
+
+  writeChannel(channel, chunk) {
+    if (this.finished) return;
+    const text = typeof chunk === "string" ? chunk : this.decoders[channel].decode(chunk, { stream: true });
+    if (text.length === 0) return;
+    const budget = this.outputBudget[channel];
+    if (budget <= 0) return;
+    // Guest-side cut keeps a flood from filling the pipe; the host applies the exact cap.
+    this.outputBudget[channel] = budget - text.length;
+    this.emit({ [channel]: budget >= text.length ? text : text.slice(0, budget + 1) });
+  }
+
+  finish(code) {
+    if (this.finished) return;
+    const event = { x: code };
+    if (code === 0 && this.returnJson !== undefined) event.r = this.returnJson;
+    this.emit(event);
+    this.finished = true;
+    for (const timer of this.timers) {
+      nativeClearTimeout(timer);
+      nativeClearInterval(timer);
+    }
+    this.timers.clear();
+    this.writer.close().catch(() => {});
+  }
+
+  fail(error) {
+    if (this.finished || error instanceof ExitSignal) return;
+    let text;
+    if (error instanceof Error) {
+      text = error.stack && error.stack.includes(error.message) ? error.stack : inspect(error);
+    } else {
+      text = `Uncaught ${inspect(error)}`;
+    }
+    this.writeChannel("e", `${text}\n`);
+    this.finish(1);
+  }
+
+  hasLiveWork() {
+    if (this.pendingCalls > 0) return true;
+    for (const timer of this.timers) {
+      if (typeof timer?.hasRef !== "function" || timer.hasRef()) return true;
+    }
+    return false;
+  }
+
+  // Node semantics: the run ends once the module settled and nothing keeps it alive;
+  // a module left awaiting a promise nothing can resolve ends like Node's exit 13.
+  checkIdle() {
+    if (this.finished || this.idleCheckScheduled || this.hasLiveWork()) return;
+    this.idleCheckScheduled = true;
+    nativeSetTimeout(() => {
+      nativeSetTimeout(() => {
+        this.idleCheckScheduled = false;
+        if (this.finished || this.hasLiveWork()) return;
+        if (this.mainState === "running") {
+          this.writeChannel("e", "Warning: Detected unsettled top-level await\n");
+          this.finish(13);
+          return;
+        }
+        this.finish(typeof process.exitCode === "number" ? process.exitCode : 0);
+      }, 0);
+    }, 0);
+  }
+
+  invokeGuest(callback, args) {
+    if (this.finished) return;
+    try {
+      callback(...args);
+    } catch (error) {
+      this.fail(error);
+    }
+    this.checkIdle();
+  }
+
+  installTimers() {
+    const run = this;
+    const track = (create, clear, repeat) =>
+      function (callback, delay, ...args) {
+        if (typeof callback !== "function") {
+          throw new TypeError('The "callback" argument must be of type function');
+        }
+        let handle;
+        handle = create(() => {
+          if (!repeat) run.timers.delete(handle);
+          run.invokeGuest(callback, args);
+        }, delay);
+        run.timers.add(handle);
+        return handle;
+      };
+    const untrack = (clear) => (handle) => {
+      run.timers.delete(handle);
+      clear(handle);
+      run.checkIdle();
+    };
+    globalThis.setTimeout = track(nativeSetTimeout, nativeClearTimeout, false);
+    globalThis.setInterval = track(nativeSetInterval, nativeClearInterval, true);
+    globalThis.clearTimeout = untrack(nativeClearTimeout);
+    globalThis.clearInterval = untrack(nativeClearInterval);
+    if (typeof nativeSetImmediate === "function") {
+      globalThis.setImmediate = function (callback, ...args) {
+        let handle;
+        handle = nativeSetImmediate(() => {
+          run.timers.delete(handle);
+          run.invokeGuest(callback, args);
+        });
+        run.timers.add(handle);
+        return handle;
+      };
+      globalThis.clearImmediate = untrack(nativeClearImmediate);
+    }
+  }
+
+  installConsole() {
+    const out = (...args) => this.writeChannel("o", `${format(...args)}\n`);
+    const err = (...args) => this.writeChannel("e", `${format(...args)}\n`);
+    console.log = out;
+    console.info = out;
+    console.debug = out;
+    console.error = err;
+    console.warn = err;
+    console.trace = (...args) => {
+      const stack = new Error().stack.split("\n").slice(2).join("\n");
+      err(`Trace: ${format(...args)}\n${stack}`);
+    };
+    console.dir = (value, options) => out(inspect(value, { customInspect: false, ...options }));
+  }
+
+  installProcess() {
+    const run = this;
+    const makeWritable = (channel) => {
+      const stream = new Writable({
+        write(chunk, encoding, callback) {
+          run.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk));
+          callback();
+        },
+      });
+      // Synchronous like a pipe-backed stdout in Node.
+      stream.write = (chunk, encoding, callback) => {
+        if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
+          chunk = Buffer.from(chunk, encoding);
+        }
+        run.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk.buffer ?? chunk, chunk.byteOffset ?? 0, chunk.byteLength ?? chunk.length));
+        const done = typeof encoding === "function" ? encoding : callback;
+        if (typeof done === "function") queueMicrotask(done);
+        return true;
+      };
+      stream.isTTY = false;
+      stream.fd = channel === "o" ? 1 : 2;
+      return stream;
+    };
+    const stdinBytes = Buffer.from(this.input.stdin ?? "", "base64");
+    const stdin = new Readable({
+      read() {
+        if (stdinBytes.length > 0) this.push(stdinBytes);
+        this.push(null);
+      },
+    });
+    stdin.isTTY = false;
+    stdin.fd = 0;
+    stdin.setRawMode = () => stdin;
+    const define = (name, value) =>
+      Object.defineProperty(process, name, { value, configurable: true, writable: true, enumerable: true });
+    define("stdout", makeWritable("o"));
+    define("stderr", makeWritable("e"));
+    define("stdin", stdin);
+    const env = {};
+    for (const [key, value] of Object.entries(this.input.env)) env[key] = String(value);
+    define("env", env);
+    define("argv", ["/usr/local/bin/node", "/workspace/guest.js", ...(this.input.argv ?? [])]);
+    define("cwd", () => run.cwd);
+    define("chdir", (directory) => {
+      const target = String(directory);
+      run.cwd = target.startsWith("/") ? target : `${run.cwd.replace(/\/$/, "")}/${target}`;
+    });
+    define("exit", (code) => {
+      const exitCode = code === undefined ? (typeof process.exitCode === "number" ? process.exitCode : 0) : Number(code) | 0;
+      run.finish(exitCode);
+      throw new ExitSignal(exitCode);
+    });
+    define("exitCode", undefined);
+  }
+
+  installHostBridge() {
+    const run = this;
+    globalThis.__return = (value) => {
+      const json = value === undefined ? "null" : JSON.stringify(value);
+      if (json === undefined) throw new TypeError("__return: value is not JSON-serialisable");
+      run.returnJson = json;
+    };
+    globalThis.callHostTool = async (name, toolInput) => {
+      if (typeof name !== "string") throw new TypeError("callHostTool: tool name must be a string");
+      const body = JSON.stringify({ token: run.input.token, name, input: toolInput === undefined ? null : toolInput });
+      run.pendingCalls += 1;
+      try {
+        const response = await run.env.HOST.fetch("http://host/tool", { method: "POST", body });
+        const reply = await response.json();
+        if (reply.ok) return reply.result;
+        const error = new Error(reply.error);
+        error.name = reply.name ?? "HostToolError";
+        if (reply.code) error.code = reply.code;
+        throw error;
+      } finally {
+        run.pendingCalls -= 1;
+        nativeSetTimeout(() => run.checkIdle(), 0);
+      }
+    };
+  }
+
+  trackFetch() {
+    const run = this;
+    const nativeFetch = globalThis.fetch;
+    globalThis.fetch = async function (...args) {
+      run.pendingCalls += 1;
+      try {
+        return await nativeFetch.apply(this, args);
+      } finally {
+        run.pendingCalls -= 1;
+        nativeSetTimeout(() => run.checkIdle(), 0);
+      }
+    };
+  }
+
+  start() {
+    addEventListener("unhandledrejection", (event) => {
+      event.preventDefault?.();
+      this.fail(event.reason);
+    });
+    addEventListener("error", (event) => {
+      event.preventDefault?.();
+      this.fail(event.error ?? event.message);
+    });
+    this.installTimers();
+    this.installConsole();
+    this.installProcess();
+    this.installHostBridge();
+    this.trackFetch();
+    this.mainState = "running";
+    guestMain().then(
+      () => {
+        this.mainState = "settled";
+        this.checkIdle();
+      },
+      (error) => {
+        this.mainState = "settled";
+        this.fail(error);
+      },
+    );
+    this.checkIdle();
+  }
+}
