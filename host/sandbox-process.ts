@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { Pool } from "undici";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
 import { routeHostRequest } from "./host-router.js";
+import { cellDefinition } from "./cell-definition.js";
 
 const HEARTBEAT_INTERVAL_MS = 100;
 /** A ping unanswered this long marks the process as unresponsive (a guest hogs it). */
@@ -58,7 +59,30 @@ export class SandboxProcess {
   }
 
   static async launch(): Promise<SandboxProcess> {
-    return new SandboxProcess(await launchWorkerd(routeHostRequest));
+    const sandbox = new SandboxProcess(await launchWorkerd(routeHostRequest));
+    await sandbox.warmGuestPath();
+    return sandbox;
+  }
+
+  /** The first guest isolate of a process pays one-off compilation; pay it before any run. */
+  private async warmGuestPath(): Promise<void> {
+    try {
+      const response = await this.dispatcher.request({
+        path: "/warm",
+        method: "POST",
+        body: JSON.stringify({
+          isolateId: "secure-exec-warmup",
+          worker: {
+            compatibilityDate: cellDefinition.compatibilityDate,
+            compatibilityFlags: cellDefinition.guest.compatibilityFlags,
+            guestModule: "export default async function main() {}",
+          },
+        }),
+      });
+      await response.body.text();
+    } catch {
+      // A process that cannot warm up shows it on its first run.
+    }
   }
 
   onStateChange(listener: () => void): () => void {

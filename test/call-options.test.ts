@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InvalidOptionsError, NodeRuntime, RuntimeDisposedError } from "../runtime/index.js";
+
+let rt: NodeRuntime;
+beforeAll(async () => {
+  rt = await NodeRuntime.create({ limits: { outputBytes: 1024 } });
+});
+afterAll(async () => {
+  await rt.dispose();
+});
+
+const decoder = new TextDecoder();
+
+describe("timeout", () => {
+  it("resolves with 137 and a stderr line when the time limit passes", async () => {
+    const result = await rt.exec('console.log("started"); await new Promise((r) => setTimeout(r, 10_000))', { timeout: 400 });
+    expect(result.exitCode).toBe(137);
+    expect(result.stdout).toBe("started\n");
+    expect(result.stderr).toMatch(/time limit of 400 ms exceeded/);
+  });
+  it("does not fire for a run that ends in time", async () => {
+    const result = await rt.exec('console.log("quick")', { timeout: 5_000 });
+    expect(result).toEqual({ stdout: "quick\n", stderr: "", exitCode: 0 });
+  });
+});
+
+describe("signal", () => {
+  it("rejects with an AbortError when aborted mid-run", async () => {
+    const controller = new AbortController();
+    const pending = rt.exec("await new Promise((r) => setTimeout(r, 10_000))", { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+  });
+  it("rejects with the signal's own reason", async () => {
+    const controller = new AbortController();
+    const pending = rt.exec("await new Promise((r) => setTimeout(r, 10_000))", { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error("caller gave up")), 50);
+    await expect(pending).rejects.toThrow("caller gave up");
+  });
+  it("rejects at once when already aborted", async () => {
+    const started = performance.now();
+    await expect(rt.exec('console.log("never")', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+  it("keeps the runtime serving after an abort", async () => {
+    expect((await rt.exec('console.log("still here")')).stdout).toBe("still here\n");
+  });
+});
+
+describe("onStdout / onStderr", () => {
+  it("stream Uint8Array chunks in order, matching the returned strings", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    let sawBytes = false;
+    const result = await rt.exec(
+      'for (let i = 0; i < 5; i++) { console.log("out", i); console.error("err", i); await new Promise((r) => setTimeout(r, 2)); }',
+      {
+        onStdout: (chunk) => {
+          sawBytes ||= chunk instanceof Uint8Array;
+          out.push(decoder.decode(chunk));
+        },
+        onStderr: (chunk) => err.push(decoder.decode(chunk)),
+      },
+    );
+    expect(sawBytes).toBe(true);
+    expect(out.length).toBeGreaterThanOrEqual(5);
+    expect(out.join("")).toBe(result.stdout);
+    expect(err.join("")).toBe(result.stderr);
+    expect(result.stdout).toBe("out 0\nout 1\nout 2\nout 3\nout 4\n");
+  });
+  it("delivers output before the run ends", async () => {
+    let firstChunkAt = 0;
+    const started = performance.now();
+    await rt.exec('console.log("early"); await new Promise((r) => setTimeout(r, 300))', {
+      onStdout: () => (firstChunkAt ||= performance.now() - started),
+    });
+    const total = performance.now() - started;
+    expect(firstChunkAt).toBeGreaterThan(0);
+    expect(total - firstChunkAt).toBeGreaterThan(200);
+  });
+});
+
+describe("output cap", () => {
+  it("cuts output past limits.outputBytes and appends a marker", async () => {
+    const result = await rt.exec('for (let i = 0; i < 200; i++) console.log("0123456789")');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout.startsWith("0123456789\n")).toBe(true);
+    expect(result.stdout).toContain("[secure-exec: stdout truncated at 1024 bytes]");
+    expect(result.stdout.length).toBeLessThan(1024 + 100);
+  });
+});
+
+describe("option validation", () => {
+  it("names a bad create() option", async () => {
+    await expect(NodeRuntime.create({ limits: { memoryMb: -1 } })).rejects.toThrow(/limits\.memoryMb/);
+    await expect(NodeRuntime.create({ cwd: "relative" } as never)).rejects.toThrow(/"cwd".*absolute/);
+    await expect(NodeRuntime.create({ bogus: 1 } as never)).rejects.toThrow(InvalidOptionsError);
+    await expect(NodeRuntime.create({ env: { A: 1 } } as never)).rejects.toThrow(/env\.A/);
+  });
+  it("names a bad per-call option", async () => {
+    await expect(rt.exec("1", { timeout: -5 })).rejects.toThrow(/"timeout"/);
+    await expect(rt.exec("1", { stdin: 42 } as never)).rejects.toThrow(/"stdin"/);
+    await expect(rt.exec("1", { env: { A: null } } as never)).rejects.toThrow(/env\.A/);
+    await expect(rt.exec(42 as never)).rejects.toThrow(/code must be a string/);
+  });
+});
+
+describe("dispose", () => {
+  it("stops every process it started and rejects later calls", async () => {
+    const own = await NodeRuntime.create();
+    await own.exec("console.log(1)");
+    const pids = own.processIds();
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).not.toThrow();
+    await own.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const pid of pids) {
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+        alive = !!(await import("node:fs")).readFileSync(`/proc/${pid}/status`, "utf8").match(/State:\s+[^Z]/);
+      } catch {
+        alive = false;
+      }
+      expect(alive).toBe(false);
+    }
+    await expect(own.exec("console.log(1)")).rejects.toThrow(RuntimeDisposedError);
+    await expect(own.registerTools({})).rejects.toThrow(/disposed/);
+  });
+});
