@@ -6,7 +6,7 @@ import type { OutputListener } from "../runtime/types.js";
 import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
-import type { ProcessPool } from "./process-pool.js";
+import { PoolDisposedError, type ProcessPool } from "./process-pool.js";
 import type { SandboxProcess } from "./sandbox-process.js";
 
 export const EXIT_KILLED = 137;
@@ -211,10 +211,14 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       try {
         sandbox = await pool.acquire(excluded);
       } catch (error) {
-        if (!done) {
-          done = true;
-          fail!(error);
+        if (done) return;
+        if (error instanceof PoolDisposedError && attemptNumber > 0) {
+          stderr.note("secure-exec: the runtime was disposed; the guest was killed\n");
+          finish({ exitCode: EXIT_KILLED, outcome: "lost" });
+          return;
         }
+        done = true;
+        fail!(error);
         return;
       }
       if (done) return;

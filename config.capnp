@@ -1,0 +1,33 @@
+# Reference workerd configuration of one secure-exec sandbox cell.
+# Generated from host/cell-definition.ts by `npm run gen:capnp`; do not edit by hand.
+# The host launches the same cell through Miniflare, which adds its own loopback
+# plumbing and binds HOST to a function of the host process.
+#
+# Try it on its own: npx workerd serve --experimental config.capnp
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "supervisor", worker = .supervisorWorker),
+    (name = "host", external = (address = "127.0.0.1:8788", http = ())),
+  ],
+  sockets = [
+    (name = "http", address = "127.0.0.1:8787", http = (), service = "supervisor"),
+  ],
+);
+
+const supervisorWorker :Workerd.Worker = (
+  compatibilityDate = "2026-04-01",
+  modules = [
+    (name = "supervisor.js", esModule = embed "worker-templates/supervisor.js"),
+    (name = "guest-prelude.js.txt", text = embed "worker-templates/guest-prelude.js"),
+  ],
+  bindings = [
+    # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).
+    (name = "LOADER", workerLoader = ()),
+    # Tools and other host capabilities, reached only through the supervisor.
+    (name = "HOST", service = "host"),
+  ],
+  # Guests cannot fetch out: every dynamic worker is loaded with globalOutbound = null.
+  globalOutbound = "host",
+);
