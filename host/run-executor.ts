@@ -116,11 +116,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   signal?.addEventListener("abort", onAbort, { once: true });
 
   const token = randomBytes(24).toString("base64url");
+  const hostHandler = request.onHostMessage?.(runId, runEnded.signal);
   const unregister = registerRunToken(token, async (message) => {
     if (done) return { ok: false, error: "this run has ended" };
     observable = true;
-    if (!request.onHostMessage) return { ok: false, error: "no host tools are available to this run" };
-    return request.onHostMessage(runId, runEnded.signal)(message);
+    if (!hostHandler) return { ok: false, error: "no host tools are available to this run" };
+    return hostHandler(message);
   });
 
   const body = buildRunMessage(request, token);

@@ -125,20 +125,20 @@ export class ToolGateway {
     scope.counters.calls += 1;
     scope.counters.inFlight += 1;
     const timeoutMs = tool.definition.timeoutMs ?? this.limits.toolTimeoutMs;
-    const callEnded = new AbortController();
-    const onRunEnd = () => callEnded.abort(scope.signal.reason);
-    scope.signal.addEventListener("abort", onRunEnd, { once: true });
+    const callTimedOut = new AbortController();
+    // Fires when the call times out or when its run ends (even after the call returned).
+    const callSignal = AbortSignal.any([scope.signal, callTimedOut.signal]);
     let timer: NodeJS.Timeout | undefined;
     try {
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          callEnded.abort(new Error("tool timed out"));
+          callTimedOut.abort(new Error("tool timed out"));
           reject(new ToolTimeout());
         }, timeoutMs);
       });
       const handler = tool.definition.handler as (input: unknown, context: unknown) => unknown;
       const result = await Promise.race([
-        Promise.resolve().then(() => handler(input, { runId: scope.runId, tenant: scope.tenant, signal: callEnded.signal })),
+        Promise.resolve().then(() => handler(input, { runId: scope.runId, tenant: scope.tenant, signal: callSignal })),
         timedOut,
       ]);
       let json: string | undefined;
@@ -158,7 +158,6 @@ export class ToolGateway {
       return failure("ERR_TOOL_FAILED", `tool "${tool.name}" failed: ${message}`);
     } finally {
       if (timer) clearTimeout(timer);
-      scope.signal.removeEventListener("abort", onRunEnd);
       scope.counters.inFlight -= 1;
     }
   }
