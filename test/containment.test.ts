@@ -40,7 +40,7 @@ describe("runaway guests", () => {
   it("kills a runaway that starts after an await", async () => {
     const rt = await createRuntime();
     const result = await rt.exec('await new Promise((r) => setTimeout(r, 20)); console.log("spinning"); await new Promise((r) => setTimeout(r, 50)); for (;;) {}', {
-      timeout: 400,
+      timeout: 1_500,
     });
     expect(result.exitCode).toBe(137);
     expect(result.stdout).toBe("spinning\n");
@@ -75,8 +75,10 @@ describe("runaway guests", () => {
   it("in its own runtime, runs started after a runaway go to another process and finish", async () => {
     const rt = await createRuntime({ limits: { processes: 2 } });
     const runaway = rt.exec("while (true) {}", { timeout: 10_000 });
-    // Let the heartbeat notice the stuck process.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Wait for the heartbeat to notice the stuck process.
+    for (let waited = 0; waited < 10_000 && !rt.stats().processes.some((p) => p.state === "unresponsive"); waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const later = await Promise.all(Array.from({ length: 5 }, (_, i) => rt.run(`__return(${i} * 2)`)));
     expect(later.map((result) => result.value)).toEqual([0, 2, 4, 6, 8]);
     const states = rt.stats().processes.map((p) => p.state);
