@@ -24,3 +24,33 @@ export async function routeHostRequest(body: string): Promise<string> {
     return JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) });
   }
 }
+
+let endpoint: Promise<string> | undefined;
+
+/**
+ * A keep-alive HTTP endpoint on loopback that workerd reaches as an external service:
+ * about half the round trip of a Miniflare function binding. Unguessable run tokens, not
+ * the socket, are what authorise a call.
+ */
+export function hostEndpointAddress(): Promise<string> {
+  endpoint ??= (async () => {
+    const { createServer } = await import("node:http");
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        void routeHostRequest(Buffer.concat(chunks).toString("utf8")).then((reply) => {
+          response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
+          response.end(reply);
+        });
+      });
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    server.unref();
+    const address = server.address();
+    if (address === null || typeof address === "string") throw new Error("secure-exec: host endpoint has no port");
+    return `127.0.0.1:${address.port}`;
+  })();
+  return endpoint;
+}

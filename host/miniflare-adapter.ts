@@ -1,11 +1,9 @@
 // The only module that talks to Miniflare: it launches one workerd process running the
 // cell's supervisor and hands back its pid, direct URL and exit notice.
-import { Miniflare, Response as MiniflareResponse } from "miniflare";
+import { Miniflare } from "miniflare";
 import type { Readable } from "node:stream";
 import { cellDefinition, loadCellSources } from "./cell-definition.js";
 
-/** Handles one JSON message from a guest (via the supervisor's HOST binding). */
-export type HostRequestHandler = (body: string) => Promise<string>;
 
 export interface WorkerdExit {
   /** Last lines workerd wrote to stderr, for telling an OOM from other deaths. */
@@ -42,7 +40,8 @@ async function ensureLauncher(): Promise<string> {
   return launcher;
 }
 
-export async function launchWorkerd(onHostRequest: HostRequestHandler): Promise<WorkerdHandle> {
+/** `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts). */
+export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle> {
   const launcher = await ensureLauncher();
   const { supervisorSource, preludeSource } = loadCellSources();
   let resolvePid: (pid: number) => void = () => {};
@@ -76,12 +75,7 @@ export async function launchWorkerd(onHostRequest: HostRequestHandler): Promise<
           { type: "Text", path: `/${cellDefinition.supervisor.preludeModule}`, contents: preludeSource },
         ],
         workerLoaders: { [cellDefinition.bindings.loader]: {} },
-        serviceBindings: {
-          [cellDefinition.bindings.host]: async (request: { text(): Promise<string> }) =>
-            new MiniflareResponse(await onHostRequest(await request.text()), {
-              headers: { "content-type": "application/json" },
-            }),
-        },
+        serviceBindings: { [cellDefinition.bindings.host]: { external: { address: hostAddress, http: {} } } },
         unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
       },
     ],

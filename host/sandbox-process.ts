@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { Pool } from "undici";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
-import { routeHostRequest } from "./host-router.js";
+import { hostEndpointAddress } from "./host-router.js";
 import { cellDefinition } from "./cell-definition.js";
 
 const HEARTBEAT_INTERVAL_MS = 100;
@@ -59,7 +59,7 @@ export class SandboxProcess {
   }
 
   static async launch(): Promise<SandboxProcess> {
-    const sandbox = new SandboxProcess(await launchWorkerd(routeHostRequest));
+    const sandbox = new SandboxProcess(await launchWorkerd(await hostEndpointAddress()));
     await sandbox.warmGuestPath();
     return sandbox;
   }

@@ -1,0 +1,249 @@
+#!/usr/bin/env node
+// `secure-exec` command line: run a file in the sandbox, or serve the HTTP API.
+import { readFile } from "node:fs/promises";
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { NodeRuntime } from "../runtime/index.js";
+import type { ExecOptions } from "../runtime/types.js";
+import { loadServerConfig, ServerConfigError } from "./server-config.js";
+import { API_VERSION, startServer } from "./server.js";
+
+/** Exit code of usage errors and of failures of the CLI itself (not of the guest). */
+export const EXIT_USAGE = 2;
+
+class CliError extends Error {}
+
+function positiveInteger(what: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number <= 0) {
+      throw new InvalidArgumentError(`${what} must be a positive integer (got "${value}")`);
+    }
+    return number;
+  };
+}
+
+function port(value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value.trim()) || number > 65535) throw new InvalidArgumentError(`port must be an integer 0..65535 (got "${value}")`);
+  return number;
+}
+
+function collectEnv(value: string, previous: Record<string, string>): Record<string, string> {
+  const equals = value.indexOf("=");
+  if (equals <= 0) throw new InvalidArgumentError(`--env takes KEY=VALUE (got "${value}")`);
+  return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function writeAsync(stream: NodeJS.WriteStream, data: Uint8Array | string): Promise<void> {
+  return new Promise((resolve) => {
+    if (!stream.write(data)) stream.once("drain", () => resolve());
+    else resolve();
+  });
+}
+
+interface RunFlags {
+  timeout?: number;
+  env: Record<string, string>;
+  stdin?: string;
+  stdinFile?: string;
+  cwd?: string;
+  json?: boolean;
+}
+
+async function runCommand(file: string, flags: RunFlags): Promise<number> {
+  if (flags.stdin !== undefined && flags.stdinFile !== undefined) throw new CliError("use either --stdin or --stdin-file, not both");
+  if (file === "-" && flags.stdinFile === "-") throw new CliError("the code and the guest's stdin cannot both come from standard input");
+  if (flags.cwd !== undefined && !flags.cwd.startsWith("/")) throw new CliError(`--cwd must be an absolute path (got "${flags.cwd}")`);
+
+  const readSource = async (path: string, what: string): Promise<string> => {
+    if (path === "-") return readStdin();
+    try {
+      return await readFile(path, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new CliError(`cannot read ${what} ${path}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`);
+    }
+  };
+  const code = await readSource(file, "file");
+  const stdin = flags.stdinFile !== undefined ? await readSource(flags.stdinFile, "stdin file") : flags.stdin;
+
+  // A one-shot run needs one sandbox process and no spare.
+  process.env.SECURE_EXEC_SPARE_PROCESSES ??= "0";
+  const runtime = await NodeRuntime.create({ limits: { processes: 1 } });
+  const interrupted = new AbortController();
+  const onSignal = () => interrupted.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  // Output is written in order; pending writes are awaited before exiting.
+  let writes = Promise.resolve();
+  const forward = (stream: NodeJS.WriteStream) => (chunk: Uint8Array) => {
+    const copy = Uint8Array.from(chunk);
+    writes = writes.then(() => writeAsync(stream, copy));
+  };
+  try {
+    const options: ExecOptions = { env: flags.env, signal: interrupted.signal };
+    if (flags.timeout !== undefined) options.timeout = flags.timeout;
+    if (stdin !== undefined) options.stdin = stdin;
+    if (flags.cwd !== undefined) options.cwd = flags.cwd;
+    if (!flags.json) {
+      options.onStdout = forward(process.stdout);
+      options.onStderr = forward(process.stderr);
+    }
+    let result;
+    try {
+      result = await runtime.run(code, options);
+    } catch (error) {
+      if (interrupted.signal.aborted) {
+        await writes;
+        process.stderr.write("secure-exec: interrupted; the guest was killed\n");
+        return 130;
+      }
+      throw error;
+    }
+    await writes;
+    if (flags.json) await writeAsync(process.stdout, `${JSON.stringify(result)}\n`);
+    return result.exitCode;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await runtime.dispose();
+  }
+}
+
+interface ServeFlags {
+  port?: number;
+  host?: string;
+  config?: string;
+}
+
+async function serveCommand(flags: ServeFlags): Promise<number> {
+  const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG, port: flags.port, host: flags.host });
+  const server = await startServer(config);
+  const who = config.authenticated
+    ? `tenants: ${config.tenants.map((tenant) => tenant.name).join(", ")}`
+    : "no tenants configured: unauthenticated, loopback only";
+  process.stdout.write(`secure-exec listening on ${server.url} (${who})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.stderr.write(`secure-exec: ${signal} received, shutting down\n`);
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await server.close();
+  return 0;
+}
+
+export function buildProgram(onResult: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name("secure-exec")
+    .description("Run untrusted JavaScript in workerd sandboxes, or serve the secure-exec HTTP API.")
+    .version(API_VERSION, "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  program
+    .command("run")
+    .description("Run a JavaScript file (an ES module) in a fresh sandbox; exits with the guest's exit code")
+    .argument("<file>", 'the guest code; "-" reads it from standard input')
+    .addOption(new Option("-t, --timeout <ms>", "wall-clock limit; on expiry the guest is killed and the exit code is 137").argParser(positiveInteger("--timeout")))
+    .addOption(new Option("-e, --env <KEY=VALUE>", "set an environment variable of the guest (repeatable)").argParser(collectEnv).default({}, "none"))
+    .option("--stdin <text>", "text piped to the guest's process.stdin")
+    .option("--stdin-file <path>", 'file piped to the guest\'s process.stdin ("-": this command\'s standard input)')
+    .option("--cwd <path>", "process.cwd() of the guest (absolute; default /workspace)")
+    .option("--json", "print {stdout, stderr, exitCode, value} as JSON instead of streaming the output")
+    .addHelpText(
+      "after",
+      `
+The guest sees no host files, network or environment: only what --env and --stdin give it.
+Exit codes: the guest's own; 137 when a limit killed it; 130 when interrupted;
+${EXIT_USAGE} for usage errors or when the file cannot be read.
+
+Examples:
+  $ secure-exec run script.mjs --timeout 5000 --env NAME=world
+  $ echo 'console.log(1 + 1)' | secure-exec run -
+  $ secure-exec run wc.mjs --stdin "some text"`,
+    )
+    .action(async (file: string, flags: RunFlags) => onResult(await runCommand(file, flags)));
+
+  program
+    .command("serve")
+    .description("Start the HTTP API (POST /v1/exec, /v1/run, GET /healthz, /metrics, /openapi.json)")
+    .addOption(new Option("-p, --port <n>", "port to listen on (0 picks a free one; default: config port, else 8080)").argParser(port))
+    .option("-H, --host <address>", "address to listen on (default: config host, else 127.0.0.1)")
+    .option("-c, --config <file>", "config module (.mjs) whose default export is { tenants?, tools?, port?, ... } (or env SECURE_EXEC_CONFIG)")
+    .addHelpText(
+      "after",
+      `
+Tenants: from the config module's \`tenants\`, and/or SECURE_EXEC_TOKENS=tenant:token,...
+Without tenants the server has no authentication and may only listen on 127.0.0.1.
+See docs/http-api.md.
+
+Examples:
+  $ secure-exec serve --port 8080
+  $ SECURE_EXEC_TOKENS=acme:s3cret secure-exec serve --host 0.0.0.0 --port 8080
+  $ secure-exec serve --config ./server-config.mjs`,
+    )
+    .action(async (flags: ServeFlags) => onResult(await serveCommand(flags)));
+
+  return program;
+}
+
+/** Runs the CLI; resolves with the process exit code. */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp({ error: true });
+      return EXIT_USAGE;
+    }
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0; usage errors were already printed.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof CliError || error instanceof ServerConfigError) {
+      process.stderr.write(`secure-exec: ${error.message.replace(/^secure-exec: /, "")}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof Error && error.name === "InvalidOptionsError") {
+      process.stderr.write(`${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`secure-exec: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 1;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main();
+  // Let stdout/stderr drain (pipes are asynchronous), then exit even if a handle lingers.
+  const flush = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write("", () => resolve()));
+  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  process.exit(code);
+}
