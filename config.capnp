@@ -1,7 +1,7 @@
 # Reference workerd configuration of one secure-exec sandbox cell.
 # Generated from host/cell-definition.ts by `npm run gen:capnp`; do not edit by hand.
 # The host launches the same cell through Miniflare, which adds its own loopback
-# plumbing and binds HOST to a function of the host process.
+# plumbing; HOST reaches the host process on a loopback port.
 #
 # Try it on its own: npx workerd serve --experimental config.capnp
 using Workerd = import "/workerd/workerd.capnp";
