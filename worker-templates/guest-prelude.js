@@ -2,10 +2,12 @@
 // code with its static imports hoisted and its body wrapped in an async function);
 // this prelude gives that function a Node-like world and reports what it does as
 // NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
-import { format, inspect } from "node:util";
-import { Readable, Writable } from "node:stream";
-import { Buffer } from "node:buffer";
 import guestMain from "./guest.js";
+
+// Builtins load on first use: most runs never touch streams, and every isolate is new.
+const builtin = (name) => process.getBuiltinModule(name);
+const format = (...args) => builtin("node:util").format(...args);
+const inspect = (...args) => builtin("node:util").inspect(...args);
 
 const nativeSetTimeout = globalThis.setTimeout;
 const nativeClearTimeout = globalThis.clearTimeout;
@@ -188,6 +190,7 @@ class GuestRun {
   installProcess() {
     const run = this;
     const makeWritable = (channel) => {
+      const { Writable } = builtin("node:stream");
       const stream = new Writable({
         write(chunk, encoding, callback) {
           run.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk));
@@ -199,7 +202,10 @@ class GuestRun {
         if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
           chunk = Buffer.from(chunk, encoding);
         }
-        run.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk.buffer ?? chunk, chunk.byteOffset ?? 0, chunk.byteLength ?? chunk.length));
+        run.writeChannel(
+          channel,
+          typeof chunk === "string" ? chunk : new Uint8Array(chunk.buffer ?? chunk, chunk.byteOffset ?? 0, chunk.byteLength ?? chunk.length),
+        );
         const done = typeof encoding === "function" ? encoding : callback;
         if (typeof done === "function") queueMicrotask(done);
         return true;
@@ -208,21 +214,34 @@ class GuestRun {
       stream.fd = channel === "o" ? 1 : 2;
       return stream;
     };
-    const stdinBytes = Buffer.from(this.input.stdin ?? "", "base64");
-    const stdin = new Readable({
-      read() {
-        if (stdinBytes.length > 0) this.push(stdinBytes);
-        this.push(null);
-      },
-    });
-    stdin.isTTY = false;
-    stdin.fd = 0;
-    stdin.setRawMode = () => stdin;
+    const makeStdin = () => {
+      const { Readable } = builtin("node:stream");
+      const stdinBytes = Buffer.from(this.input.stdin ?? "", "base64");
+      const stdin = new Readable({
+        read() {
+          if (stdinBytes.length > 0) this.push(stdinBytes);
+          this.push(null);
+        },
+      });
+      stdin.isTTY = false;
+      stdin.fd = 0;
+      stdin.setRawMode = () => stdin;
+      return stdin;
+    };
     const define = (name, value) =>
       Object.defineProperty(process, name, { value, configurable: true, writable: true, enumerable: true });
-    define("stdout", makeWritable("o"));
-    define("stderr", makeWritable("e"));
-    define("stdin", stdin);
+    const defineLazy = (name, create) => {
+      let value;
+      Object.defineProperty(process, name, {
+        configurable: true,
+        enumerable: true,
+        get: () => (value ??= create()),
+        set: (replacement) => (value = replacement),
+      });
+    };
+    defineLazy("stdout", () => makeWritable("o"));
+    defineLazy("stderr", () => makeWritable("e"));
+    defineLazy("stdin", makeStdin);
     const env = {};
     for (const [key, value] of Object.entries(this.input.env)) env[key] = String(value);
     define("env", env);
