@@ -81,7 +81,7 @@ export class ProcessPool {
           await sandbox.kill({ reason: "killed", detail: "runtime disposed" });
           return undefined;
         }
-        await sandbox.applyMemoryLimit(this.limits.memoryMb);
+        await sandbox.applyMemoryLimit(memoryCapMb(this.limits));
         this.adopt(sandbox);
         this.onBootTiming?.("process-ready", performance.now() - started);
         return sandbox;
@@ -126,7 +126,7 @@ export class ProcessPool {
   release(sandbox: SandboxProcess): void {
     if (sandbox.state === "ready" || sandbox.state === "retiring") {
       const grownKb = (sandbox.dataMemoryKb() ?? 0) - sandbox.idleDataKb;
-      const tooBig = grownKb > (this.limits.memoryMb * 1024) / 2;
+      const tooBig = grownKb > this.limits.recycleMb * 1024;
       if (sandbox.runsStarted >= this.limits.runsPerProcess || tooBig) {
         if (sandbox.state === "ready") {
           sandbox.retire();
@@ -147,4 +147,12 @@ export class ProcessPool {
     await Promise.all(launching);
     this.processes.clear();
   }
+}
+
+/** Megabytes above its idle footprint a process may hold (RLIMIT_DATA). */
+const PER_RUN_RESERVE_MB = 4;
+export function memoryCapMb(limits: RuntimeLimits): number {
+  // Room for what finished runs left behind (until recycling), for the runs in flight, and
+  // still a whole memoryMb for a guest that allocates: past that the process aborts.
+  return limits.recycleMb + limits.memoryMb + PER_RUN_RESERVE_MB * limits.concurrentRunsPerProcess;
 }

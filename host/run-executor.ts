@@ -263,6 +263,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
 /** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */
 async function killIfStuck(sandbox: SandboxProcess): Promise<void> {
   if (sandbox.state === "dead") return;
+  sandbox.quarantine();
   const responsive = await sandbox.probe(500);
   if (!responsive) await sandbox.kill({ reason: "killed", detail: "a guest overran its limit" });
 }

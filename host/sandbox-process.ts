@@ -7,6 +7,7 @@ import { hostEndpointAddress } from "./host-router.js";
 import { cellDefinition } from "./cell-definition.js";
 
 const HEARTBEAT_INTERVAL_MS = 100;
+const WARMUP_RUNS = 3;
 /** A ping unanswered this long marks the process as unresponsive (a guest hogs it). */
 export const UNRESPONSIVE_AFTER_MS = 250;
 
@@ -64,24 +65,33 @@ export class SandboxProcess {
     return sandbox;
   }
 
-  /** The first guest isolate of a process pays one-off compilation; pay it before any run. */
+  /**
+   * The first runs of a process pay one-off compilation (prelude, node:util, node:stream);
+   * a few throwaway runs pay it before any guest arrives.
+   */
   private async warmGuestPath(): Promise<void> {
-    try {
-      const response = await this.dispatcher.request({
-        path: "/warm",
-        method: "POST",
-        body: JSON.stringify({
-          isolateId: "secure-exec-warmup",
-          worker: {
-            compatibilityDate: cellDefinition.compatibilityDate,
-            compatibilityFlags: cellDefinition.guest.compatibilityFlags,
-            guestModule: "export default async function main() {}",
-          },
-        }),
-      });
-      await response.body.text();
-    } catch {
-      // A process that cannot warm up shows it on its first run.
+    const guestModule =
+      'export default async function main() { console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0)); }';
+    for (let round = 0; round < WARMUP_RUNS; round += 1) {
+      try {
+        const response = await this.dispatcher.request({
+          path: "/run",
+          method: "POST",
+          body: JSON.stringify({
+            isolateId: `secure-exec-warmup-${round}`,
+            worker: {
+              compatibilityDate: cellDefinition.compatibilityDate,
+              compatibilityFlags: cellDefinition.guest.compatibilityFlags,
+              guestModule,
+            },
+            input: { env: {}, cwd: "/", outputBytes: 1024, token: "" },
+          }),
+        });
+        await response.body.text();
+      } catch {
+        // A process that cannot warm up shows it on its first run.
+        return;
+      }
     }
   }
 
@@ -97,8 +107,8 @@ export class SandboxProcess {
   }
 
   /** Caps the process's writable private memory (RLIMIT_DATA): a heap bomb aborts only it. */
-  async applyMemoryLimit(memoryMb: number): Promise<void> {
-    const limitBytes = (this.idleDataKb * 1024) + memoryMb * 1024 * 1024;
+  async applyMemoryLimit(capMb: number): Promise<void> {
+    const limitBytes = this.idleDataKb * 1024 + capMb * 1024 * 1024;
     await new Promise<void>((resolve) => {
       execFile("prlimit", [`--pid=${this.pid}`, `--data=${limitBytes}:${limitBytes}`], () => resolve());
     });
@@ -138,6 +148,13 @@ export class SandboxProcess {
     if (this.state === "dead") return;
     this.setState("retiring");
     if (this.inFlight.size === 0) void this.kill({ reason: "killed", detail: "recycled" });
+  }
+
+  /** After a deadline: no new runs until the process shows it is not held by the guest. */
+  quarantine(): void {
+    if (this.state !== "ready") return;
+    this.unresponsiveSince ??= performance.now();
+    this.setState("unresponsive");
   }
 
   /** Answers whether the process responds within `withinMs`. */

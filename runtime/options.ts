@@ -24,7 +24,8 @@ export const limitsSchema = z.strictObject({
   toolCalls: z.number().int().min(0).default(100_000),
   processes: z.number().int().min(1).max(64).default(2),
   runsPerProcess: z.number().int().min(1).default(200),
-  concurrentRunsPerProcess: z.number().int().min(1).max(1024).default(64),
+  recycleMb: z.number().int().min(16).max(65536).default(256),
+  concurrentRunsPerProcess: z.number().int().min(1).max(1024).default(16),
 });
 
 export const runtimeOptionsSchema = z.strictObject({

@@ -46,6 +46,8 @@ export interface RuntimeLimits {
   processes: number;
   /** Runs a process serves before it is recycled. */
   runsPerProcess: number;
+  /** Memory in MiB a process may accumulate (isolates are never given back) before it is recycled. */
+  recycleMb: number;
   /** Runs in flight on one process at once. */
   concurrentRunsPerProcess: number;
 }
