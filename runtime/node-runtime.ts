@@ -1,5 +1,14 @@
 // NodeRuntime: the SDK entry point. One runtime = one tenant's processes, tools and defaults.
-import type { ExecOptions, ExecResult, NodeRuntimeOptions, RunResult, ToolDefinitions } from "./types.js";
+import type {
+  ExecOptions,
+  ExecResult,
+  NodeRuntimeOptions,
+  ResidentRunner,
+  ResidentRunnerOptions,
+  RunResult,
+  ToolDefinitions,
+} from "./types.js";
+import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
 import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME } from "../host/guest-module.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
@@ -19,6 +28,7 @@ export interface RuntimeStats {
 
 export class NodeRuntime {
   private disposed = false;
+  private readonly residentRunners = new Set<ResidentRunner>();
   private runsInFlight = 0;
   private runsTotal = 0;
 
@@ -63,6 +73,25 @@ export class NodeRuntime {
     return result;
   }
 
+  /** A live guest for low-latency repeated evaluation; disposed with the runtime. */
+  async createResidentRunner(options: ResidentRunnerOptions = {}): Promise<ResidentRunner> {
+    this.assertLive();
+    const runner = await startResidentRunner({
+      ...options,
+      env: this.options.env,
+      cwd: this.options.cwd,
+      memoryMb: this.options.limits.memoryMb,
+      outputBytes: this.options.limits.outputBytes,
+    });
+    this.residentRunners.add(runner);
+    const dispose = runner.dispose.bind(runner);
+    runner.dispose = async () => {
+      this.residentRunners.delete(runner);
+      await dispose();
+    };
+    return runner;
+  }
+
   /** Adds tools to the live runtime; later runs can call them. */
   async registerTools(definitions: ToolDefinitions): Promise<void> {
     this.assertLive();
@@ -93,6 +122,7 @@ export class NodeRuntime {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await Promise.all([...this.residentRunners].map((runner) => runner.dispose()));
     await this.pool.dispose();
     this.releaseSpares();
   }

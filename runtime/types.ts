@@ -91,3 +91,19 @@ export interface NodeRuntimeOptions {
   limits?: Partial<RuntimeLimits>;
   onBootTiming?: (timing: BootTiming) => void;
 }
+
+export interface ResidentRunnerOptions {
+  /** Default `timeout` of each snippet in ms. */
+  timeout?: number;
+}
+
+export interface ResidentExecOptions {
+  /** Wall-clock limit in ms; on expiry the runner is killed and this call resolves with 137. */
+  timeout?: number;
+}
+
+/** One live guest: snippets share its globals; one `exec` in flight at a time. */
+export interface ResidentRunner {
+  exec(code: string, options?: ResidentExecOptions): Promise<RunResult>;
+  dispose(): Promise<void>;
+}
