@@ -1,0 +1,249 @@
+// secure-exec itself, driven only through its public SDK.
+import { NodeRuntime } from "../../runtime/index.js";
+import type { BootTiming, NodeRuntimeOptions, ToolDefinitions } from "../../runtime/index.js";
+import { sleep } from "../stats.js";
+import type { Workload } from "../workloads.js";
+import { MIB, processCpuMs, type ColdStart, type DiagnosticOptions, type Engine, type GuestOutput, type ResidentSession, type RunOptions } from "./engine.js";
+
+function wrap(body: string): string {
+  return [
+    `const print = (x) => console.log(x);`,
+    `const hostAdd = (a, b) => callHostTool("add", { a, b });`,
+    `const ret = (v) => __return(v);`,
+    body,
+  ].join("\n");
+}
+
+interface ResidentRunnerLike {
+  exec(code: string, options?: { timeout?: number }): Promise<{ exitCode: number; stderr: string }>;
+  dispose(): Promise<void> | void;
+}
+
+interface MaybeResident {
+  createResidentRunner?: () => Promise<ResidentRunnerLike>;
+}
+
+function sumRssKb(runtime: NodeRuntime): { kb: number; processes: number } {
+  const processes = runtime.stats().processes;
+  return { kb: processes.reduce((total, entry) => total + (entry.rssKb ?? 0), 0), processes: processes.length };
+}
+
+export class SecureExecEngine implements Engine {
+  readonly key = "secure_exec";
+  readonly label = "secure-exec";
+  readonly isolation = "fresh dynamic worker (V8 isolate) per run in a pooled workerd process";
+  readonly notes: string[] = [];
+  private waitHandler: () => Promise<boolean> = async () => true;
+  private readonly extraCounters: Record<string, number | null> = {};
+  private readonly pidsSeen = new Set<number>();
+
+  private constructor(
+    private readonly runtime: NodeRuntime,
+    readonly firstRunMs: number,
+    readonly bootPhases: BootTiming[],
+    /** Pause before each measured create so the host's spare process is ready again. */
+    private readonly spareGapMs: number,
+  ) {}
+
+  private static tools(engine: () => SecureExecEngine | undefined): ToolDefinitions {
+    return {
+      add: {
+        description: "adds two numbers",
+        inputSchema: {
+          type: "object",
+          properties: { a: { type: "number" }, b: { type: "number" } },
+          required: ["a", "b"],
+        },
+        handler: ({ a, b }: { a: number; b: number }) => a + b,
+      },
+      wait: {
+        description: "waits until the benchmark opens its gate",
+        inputSchema: { type: "object" },
+        handler: () => engine()?.waitHandler() ?? true,
+      },
+    };
+  }
+
+  /** The very first create of the process (no spare workerd yet) up to its first exec result. */
+  static async create(spareGapMs: number): Promise<SecureExecEngine> {
+    let engine: SecureExecEngine | undefined;
+    const phases: BootTiming[] = [];
+    const options: NodeRuntimeOptions = {
+      tools: SecureExecEngine.tools(() => engine),
+      onBootTiming: (timing) => phases.push(timing),
+    };
+    const started = performance.now();
+    const runtime = await NodeRuntime.create(options);
+    const created = performance.now();
+    const first = await runtime.exec("console.log(1)");
+    const firstRunMs = performance.now() - started;
+    if (first.exitCode !== 0 || first.stdout !== "1\n") {
+      await runtime.dispose();
+      throw new Error(`secure-exec: first exec failed: ${first.exitCode} ${first.stderr}`);
+    }
+    phases.push({ phase: "first exec", durationMs: firstRunMs - (created - started) });
+    engine = new SecureExecEngine(runtime, firstRunMs, phases, spareGapMs);
+    return engine;
+  }
+
+  async run(workload: Workload, options: RunOptions = {}): Promise<GuestOutput> {
+    const result = await this.runtime.run(wrap(workload.body), options.timeoutMs === undefined ? undefined : { timeout: options.timeoutMs });
+    for (const pid of this.runtime.processIds()) this.pidsSeen.add(pid);
+    if (result.exitCode === 0) return { stdout: result.stdout, value: result.value, ok: true };
+    return { stdout: result.stdout, value: undefined, ok: false, error: `exit ${result.exitCode}: ${result.stderr.slice(0, 300)}` };
+  }
+
+  /** A second runtime created while this one stays alive ("host warm"), up to its first exec result. */
+  async coldStart(): Promise<ColdStart> {
+    await sleep(this.spareGapMs);
+    const started = performance.now();
+    const runtime = await NodeRuntime.create({ tools: SecureExecEngine.tools(() => undefined) });
+    const created = performance.now();
+    try {
+      const result = await runtime.exec("console.log(1)");
+      const done = performance.now();
+      if (result.exitCode !== 0 || result.stdout !== "1\n") throw new Error(`secure-exec: exec after create failed: ${result.stderr}`);
+      return { totalMs: done - started, phases: { create_ms: created - started, first_exec_ms: done - created } };
+    } finally {
+      await runtime.dispose();
+    }
+  }
+
+  /** Uses `createResidentRunner()` once the runtime has one that works; null until then. */
+  async openResident(): Promise<ResidentSession | null> {
+    const candidate = this.runtime as unknown as MaybeResident;
+    if (typeof candidate.createResidentRunner !== "function") return null;
+    let runner: ResidentRunnerLike;
+    try {
+      runner = await candidate.createResidentRunner.call(this.runtime);
+    } catch (error) {
+      this.notes.push(`resident runner unavailable: ${error instanceof Error ? error.message : String(error)}`);
+      return null;
+    }
+    return {
+      eval: async (code) => {
+        const result = await runner.exec(code, { timeout: 10_000 });
+        if (result.exitCode !== 0) throw new Error(`resident exec: exit ${result.exitCode}: ${result.stderr.slice(0, 200)}`);
+      },
+      dispose: async () => {
+        await runner.dispose();
+      },
+    };
+  }
+
+  /**
+   * `count` runs that each block in a host tool call until all of them are in flight;
+   * RSS of the runtime's workerd processes is read then, minus the reading just before.
+   */
+  async rssPerConcurrentRunMb(count: number): Promise<number | null> {
+    await sleep(200);
+    const idle = sumRssKb(this.runtime);
+    let arrived = 0;
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let allArrived: () => void = () => {};
+    const everyoneIn = new Promise<void>((resolve) => (allArrived = resolve));
+    this.waitHandler = async () => {
+      arrived += 1;
+      if (arrived === count) allArrived();
+      await gate;
+      return true;
+    };
+    const runs = Array.from({ length: count }, () => this.runtime.run(`await callHostTool("wait", {}); __return(1);`));
+    let timedOut = false;
+    await Promise.race([everyoneIn, sleep(30_000).then(() => (timedOut = true))]);
+    await sleep(50);
+    const busy = sumRssKb(this.runtime);
+    openGate();
+    const results = await Promise.all(runs);
+    this.waitHandler = async () => true;
+    const failed = results.filter((result) => result.exitCode !== 0).length;
+    this.extraCounters.rss_burst_processes = busy.processes;
+    this.extraCounters.rss_idle_mb = idle.kb / 1024;
+    this.extraCounters.rss_burst_mb = busy.kb / 1024;
+    if (timedOut || failed > 0) {
+      this.notes.push(`RSS burst: ${arrived}/${count} runs reached the gate, ${failed} failed`);
+      return null;
+    }
+    if (busy.processes !== idle.processes) {
+      this.notes.push(`RSS burst: the pool went from ${idle.processes} to ${busy.processes} processes during the burst`);
+    }
+    return ((busy.kb - idle.kb) * 1024) / MIB / count;
+  }
+
+  extras(): Record<string, number | null> {
+    return {
+      ...this.extraCounters,
+      processes_lost: this.runtime.stats().processesLost,
+      workerd_processes_used: this.pidsSeen.size,
+    };
+  }
+
+  /**
+   * Where a run's time goes (workerd CPU vs host CPU over a window of sequential runs on one
+   * process), how much each run leaves behind in the process, and the throughput the engine
+   * reaches when the per-process memory cap is out of the way.
+   */
+  async diagnostics(options: DiagnosticOptions, log: (line: string) => void): Promise<Record<string, number | null>> {
+    const out: Record<string, number | null> = {
+      workerd_cpu_ms_per_run: null,
+      host_cpu_ms_per_run: null,
+      rss_growth_mb_per_sequential_run: null,
+    };
+    const window = 12;
+    log("  secure-exec: CPU split over sequential runs");
+    for (let attempt = 0; attempt < 4 && out.workerd_cpu_ms_per_run === null; attempt += 1) {
+      await this.runtime.exec("console.log(0)");
+      const before = this.runtime.stats().processes.map((entry) => ({ pid: entry.pid, cpu: processCpuMs(entry.pid), rss: entry.rssKb }));
+      const hostBefore = process.cpuUsage();
+      for (let index = 0; index < window; index += 1) await this.runtime.exec(`console.log(${index})`);
+      const host = process.cpuUsage(hostBefore);
+      const after = this.runtime.stats().processes;
+      const samePids = after.length === before.length && after.every((entry, index) => entry.pid === before[index]?.pid);
+      if (!samePids) continue; // a process was recycled inside the window; try again
+      let cpu = 0;
+      let rss = 0;
+      for (const [index, entry] of after.entries()) {
+        const start = before[index]!;
+        const now = processCpuMs(entry.pid);
+        if (now === undefined || start.cpu === undefined || entry.rssKb === undefined || start.rss === undefined) continue;
+        cpu += now - start.cpu;
+        rss += entry.rssKb - start.rss;
+      }
+      out.workerd_cpu_ms_per_run = cpu / window;
+      out.host_cpu_ms_per_run = (host.user + host.system) / 1000 / window;
+      out.rss_growth_mb_per_sequential_run = rss / 1024 / window;
+    }
+
+    log(`  secure-exec: throughput with limits.memoryMb = 4096, ${options.throughputRounds}×${options.concurrency}`);
+    const roomy = await NodeRuntime.create({ limits: { memoryMb: 4096 } });
+    try {
+      for (let index = 0; index < 3; index += 1) await roomy.exec(`console.log(${index})`);
+      let completed = 0;
+      let failed = 0;
+      let elapsed = 0;
+      for (let round = 0; round < options.throughputRounds; round += 1) {
+        const begun = performance.now();
+        const results = await Promise.all(Array.from({ length: options.concurrency }, () => roomy.exec(`console.log("ok")`)));
+        elapsed += performance.now() - begun;
+        for (const result of results) {
+          if (result.exitCode === 0 && result.stdout === "ok\n") completed += 1;
+          else failed += 1;
+        }
+      }
+      out.throughput_exec_per_s_memoryMb_4096 = (completed / elapsed) * 1000;
+      out.throughput_failed_runs_memoryMb_4096 = failed;
+    } finally {
+      await roomy.dispose();
+    }
+    return out;
+  }
+
+  stats(): ReturnType<NodeRuntime["stats"]> {
+    return this.runtime.stats();
+  }
+
+  async dispose(): Promise<void> {
+    await this.runtime.dispose();
+  }
+}
