@@ -21,8 +21,9 @@ export const cellDefinition = {
   supervisor: {
     name: "supervisor",
     mainModule: "supervisor.js",
-    preludeModule: "guest-prelude.js.txt",
   },
+  /** Templates the supervisor embeds as text and hands to every guest isolate. */
+  guestTemplates: ["guest-prelude.js", "guest-child-process.js", "guest-http.js"],
   bindings: {
     loader: "LOADER",
     host: "HOST",
@@ -34,7 +35,8 @@ export const cellDefinition = {
 
 export interface CellSources {
   supervisorSource: string;
-  preludeSource: string;
+  /** Template file name → source. */
+  guestTemplates: Record<string, string>;
 }
 
 let cachedSources: CellSources | undefined;
@@ -42,7 +44,9 @@ let cachedSources: CellSources | undefined;
 export function loadCellSources(): CellSources {
   cachedSources ??= {
     supervisorSource: readFileSync(templatePath("supervisor.js"), "utf8"),
-    preludeSource: readFileSync(templatePath("guest-prelude.js"), "utf8"),
+    guestTemplates: Object.fromEntries(
+      cellDefinition.guestTemplates.map((name) => [name, readFileSync(templatePath(name), "utf8")]),
+    ),
   };
   return cachedSources;
 }
@@ -72,7 +76,7 @@ const supervisorWorker :Workerd.Worker = (
   compatibilityDate = "${compatibilityDate}",
   modules = [
     (name = "${supervisor.mainModule}", esModule = embed "worker-templates/supervisor.js"),
-    (name = "${supervisor.preludeModule}", text = embed "worker-templates/guest-prelude.js"),
+${cellDefinition.guestTemplates.map((name) => `    (name = "${name}.txt", text = embed "worker-templates/${name}"),`).join("\n")}
   ],
   bindings = [
     # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).

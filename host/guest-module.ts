@@ -2,9 +2,22 @@
 // hoisted to load time and the body becomes `export default async function`, so the body
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
 import { parse, type Node, type Program } from "acorn";
+import { simple as walkSimple } from "acorn-walk";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
+
+/** Builtins whose sandbox versions replace workerd's (see worker-templates/). */
+const SHIMMED_SPECIFIERS: Record<string, string> = {
+  child_process: "./secure-exec-child-process.js",
+  "node:child_process": "./secure-exec-child-process.js",
+  http: "./secure-exec-http.js",
+  "node:http": "./secure-exec-http.js",
+};
+
+function shimmedSpecifier(literal: Node & { value?: unknown }): string | undefined {
+  return typeof literal.value === "string" ? SHIMMED_SPECIFIERS[literal.value] : undefined;
+}
 
 export class GuestSyntaxError extends Error {
   constructor(
@@ -43,8 +56,30 @@ export function compileGuestModule(source: string): string {
     throw new GuestSyntaxError(message, location?.line ?? 1, location?.column ?? 0);
   }
 
-  const hoisted: string[] = [];
   const edits: Edit[] = [];
+  // Point imports of shimmed builtins at the sandbox's versions (static and dynamic).
+  const specifierEdits = new Map<number, Edit>();
+  const redirect = (literal: Node | null | undefined) => {
+    if (!literal || literal.type !== "Literal") return;
+    const target = shimmedSpecifier(literal as Node & { value?: unknown });
+    if (target) specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: JSON.stringify(target) });
+  };
+  walkSimple(program, {
+    ImportDeclaration: (node) => redirect((node as Node & { source: Node }).source),
+    ExportNamedDeclaration: (node) => redirect((node as Node & { source?: Node | null }).source),
+    ExportAllDeclaration: (node) => redirect((node as Node & { source: Node }).source),
+    ImportExpression: (node) => redirect((node as Node & { source: Node }).source),
+  });
+  const rewrite = (start: number, end: number): string => {
+    let text = "";
+    let cursor = start;
+    for (const edit of [...specifierEdits.values()].filter((e) => e.start >= start && e.end <= end).sort((a, b) => a.start - b.start)) {
+      text += source.slice(cursor, edit.start) + edit.text;
+      cursor = edit.end;
+    }
+    return text + source.slice(cursor, end);
+  };
+  const hoisted: string[] = [];
   if (source.startsWith("#!")) {
     const end = source.indexOf("\n") === -1 ? source.length : source.indexOf("\n");
     edits.push({ start: 0, end, text: blank(source, 0, end) });
@@ -56,7 +91,7 @@ export function compileGuestModule(source: string): string {
       declaration?: (Node & { type: string; id?: Node | null }) | null;
     };
     if (statement.type === "ImportDeclaration") {
-      hoisted.push(source.slice(statement.start, statement.end).replace(/\s*\n\s*/g, " "));
+      hoisted.push(rewrite(statement.start, statement.end).replace(/\s*\n\s*/g, " "));
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportNamedDeclaration") {
       if (statement.declaration) {
@@ -64,13 +99,11 @@ export function compileGuestModule(source: string): string {
         const declStart = statement.declaration.start;
         edits.push({ start: statement.start, end: declStart, text: blank(source, statement.start, declStart) });
       } else {
-        if (statement.source) {
-          hoisted.push(`import ${source.slice(statement.source.start, statement.source.end)};`);
-        }
+        if (statement.source) hoisted.push(`import ${rewrite(statement.source.start, statement.source.end)};`);
         edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
       }
     } else if (statement.type === "ExportAllDeclaration") {
-      if (statement.source) hoisted.push(`import ${source.slice(statement.source.start, statement.source.end)};`);
+      if (statement.source) hoisted.push(`import ${rewrite(statement.source.start, statement.source.end)};`);
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportDefaultDeclaration" && statement.declaration) {
       const declaration = statement.declaration;
@@ -86,6 +119,10 @@ export function compileGuestModule(source: string): string {
     }
   }
 
+  // Specifiers inside the body (dynamic imports) are rewritten in place.
+  for (const edit of specifierEdits.values()) {
+    if (!edits.some((other) => edit.start >= other.start && edit.end <= other.end)) edits.push(edit);
+  }
   edits.sort((a, b) => a.start - b.start);
   let body = "";
   let cursor = 0;

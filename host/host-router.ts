@@ -1,6 +1,6 @@
 // Routes messages guests send through the HOST binding to the run that sent them.
 // A run is known only by an unguessable token handed to its own isolate.
-export type HostMessageHandler = (message: { name?: unknown; input?: unknown; kind?: unknown }) => Promise<unknown>;
+export type HostMessageHandler = (message: { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown }) => Promise<unknown>;
 
 const handlers = new Map<string, HostMessageHandler>();
 

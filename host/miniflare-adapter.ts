@@ -43,10 +43,11 @@ async function ensureLauncher(): Promise<string> {
 /** `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts). */
 export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle> {
   const launcher = await ensureLauncher();
-  const { supervisorSource, preludeSource } = loadCellSources();
+  const { supervisorSource, guestTemplates } = loadCellSources();
   let resolvePid: (pid: number) => void = () => {};
   const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
   let stderrTail = "";
+  let pidForLogs = 0;
   let resolveExit: (exit: WorkerdExit) => void = () => {};
   const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
 
@@ -56,10 +57,12 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
     handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       stdout.on("data", (chunk: Buffer) => {
         const match = new RegExp(`${PID_MARKER}(\\d+)`).exec(chunk.toString());
-        if (match) resolvePid(Number(match[1]));
+        if (match) resolvePid((pidForLogs = Number(match[1])));
+        else if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
       });
       stderr.on("data", (chunk: Buffer) => {
         stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+        if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
       });
       stderr.on("close", () => resolveExit({ stderrTail }));
       stderr.on("end", () => resolveExit({ stderrTail }));
@@ -72,7 +75,11 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
         modulesRoot: "/",
         modules: [
           { type: "ESModule", path: `/${cellDefinition.supervisor.mainModule}`, contents: supervisorSource },
-          { type: "Text", path: `/${cellDefinition.supervisor.preludeModule}`, contents: preludeSource },
+          ...Object.entries(guestTemplates).map(([name, contents]) => ({
+            type: "Text" as const,
+            path: `/${name}.txt`,
+            contents,
+          })),
         ],
         workerLoaders: { [cellDefinition.bindings.loader]: {} },
         serviceBindings: { [cellDefinition.bindings.host]: { external: { address: hostAddress, http: {} } } },
@@ -83,6 +90,112 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
   try {
     await miniflare.ready;
     const url = await miniflare.unsafeGetDirectURL(cellDefinition.supervisor.name);
+    const pid = await pidKnown;
+    let killed: Promise<void> | undefined;
+    return {
+      pid,
+      url,
+      exited,
+      kill() {
+        killed ??= (async () => {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+          await miniflare.dispose().catch(() => {});
+          // Miniflare's dispose detaches the stdio streams before they report the end.
+          resolveExit({ stderrTail });
+        })();
+        return killed;
+      },
+    };
+  } catch (error) {
+    await miniflare.dispose().catch(() => {});
+    throw error;
+  }
+}
+
+/** A static worker of its own, in a workerd process of its own (the resident runner). */
+export interface StaticWorkerdOptions {
+  /** ES module source of the worker's main module. */
+  mainModule: { name: string; source: string };
+  /** Further modules, imported as text (`import text from "./name"`). */
+  textModules?: Record<string, string>;
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+  /** Name of an `UnsafeEval` binding given to the worker (`eval`, `newFunction`, `newAsyncFunction`). */
+  unsafeEvalBinding?: string;
+  /**
+   * What the worker's `fetch()` and sockets reach. Workers Miniflare runs default to the
+   * internet, so the outbound goes to a worker in the same process that throws this message.
+   */
+  denyNetworkMessage: string;
+}
+
+const STATIC_WORKER_NAME = "resident";
+const REFUSE_WORKER_NAME = "no-network";
+
+/**
+ * Launches a workerd process running one static worker (no Worker Loader, no host binding),
+ * reachable on a direct socket. Same pid reporting, stderr tail and kill as `launchWorkerd`.
+ */
+export async function launchStaticWorkerd(options: StaticWorkerdOptions): Promise<WorkerdHandle> {
+  const launcher = await ensureLauncher();
+  let resolvePid: (pid: number) => void = () => {};
+  const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
+  let stderrTail = "";
+  let pidForLogs = 0;
+  let resolveExit: (exit: WorkerdExit) => void = () => {};
+  const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
+
+  process.env.MINIFLARE_WORKERD_PATH = launcher;
+  const refuseSource = `export default { fetch() { throw new Error(${JSON.stringify(options.denyNetworkMessage)}); } };`;
+  const miniflare = new Miniflare({
+    log: undefined,
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+      stdout.on("data", (chunk: Buffer) => {
+        const match = new RegExp(`${PID_MARKER}(\\d+)`).exec(chunk.toString());
+        if (match) resolvePid((pidForLogs = Number(match[1])));
+        else if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
+      });
+      stderr.on("data", (chunk: Buffer) => {
+        stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+        if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
+      });
+      stderr.on("close", () => resolveExit({ stderrTail }));
+      stderr.on("end", () => resolveExit({ stderrTail }));
+    },
+    workers: [
+      {
+        name: STATIC_WORKER_NAME,
+        compatibilityDate: options.compatibilityDate,
+        compatibilityFlags: options.compatibilityFlags,
+        // Module names carry no host path into stack traces.
+        modulesRoot: "/",
+        modules: [
+          { type: "ESModule", path: `/${options.mainModule.name}`, contents: options.mainModule.source },
+          ...Object.entries(options.textModules ?? {}).map(([name, contents]) => ({
+            type: "Text" as const,
+            path: `/${name}`,
+            contents,
+          })),
+        ],
+        ...(options.unsafeEvalBinding ? { unsafeEvalBinding: options.unsafeEvalBinding } : {}),
+        outboundService: REFUSE_WORKER_NAME,
+        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+      },
+      {
+        name: REFUSE_WORKER_NAME,
+        compatibilityDate: options.compatibilityDate,
+        modules: [{ type: "ESModule", path: "/no-network.js", contents: refuseSource }],
+        modulesRoot: "/",
+      },
+    ],
+  });
+  try {
+    await miniflare.ready;
+    const url = await miniflare.unsafeGetDirectURL(STATIC_WORKER_NAME);
     const pid = await pidKnown;
     let killed: Promise<void> | undefined;
     return {

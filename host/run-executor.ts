@@ -17,6 +17,8 @@ export interface RunRequest {
   env: Record<string, string>;
   cwd: string;
   stdin?: string | Uint8Array;
+  /** Extra `process.argv` entries after the script. */
+  argv?: string[];
   timeoutMs?: number;
   cpuTimeLimitMs?: number;
   signal?: AbortSignal;
@@ -24,8 +26,20 @@ export interface RunRequest {
   onStderr?: OutputListener;
   outputBytes: number;
   memoryMb: number;
-  /** Handles the guest's host calls (tools); called with the run's id. */
-  onHostMessage?: (runId: string, signal: AbortSignal) => HostMessageHandler;
+  /** Handles the guest's host calls (tools, child processes); called once per run. */
+  onHostMessage?: (runId: string, signal: AbortSignal, control: RunControl) => HostMessageHandler;
+  /** "stream": stdin stays open for `control.deliver` (spawn); default: `stdin`, then end. */
+  stdinMode?: "buffer" | "stream";
+  /** Filled in by `executeRun`: reaches the live guest. */
+  control?: RunControl;
+}
+
+/** A handle on a live run: messages to its isolate, and an early end. */
+export interface RunControl {
+  /** Sends a message to the guest isolate (stdin, child process events, HTTP requests). */
+  deliver(message: Record<string, unknown>): Promise<unknown>;
+  /** Ends the run now with `exitCode`, noting `reason` on stderr when given. */
+  kill(exitCode: number, reason?: string): void;
 }
 
 export interface RunOutcome {
@@ -39,6 +53,8 @@ export interface RunOutcome {
 }
 
 interface GuestEvent {
+  /** The guest has started (its isolate accepts deliveries). */
+  s?: number;
   o?: string;
   e?: string;
   x?: number;
@@ -46,7 +62,7 @@ interface GuestEvent {
 }
 
 /** The per-run configuration of the dynamic worker, as the supervisor receives it. */
-export function buildRunMessage(request: RunRequest, token: string): string {
+export function buildRunMessage(request: RunRequest, token: string, isolateId: string): string {
   const stdin =
     request.stdin === undefined
       ? undefined
@@ -54,13 +70,21 @@ export function buildRunMessage(request: RunRequest, token: string): string {
         ? Buffer.from(request.stdin, "utf8").toString("base64")
         : Buffer.from(request.stdin.buffer, request.stdin.byteOffset, request.stdin.byteLength).toString("base64");
   return JSON.stringify({
-    isolateId: randomUUID(),
+    isolateId,
     worker: {
       compatibilityDate: cellDefinition.compatibilityDate,
       compatibilityFlags: cellDefinition.guest.compatibilityFlags,
       guestModule: request.guestModule,
     },
-    input: { env: request.env, cwd: request.cwd, stdin, outputBytes: request.outputBytes, token },
+    input: {
+      env: request.env,
+      cwd: request.cwd,
+      stdin,
+      stdinMode: request.stdinMode ?? "buffer",
+      argv: request.argv ?? [],
+      outputBytes: request.outputBytes,
+      token,
+    },
   });
 }
 
@@ -116,7 +140,31 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   signal?.addEventListener("abort", onAbort, { once: true });
 
   const token = randomBytes(24).toString("base64url");
-  const hostHandler = request.onHostMessage?.(runId, runEnded.signal);
+  let isolateId = "";
+  let markStarted: () => void = () => {};
+  let started = new Promise<void>((resolve) => (markStarted = resolve));
+  const pendingDeliveries: Promise<unknown>[] = [];
+  const control: RunControl = {
+    async deliver(message) {
+      // Messages wait for the guest to start, then go to the isolate it runs in.
+      await Promise.race([started, ended.catch(() => undefined)]);
+      const sandbox = currentProcess;
+      if (!sandbox || done) return { ok: false, error: "the run has ended" };
+      const delivery = sandbox.dispatcher
+        .request({ path: "/deliver", method: "POST", body: JSON.stringify({ ...message, isolateId }) })
+        .then((response) => response.body.json());
+      pendingDeliveries.push(delivery.catch(() => undefined));
+      return delivery;
+    },
+    kill(exitCode, reason) {
+      if (done) return;
+      if (reason) stderr.note(reason);
+      finish({ exitCode, outcome: "exited" });
+      stopGuest();
+    },
+  };
+  if (request.control) Object.assign(request.control, control);
+  const hostHandler = request.onHostMessage?.(runId, runEnded.signal, control);
   const unregister = registerRunToken(token, async (message) => {
     if (done) return { ok: false, error: "this run has ended" };
     observable = true;
@@ -124,8 +172,11 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     return hostHandler(message);
   });
 
-  const body = buildRunMessage(request, token);
   const attempt = async (sandbox: SandboxProcess): Promise<void> => {
+    // A replay is a new isolate.
+    isolateId = randomUUID();
+    started = new Promise<void>((resolve) => (markStarted = resolve));
+    const body = buildRunMessage(request, token, isolateId);
     attemptController = new AbortController();
     currentProcess = sandbox;
     sandbox.beginRun(attemptController);
@@ -192,6 +243,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
 
   const handleEvent = (event: GuestEvent): void => {
     if (done) return;
+    if (event.s !== undefined) markStarted();
     if (event.o !== undefined) {
       observable = true;
       stdout.write(event.o);

@@ -66,6 +66,11 @@ export class ToolGateway {
     return new Set(this.tools.values()).size;
   }
 
+  /** Whether a tool or alias of this name exists. */
+  has(name: string): boolean {
+    return this.tools.has(name);
+  }
+
   names(): string[] {
     return [...new Set([...this.tools.values()].map((tool) => tool.name))];
   }

@@ -12,7 +12,8 @@ import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
 import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME } from "../host/guest-module.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
-import { executeRun, type RunOutcome } from "../host/run-executor.js";
+import { executeRun, type RunControl, type RunOutcome } from "../host/run-executor.js";
+import { GuestChildProcesses } from "../host/child-processes.js";
 import { retainSpares } from "../host/spare-processes.js";
 import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
 import type { z } from "zod";
@@ -136,23 +137,38 @@ export class NodeRuntime {
     if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
     const call = parseOptions(execOptionsSchema, options, "exec option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
+    return this.launch(code, call, { depth: 0 });
+  }
+
+  /** Starts one guest run of this runtime: top-level calls, spawned guests and child guests alike. */
+  private async launch(
+    code: string,
+    call: ExecOptions & { argv?: string[] },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunControl },
+  ): Promise<RunOutcome> {
     let guestModule: string;
     try {
       guestModule = compileGuestModule(code);
     } catch (error) {
       if (!(error instanceof GuestSyntaxError)) throw error;
-      return syntaxErrorOutcome(code, error);
+      const outcome = syntaxErrorOutcome(code, error);
+      call.onStderr?.(new TextEncoder().encode(outcome.stderr));
+      return outcome;
     }
     const limits = this.options.limits;
-    const toolPolicy = this.options.permissions?.tool;
+    const permissions = this.options.permissions;
+    const env = { ...this.options.env, ...call.env };
     this.runsInFlight += 1;
     this.runsTotal += 1;
     try {
       return await executeRun(this.pool, {
         guestModule,
-        env: { ...this.options.env, ...call.env },
+        env,
         cwd: call.cwd ?? this.options.cwd,
         stdin: call.stdin,
+        argv: call.argv,
+        stdinMode: extras.stdinMode,
+        control: extras.control,
         timeoutMs: call.timeout ?? limits.timeoutMs,
         cpuTimeLimitMs: call.cpuTimeLimitMs ?? limits.cpuTimeLimitMs,
         signal: call.signal,
@@ -160,16 +176,35 @@ export class NodeRuntime {
         onStderr: call.onStderr,
         outputBytes: limits.outputBytes,
         memoryMb: limits.memoryMb,
-        onHostMessage: (runId, signal) => {
-          const counters = { calls: 0, inFlight: 0 };
-          return (message) =>
-            this.tools.call(message.name, message.input, {
-              runId,
-              tenant: this.options.tenant,
-              signal,
-              counters,
-              isAllowed: (name) => isPermitted(toolPolicy, name, "allow"),
-            });
+        onHostMessage: (runId, signal, control) => {
+          const toolScope = {
+            runId,
+            tenant: this.options.tenant,
+            signal,
+            counters: { calls: 0, inFlight: 0 },
+            isAllowed: (name: string) => isPermitted(permissions?.tool, name, "allow"),
+          };
+          const children = new GuestChildProcesses({
+            parent: control,
+            parentSignal: signal,
+            depth: extras.depth,
+            tools: this.tools,
+            toolScope,
+            baseEnv: env,
+            isAllowed: (command) => isPermitted(permissions?.childProcess, command, "allow"),
+            startGuest: (childCode, child) =>
+              this.launch(
+                childCode,
+                { env: child.env, cwd: child.cwd, argv: child.argv, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
+                { depth: child.depth, stdinMode: "stream", control: child.control },
+              ),
+          });
+          return (message) => {
+            if (typeof message.kind === "string" && message.kind.startsWith("child-")) {
+              return children.handle(message as Record<string, unknown>);
+            }
+            return this.tools.call(message.name, message.input, toolScope);
+          };
         },
       });
     } finally {

@@ -33,7 +33,9 @@ export const runtimeOptionsSchema = z.strictObject({
   cwd: absolutePath.default("/workspace"),
   tenant: z.string().min(1).default("default"),
   tools: z.record(z.string(), z.unknown()).optional(),
-  permissions: z.strictObject({ tool: permissionPolicySchema.optional() }).optional(),
+  permissions: z
+    .strictObject({ tool: permissionPolicySchema.optional(), childProcess: permissionPolicySchema.optional() })
+    .optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
   onBootTiming: z.custom<(timing: { phase: string; durationMs: number }) => void>((value) => typeof value === "function", {
     message: "must be a function",

@@ -3,9 +3,12 @@
 // this prelude gives that function a Node-like world and reports what it does as
 // NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
 import guestMain from "./guest.js";
+import * as childProcessShim from "./secure-exec-child-process.js";
+import * as httpShim from "./secure-exec-http.js";
 
 // Builtins load on first use: most runs never touch streams, and every isolate is new.
-const builtin = (name) => process.getBuiltinModule(name);
+const nativeGetBuiltinModule = process.getBuiltinModule.bind(process);
+const builtin = (name) => nativeGetBuiltinModule(name);
 const format = (...args) => builtin("node:util").format(...args);
 const inspect = (...args) => builtin("node:util").inspect(...args);
 
@@ -28,7 +31,13 @@ let activeRun = null;
 
 export default {
   async fetch(request, env) {
-    if (new URL(request.url).pathname === "/__warm") return new Response("warm");
+    const { pathname } = new URL(request.url);
+    if (pathname === "/__warm") return new Response("warm");
+    if (pathname === "/__deliver") {
+      if (!activeRun || activeRun.finished) return Response.json({ ok: false, error: "the run has ended" }, { status: 410 });
+      const reply = await activeRun.deliver(await request.json());
+      return Response.json(reply.body, { status: reply.status });
+    }
     // Each isolate serves exactly one run: nothing of one run can reach the next.
     if (activeRun) return new Response("isolate already used", { status: 409 });
     const input = await request.json();
@@ -53,6 +62,95 @@ class GuestRun {
     this.decoders = { o: new TextDecoder(), e: new TextDecoder() };
     this.cwd = input.cwd;
     this.idleCheckScheduled = false;
+    this.stdinWanted = false;
+    this.stdinStream = undefined;
+    this.stdinBacklog = [];
+    this.deliveryHandlers = new Map();
+    this.mailbox = [];
+    this.mailboxWaiter = null;
+  }
+
+  /**
+   * Messages from the host while the run lives (stdin, child process events, HTTP requests).
+   * They arrive as requests of their own, but guest work must happen in the run's request
+   * (its output stream and timers belong to it), so they queue here for `pumpMailbox`.
+   */
+  deliver(message) {
+    return new Promise((resolve) => {
+      this.mailbox.push({ message, resolve });
+      const wake = this.mailboxWaiter;
+      this.mailboxWaiter = null;
+      wake?.();
+    });
+  }
+
+  async pumpMailbox() {
+    while (!this.finished) {
+      const item = this.mailbox.shift();
+      if (!item) {
+        await new Promise((resolve) => (this.mailboxWaiter = resolve));
+        continue;
+      }
+      try {
+        item.resolve(await this.handleDelivery(item.message));
+      } catch (error) {
+        item.resolve({ status: 500, body: { ok: false, error: error instanceof Error ? error.message : String(error) } });
+      }
+    }
+    for (const item of this.mailbox.splice(0)) item.resolve({ status: 410, body: { ok: false, error: "the run has ended" } });
+  }
+
+  async handleDelivery(message) {
+    if (message.kind === "stdin" || message.kind === "stdin-end") {
+      const chunk = message.kind === "stdin" ? Buffer.from(message.data, "base64") : null;
+      if (this.stdinStream) this.stdinStream.push(chunk);
+      else this.stdinBacklog.push(chunk);
+      this.stdinWanted = false;
+      nativeSetTimeout(() => this.checkIdle(), 0);
+      return { status: 200, body: { ok: true } };
+    }
+    const handler = this.deliveryHandlers.get(message.kind);
+    if (!handler) return { status: 400, body: { ok: false, error: `unknown delivery ${message.kind}` } };
+    return { status: 200, body: await handler(message) };
+  }
+
+  /** What guest runtime modules (child_process, http) use to reach the host. */
+  bridge() {
+    const run = this;
+    return {
+      hostCall: (message) => run.hostCall(message),
+      emit: (event) => run.emit(event),
+      onDelivery: (kind, handler) => run.deliveryHandlers.set(kind, handler),
+      /** Counts work that keeps the run alive until `release()` is called. */
+      hold: () => {
+        run.pendingCalls += 1;
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          run.pendingCalls -= 1;
+          nativeSetTimeout(() => run.checkIdle(), 0);
+        };
+      },
+      writeChannel: (channel, text) => run.writeChannel(channel, text),
+      get finished() {
+        return run.finished;
+      },
+      get env() {
+        return process.env;
+      },
+      get cwd() {
+        return run.cwd;
+      },
+    };
+  }
+
+  async hostCall(message) {
+    const response = await this.env.HOST.fetch("http://host/call", {
+      method: "POST",
+      body: JSON.stringify({ token: this.input.token, ...message }),
+    });
+    return response.json();
   }
 
   emit(event) {
@@ -77,6 +175,10 @@ class GuestRun {
     if (code === 0 && this.returnJson !== undefined) event.r = this.returnJson;
     this.emit(event);
     this.finished = true;
+    nativeClearInterval(this.keepAlive);
+    const wake = this.mailboxWaiter;
+    this.mailboxWaiter = null;
+    wake?.();
     for (const timer of this.timers) {
       nativeClearTimeout(timer);
       nativeClearInterval(timer);
@@ -99,6 +201,7 @@ class GuestRun {
 
   hasLiveWork() {
     if (this.pendingCalls > 0) return true;
+    if (this.stdinWanted) return true;
     for (const timer of this.timers) {
       if (typeof timer?.hasRef !== "function" || timer.hasRef()) return true;
     }
@@ -216,16 +319,23 @@ class GuestRun {
     };
     const makeStdin = () => {
       const { Readable } = builtin("node:stream");
-      const stdinBytes = Buffer.from(this.input.stdin ?? "", "base64");
       const stdin = new Readable({
         read() {
-          if (stdinBytes.length > 0) this.push(stdinBytes);
-          this.push(null);
+          if (run.input.stdinMode !== "stream") {
+            const bytes = Buffer.from(run.input.stdin ?? "", "base64");
+            if (bytes.length > 0) this.push(bytes);
+            this.push(null);
+            return;
+          }
+          // A read waiting for the host keeps the run alive, as an open stdin does in Node.
+          run.stdinWanted = true;
         },
       });
       stdin.isTTY = false;
       stdin.fd = 0;
       stdin.setRawMode = () => stdin;
+      run.stdinStream = stdin;
+      for (const chunk of run.stdinBacklog.splice(0)) stdin.push(chunk);
       return stdin;
     };
     const define = (name, value) =>
@@ -268,11 +378,9 @@ class GuestRun {
     };
     globalThis.callHostTool = async (name, toolInput) => {
       if (typeof name !== "string") throw new TypeError("callHostTool: tool name must be a string");
-      const body = JSON.stringify({ token: run.input.token, name, input: toolInput === undefined ? null : toolInput });
       run.pendingCalls += 1;
       try {
-        const response = await run.env.HOST.fetch("http://host/tool", { method: "POST", body });
-        const reply = await response.json();
+        const reply = await run.hostCall({ kind: "tool", name, input: toolInput === undefined ? null : toolInput });
         if (reply.ok) return reply.result;
         const error = new Error(reply.error);
         error.name = reply.name ?? "HostToolError";
@@ -283,6 +391,21 @@ class GuestRun {
         nativeSetTimeout(() => run.checkIdle(), 0);
       }
     };
+    const bridge = this.bridge();
+    childProcessShim.install(bridge);
+    httpShim.install(bridge);
+    const shims = {
+      child_process: childProcessShim,
+      "node:child_process": childProcessShim,
+      http: httpShim,
+      "node:http": httpShim,
+    };
+    const getBuiltinModule = process.getBuiltinModule.bind(process);
+    Object.defineProperty(process, "getBuiltinModule", {
+      configurable: true,
+      writable: true,
+      value: (name) => shims[name]?.default ?? getBuiltinModule(name),
+    });
   }
 
   trackFetch() {
@@ -313,6 +436,11 @@ class GuestRun {
     this.installProcess();
     this.installHostBridge();
     this.trackFetch();
+    // Work that waits on other requests (stdin, child processes, HTTP) leaves this request
+    // with no I/O of its own, which workerd would cancel as hung; a pending timer prevents it.
+    this.keepAlive = nativeSetInterval(() => {}, 30_000);
+    this.pumpMailbox();
+    this.emit({ s: 1 });
     this.mainState = "running";
     guestMain().then(
       () => {

@@ -2,19 +2,49 @@
 // the host's per-run configuration into a fresh guest isolate, streaming its events back.
 // Bindings (see config.capnp): LOADER (Worker Loader), HOST (service binding to the host).
 import GUEST_PRELUDE from "./guest-prelude.js.txt";
+import GUEST_CHILD_PROCESS from "./guest-child-process.js.txt";
+import GUEST_HTTP from "./guest-http.js.txt";
 
-const PRELUDE_MODULE = "secure-exec-prelude.js";
+const GUEST_RUNTIME_MODULES = {
+  "secure-exec-prelude.js": GUEST_PRELUDE,
+  "secure-exec-child-process.js": GUEST_CHILD_PROCESS,
+  "secure-exec-http.js": GUEST_HTTP,
+};
+
+/**
+ * Runs in flight (isolate id → worker config), so later messages (stdin, HTTP requests,
+ * child process events) reach the same isolate. Stubs cannot outlive their request, so
+ * each message asks the loader again; it answers with the cached isolate.
+ */
+const liveGuests = new Map();
 
 function loadGuest(env, isolateId, worker) {
   return env.LOADER.get(isolateId, () => ({
     compatibilityDate: worker.compatibilityDate,
     compatibilityFlags: worker.compatibilityFlags,
-    mainModule: PRELUDE_MODULE,
-    modules: { [PRELUDE_MODULE]: GUEST_PRELUDE, "guest.js": worker.guestModule },
+    mainModule: "secure-exec-prelude.js",
+    modules: { ...GUEST_RUNTIME_MODULES, "guest.js": worker.guestModule },
     // The guest holds only what is handed to it here.
     env: { HOST: env.HOST },
     globalOutbound: null,
   }));
+}
+
+function ndjson(...events) {
+  return new Response(events.map((event) => `${JSON.stringify(event)}\n`).join(""), {
+    headers: { "content-type": "application/x-ndjson" },
+  });
+}
+
+/** Passes the guest's event stream through and forgets the run when it ends. */
+function trackUntilEnd(isolateId, body) {
+  const forget = new TransformStream({
+    flush() {
+      liveGuests.delete(isolateId);
+    },
+  });
+  body.pipeTo(forget.writable).catch(() => liveGuests.delete(isolateId));
+  return forget.readable;
 }
 
 export default {
@@ -23,6 +53,12 @@ export default {
     if (pathname === "/ping") return new Response("pong");
     if (request.method !== "POST") return new Response("not found", { status: 404 });
     const message = await request.json();
+    if (pathname === "/deliver") {
+      const worker = liveGuests.get(message.isolateId);
+      if (!worker) return Response.json({ ok: false, error: "the run has ended" }, { status: 410 });
+      const guest = loadGuest(env, message.isolateId, worker).getEntrypoint();
+      return guest.fetch("http://guest/__deliver", { method: "POST", body: JSON.stringify(message) });
+    }
     try {
       const guest = loadGuest(env, message.isolateId, message.worker).getEntrypoint();
       if (pathname === "/warm") {
@@ -30,18 +66,24 @@ export default {
         return new Response(await response.text());
       }
       if (pathname === "/run") {
+        liveGuests.set(message.isolateId, message.worker);
         const response = await guest.fetch("http://guest/run", {
           method: "POST",
           body: JSON.stringify(message.input),
         });
-        return new Response(response.body, { status: response.status, headers: response.headers });
+        if (!response.body) {
+          liveGuests.delete(message.isolateId);
+          return response;
+        }
+        return new Response(trackUntilEnd(message.isolateId, response.body), {
+          status: response.status,
+          headers: response.headers,
+        });
       }
     } catch (error) {
+      liveGuests.delete(message.isolateId);
       // The guest failed to load (e.g. it imports a module that does not exist).
-      const text = `${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}\n`;
-      return new Response(`${JSON.stringify({ e: text })}\n${JSON.stringify({ x: 1 })}\n`, {
-        headers: { "content-type": "application/x-ndjson" },
-      });
+      return ndjson({ e: `${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}\n` }, { x: 1 });
     }
     return new Response("not found", { status: 404 });
   },

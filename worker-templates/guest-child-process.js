@@ -1,0 +1,275 @@
+// `node:child_process` for guests: `node` and tool commands run as further sandboxed
+// guests on the host's side; anything else fails with ENOENT. Output and exit arrive as
+// deliveries to this isolate; stdin, kill and spawn go out as host calls.
+const { EventEmitter } = process.getBuiltinModule("node:events");
+const { Readable, Writable } = process.getBuiltinModule("node:stream");
+const { promisify } = process.getBuiltinModule("node:util");
+
+let bridge;
+const children = new Map();
+
+// Events can arrive before the spawn call's own reply: they wait here for their child.
+const early = new Map();
+
+function dispatch(message) {
+  const child = children.get(message.childId);
+  if (!child) {
+    if (!early.has(message.childId)) early.set(message.childId, []);
+    early.get(message.childId).push(message);
+    return;
+  }
+  if (message.kind === "child-output") {
+    child[message.stream === "stderr" ? "stderr" : "stdout"].push(Buffer.from(message.data, "base64"));
+  } else if (message.kind === "child-exit") {
+    child._exit(message.code, message.signal ?? null);
+  }
+}
+
+export function install(runBridge) {
+  bridge = runBridge;
+  for (const kind of ["child-output", "child-exit"]) {
+    bridge.onDelivery(kind, async (message) => {
+      dispatch(message);
+      return { ok: true };
+    });
+  }
+}
+
+function systemError(code, syscall, path, message) {
+  const error = new Error(message ?? `${syscall} ${path} ${code}`);
+  error.code = code;
+  error.errno = code === "ENOENT" ? -2 : -1;
+  error.syscall = syscall;
+  error.path = path;
+  return error;
+}
+
+let nextPid = 1000;
+
+class ChildProcess extends EventEmitter {
+  constructor(command, args) {
+    super();
+    this.pid = undefined;
+    this.spawnfile = command;
+    this.spawnargs = [command, ...args];
+    this.exitCode = null;
+    this.signalCode = null;
+    this.killed = false;
+    this.childId = undefined;
+    this.stdout = new Readable({ read() {} });
+    this.stderr = new Readable({ read() {} });
+    const child = this;
+    this.stdin = new Writable({
+      write(chunk, encoding, callback) {
+        child._send({ kind: "child-stdin", data: Buffer.from(chunk, encoding).toString("base64") }).then(() => callback(), callback);
+      },
+      final(callback) {
+        child._send({ kind: "child-stdin-end" }).then(() => callback(), callback);
+      },
+    });
+    this.release = bridge.hold();
+  }
+
+  async _send(message) {
+    if (this.childId === undefined) await this._started;
+    if (this.childId === undefined || this.exitCode !== null) return;
+    await bridge.hostCall({ ...message, childId: this.childId });
+  }
+
+  _exit(code, signal) {
+    if (this.exitCode !== null || this.signalCode !== null) return;
+    this.exitCode = signal ? null : code;
+    this.signalCode = signal;
+    this.stdout.push(null);
+    this.stderr.push(null);
+    children.delete(this.childId);
+    // Node emits 'exit' first, then 'close' once the stdio streams have ended.
+    queueMicrotask(() => {
+      this.emit("exit", this.exitCode, this.signalCode);
+      queueMicrotask(() => {
+        this.emit("close", this.exitCode, this.signalCode);
+        this.release();
+      });
+    });
+  }
+
+  kill(signal = "SIGTERM") {
+    if (this.exitCode !== null || this.signalCode !== null) return false;
+    this.killed = true;
+    void this._send({ kind: "child-kill", signal: String(signal) });
+    return true;
+  }
+
+  ref() {
+    return this;
+  }
+
+  unref() {
+    return this;
+  }
+}
+
+function normalizeSpawnArguments(args, options) {
+  if (!Array.isArray(args)) {
+    options = args;
+    args = [];
+  }
+  return { args: args.map(String), options: options ?? {} };
+}
+
+export function spawn(command, argsOrOptions, maybeOptions) {
+  if (typeof command !== "string" || command.length === 0) {
+    throw new TypeError('The "file" argument must be of type string and not empty');
+  }
+  const { args, options } = normalizeSpawnArguments(argsOrOptions, maybeOptions);
+  const child = new ChildProcess(command, args);
+  child._started = bridge
+    .hostCall({
+      kind: "child-spawn",
+      command,
+      args,
+      env: options.env ? Object.fromEntries(Object.entries(options.env).map(([k, v]) => [k, String(v)])) : undefined,
+      cwd: options.cwd ? String(options.cwd) : undefined,
+    })
+    .then((reply) => {
+      if (!reply.ok) {
+        const error = systemError(reply.code ?? "ENOENT", `spawn ${command}`, command, reply.error);
+        child.exitCode = -2;
+        child.stdout.push(null);
+        child.stderr.push(null);
+        queueMicrotask(() => {
+          child.emit("error", error);
+          child.emit("close", -2, null);
+          child.release();
+        });
+        return;
+      }
+      child.childId = reply.childId;
+      child.pid = nextPid++;
+      children.set(reply.childId, child);
+      child.emit("spawn");
+      for (const message of early.get(reply.childId) ?? []) dispatch(message);
+      early.delete(reply.childId);
+    });
+  return child;
+}
+
+function collect(child, options, callback) {
+  const encoding = options.encoding ?? "utf8";
+  const stdout = [];
+  const stderr = [];
+  child.stdout.on("data", (chunk) => stdout.push(chunk));
+  child.stderr.on("data", (chunk) => stderr.push(chunk));
+  let spawnError;
+  child.on("error", (error) => (spawnError = error));
+  child.on("close", (code, signal) => {
+    const decode = (chunks) => {
+      const bytes = Buffer.concat(chunks);
+      return encoding === "buffer" ? bytes : bytes.toString(encoding);
+    };
+    const out = decode(stdout);
+    const err = decode(stderr);
+    if (spawnError) return callback?.(spawnError, out, err);
+    if (code !== 0 || signal) {
+      const error = new Error(`Command failed: ${child.spawnargs.join(" ")}\n${err}`);
+      error.code = code;
+      error.signal = signal;
+      error.killed = child.killed;
+      error.cmd = child.spawnargs.join(" ");
+      return callback?.(error, out, err);
+    }
+    callback?.(null, out, err);
+  });
+  if (options.input !== undefined) child.stdin.end(options.input);
+  return child;
+}
+
+export function execFile(file, args, options, callback) {
+  if (typeof args === "function") {
+    callback = args;
+    args = [];
+    options = {};
+  } else if (typeof options === "function") {
+    callback = options;
+    options = Array.isArray(args) ? {} : args;
+    if (!Array.isArray(args)) args = [];
+  }
+  const child = spawn(file, Array.isArray(args) ? args : [], options ?? {});
+  return collect(child, options ?? {}, callback);
+}
+
+/** Splits a command line the way a simple POSIX shell would (quotes, no expansion). */
+function splitCommand(command) {
+  const words = [];
+  let current = "";
+  let quote = null;
+  let started = false;
+  for (let i = 0; i < command.length; i += 1) {
+    const char = command[i];
+    if (quote) {
+      if (char === quote) quote = null;
+      else if (char === "\\" && quote === '"' && i + 1 < command.length) current += command[++i];
+      else current += char;
+    } else if (char === "'" || char === '"') {
+      quote = char;
+      started = true;
+    } else if (char === "\\" && i + 1 < command.length) {
+      current += command[++i];
+      started = true;
+    } else if (/\s/.test(char)) {
+      if (started || current) words.push(current);
+      current = "";
+      started = false;
+    } else {
+      current += char;
+      started = true;
+    }
+  }
+  if (started || current) words.push(current);
+  return words;
+}
+
+export function exec(command, options, callback) {
+  if (typeof options === "function") {
+    callback = options;
+    options = {};
+  }
+  const [file, ...args] = splitCommand(String(command));
+  return execFile(file ?? "", args, options ?? {}, callback);
+}
+
+const customPromisify = (fn) =>
+  function (...args) {
+    let child;
+    const promise = new Promise((resolve, reject) => {
+      child = fn(...args, (error, stdout, stderr) => {
+        if (error) {
+          error.stdout = stdout;
+          error.stderr = stderr;
+          reject(error);
+        } else resolve({ stdout, stderr });
+      });
+    });
+    promise.child = child;
+    return promise;
+  };
+execFile[promisify.custom] = customPromisify(execFile);
+exec[promisify.custom] = customPromisify(exec);
+
+function notSupported(name) {
+  return () => {
+    const error = new Error(
+      `child_process.${name} is not supported in the sandbox: guests cannot block on the host; use the async form`,
+    );
+    error.code = "ERR_NOT_SUPPORTED";
+    throw error;
+  };
+}
+
+export const execSync = notSupported("execSync");
+export const execFileSync = notSupported("execFileSync");
+export const spawnSync = notSupported("spawnSync");
+export const fork = notSupported("fork");
+export { ChildProcess };
+
+export default { spawn, exec, execFile, execSync, execFileSync, spawnSync, fork, ChildProcess };

@@ -1,0 +1,441 @@
+// Main module of a resident runner's workerd process (host/resident-runner.ts): one static
+// worker that evaluates snippet after snippet in the same isolate, so globals persist.
+// Snippets are evaluated through the UNSAFE_EVAL binding (Miniflare's `unsafeEvalBinding`);
+// the binding stays in this module's scope and is never handed to guest code.
+//
+// POST /exec and /exec-async carry one snippet (the host rewrites snippets that use
+// top-level await into an async function, see prepareSnippet) and answer with NDJSON events:
+// {o} stdout, {e} stderr, {x, r?, end?} exit code, JSON value, and whether the runner ended
+// (process.exit). A snippet that is done within STREAM_AFTER_MS answers in one plain body
+// (the fast path); a longer one switches to a streamed body so that its output reaches the
+// host while it runs. Every exec follows Node semantics: it ends once the snippet settled
+// and no timer it started is pending.
+import CONFIG_TEXT from "./resident-config.txt";
+
+const config = JSON.parse(CONFIG_TEXT);
+const STREAM_AFTER_MS = 10;
+/** Idle turns granted to a snippet still awaiting with nothing tracked (native I/O settles in a few). */
+const UNSETTLED_GRACE_TURNS = 3;
+const WORKER_FRAME = /\/resident-worker\.js:/;
+
+// Builtins load on first use.
+const builtin = (name) => process.getBuiltinModule(name);
+const format = (...args) => builtin("node:util").format(...args);
+const inspect = (...args) => builtin("node:util").inspect(...args);
+
+// Captured before any guest code runs: a guest replacing them cannot break the channel.
+const nativeSetTimeout = globalThis.setTimeout;
+const nativeClearTimeout = globalThis.clearTimeout;
+const nativeSetInterval = globalThis.setInterval;
+const nativeClearInterval = globalThis.clearInterval;
+const nativeSetImmediate = globalThis.setImmediate;
+const nativeClearImmediate = globalThis.clearImmediate;
+const nativeFetch = globalThis.fetch;
+const NativeResponse = Response;
+const NativeTransformStream = TransformStream;
+const stringify = JSON.stringify;
+const encoder = new TextEncoder();
+const NDJSON = { "content-type": "application/x-ndjson" };
+
+class ExitSignal extends Error {
+  constructor(code) {
+    super(`process.exit(${code})`);
+    this.name = "ExitSignal";
+  }
+}
+
+/** The UnsafeEval binding; module scope only. */
+let evaluator = null;
+let installed = false;
+/** The exec in flight, if any: console, timers and __return report to it. */
+let current = null;
+/** Set once the guest called process.exit: the runner is over. */
+let ended = null;
+
+export default {
+  async fetch(request, env) {
+    const url = request.url;
+    const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
+    if (path === "/ping") return new NativeResponse("pong");
+    if (request.method !== "POST" || (path !== "/exec" && path !== "/exec-async")) {
+      return new NativeResponse("not found", { status: 404 });
+    }
+    if (ended) return new NativeResponse(`the runner has ended (process.exit(${ended.code}))`, { status: 410 });
+    if (current) return new NativeResponse("a snippet is already running", { status: 409 });
+    evaluator ??= env.UNSAFE_EVAL;
+    if (!installed) install();
+    const code = await request.text();
+    const name = request.headers.get("x-snippet-name") || "snippet";
+    return new Exec(code, path === "/exec-async", name).start();
+  },
+};
+
+class Exec {
+  constructor(code, isAsync, name) {
+    this.code = code;
+    this.isAsync = isAsync;
+    this.name = name;
+    this.finished = false;
+    this.settled = false;
+    this.completion = undefined;
+    this.returnJson = undefined;
+    this.timers = new Set();
+    this.pendingCalls = 0;
+    this.idleCheckScheduled = false;
+    this.graceTurns = 0;
+    this.budget = { o: config.outputBytes, e: config.outputBytes };
+    this.decoders = null;
+    this.buffer = "";
+    this.writer = null;
+    this.respond = null;
+    this.streamTimer = undefined;
+  }
+
+  start() {
+    const response = new Promise((resolve) => (this.respond = resolve));
+    current = this;
+    process.exitCode = undefined;
+    this.run();
+    if (!this.finished) this.streamTimer = nativeSetTimeout(() => this.startStreaming(), STREAM_AFTER_MS);
+    return response;
+  }
+
+  run() {
+    let value;
+    try {
+      value = evaluator.eval(this.code, this.name);
+    } catch (error) {
+      this.settled = true;
+      this.fail(error);
+      return;
+    }
+    if (this.isAsync) {
+      Promise.resolve(value).then(
+        (result) => {
+          this.completion = result;
+          this.settled = true;
+          this.checkIdle();
+        },
+        (error) => {
+          this.settled = true;
+          this.fail(error);
+        },
+      );
+    } else {
+      this.completion = value;
+      this.settled = true;
+    }
+    this.checkIdle();
+  }
+
+  emit(event) {
+    const line = stringify(event) + "\n";
+    if (this.writer) this.writer.write(encoder.encode(line)).catch(() => {});
+    else this.buffer += line;
+  }
+
+  startStreaming() {
+    this.streamTimer = undefined;
+    if (this.finished || this.writer) return;
+    const { readable, writable } = new NativeTransformStream();
+    this.writer = writable.getWriter();
+    if (this.buffer.length > 0) this.writer.write(encoder.encode(this.buffer)).catch(() => {});
+    this.buffer = "";
+    this.respond(new NativeResponse(readable, { headers: NDJSON }));
+  }
+
+  writeChannel(channel, chunk) {
+    if (this.finished) return;
+    let text;
+    if (typeof chunk === "string") {
+      text = chunk;
+    } else {
+      this.decoders ??= { o: new TextDecoder(), e: new TextDecoder() };
+      text = this.decoders[channel].decode(chunk, { stream: true });
+    }
+    if (text.length === 0) return;
+    const budget = this.budget[channel];
+    if (budget <= 0) return;
+    // Guest-side cut keeps a flood from filling the pipe; the host applies the exact cap.
+    this.budget[channel] = budget - text.length;
+    this.emit({ [channel]: budget >= text.length ? text : text.slice(0, budget + 1) });
+  }
+
+  finish(code, end = false) {
+    if (this.finished) return;
+    const event = { x: code };
+    if (code === 0 && !end) {
+      const json = this.returnJson !== undefined ? this.returnJson : completionJson(this.completion);
+      // Serialising the completion runs guest code (toJSON), which may itself have exited.
+      if (this.finished) return;
+      if (json !== undefined) event.r = json;
+    }
+    if (end) event.end = true;
+    this.finished = true;
+    this.emit(event);
+    for (const timer of this.timers) {
+      nativeClearTimeout(timer);
+      nativeClearInterval(timer);
+      if (typeof nativeClearImmediate === "function") nativeClearImmediate(timer);
+    }
+    this.timers.clear();
+    if (this.streamTimer !== undefined) nativeClearTimeout(this.streamTimer);
+    if (current === this) current = null;
+    if (this.writer) {
+      this.writer.close().catch(() => {});
+    } else {
+      this.respond(new NativeResponse(this.buffer, { headers: NDJSON }));
+      this.buffer = "";
+    }
+  }
+
+  exit(code) {
+    ended = { code };
+    this.finish(code, true);
+  }
+
+  fail(error) {
+    if (this.finished || error instanceof ExitSignal) return;
+    this.writeChannel("e", `${describeError(error)}\n`);
+    this.finish(1);
+  }
+
+  hasLiveWork() {
+    if (this.pendingCalls > 0) return true;
+    for (const timer of this.timers) {
+      if (typeof timer?.hasRef !== "function" || timer.hasRef()) return true;
+    }
+    return false;
+  }
+
+  // The exec ends once the snippet settled and nothing keeps it alive; a snippet left
+  // awaiting what nothing can resolve ends like Node's unsettled top-level await (13).
+  checkIdle() {
+    if (this.finished || this.idleCheckScheduled || this.hasLiveWork()) return;
+    this.idleCheckScheduled = true;
+    nativeSetTimeout(() => {
+      this.idleCheckScheduled = false;
+      if (this.finished || this.hasLiveWork()) return;
+      if (!this.settled) {
+        if (this.graceTurns < UNSETTLED_GRACE_TURNS) {
+          this.graceTurns += 1;
+          this.checkIdle();
+          return;
+        }
+        this.writeChannel("e", "Warning: Detected unsettled top-level await\n");
+        this.finish(13);
+        return;
+      }
+      this.finish(typeof process.exitCode === "number" ? process.exitCode | 0 : 0);
+    }, 0);
+  }
+
+  invokeGuest(callback, args) {
+    if (this.finished) return;
+    try {
+      callback(...args);
+    } catch (error) {
+      this.fail(error);
+    }
+    this.checkIdle();
+  }
+}
+
+function completionJson(value) {
+  if (value === undefined || typeof value === "function" || typeof value === "symbol") return undefined;
+  // A promise the snippet did not await is not its value.
+  if (value !== null && typeof value === "object" && typeof value.then === "function") return undefined;
+  try {
+    return stringify(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeError(error) {
+  try {
+    if (error instanceof Error) {
+      const stack = typeof error.stack === "string" && error.stack.includes(error.message) ? error.stack : inspect(error);
+      // Frames of this module are the runner's, not the guest's.
+      return stack
+        .split("\n")
+        .filter((line) => !WORKER_FRAME.test(line))
+        .join("\n");
+    }
+    return `Uncaught ${inspect(error)}`;
+  } catch {
+    return "Uncaught exception";
+  }
+}
+
+function install() {
+  installed = true;
+  addEventListener("unhandledrejection", (event) => {
+    event.preventDefault?.();
+    current?.fail(event.reason);
+  });
+  addEventListener("error", (event) => {
+    event.preventDefault?.();
+    current?.fail(event.error ?? event.message);
+  });
+  installTimers();
+  installConsole();
+  installProcess();
+  installGlobals();
+}
+
+function installTimers() {
+  const track = (create, repeat) =>
+    function (callback, delay, ...args) {
+      if (typeof callback !== "function") {
+        throw new TypeError('The "callback" argument must be of type function');
+      }
+      const owner = current;
+      if (!owner) return create(callback, delay, ...args);
+      let handle;
+      handle = create(() => {
+        if (!repeat) owner.timers.delete(handle);
+        owner.invokeGuest(callback, args);
+      }, delay);
+      owner.timers.add(handle);
+      return handle;
+    };
+  const untrack = (clear) => (handle) => {
+    clear(handle);
+    const owner = current;
+    if (owner && owner.timers.delete(handle)) owner.checkIdle();
+  };
+  globalThis.setTimeout = track(nativeSetTimeout, false);
+  globalThis.setInterval = track(nativeSetInterval, true);
+  globalThis.clearTimeout = untrack(nativeClearTimeout);
+  globalThis.clearInterval = untrack(nativeClearInterval);
+  if (typeof nativeSetImmediate === "function") {
+    globalThis.setImmediate = function (callback, ...args) {
+      if (typeof callback !== "function") {
+        throw new TypeError('The "callback" argument must be of type function');
+      }
+      const owner = current;
+      if (!owner) return nativeSetImmediate(callback, ...args);
+      let handle;
+      handle = nativeSetImmediate(() => {
+        owner.timers.delete(handle);
+        owner.invokeGuest(callback, args);
+      });
+      owner.timers.add(handle);
+      return handle;
+    };
+    globalThis.clearImmediate = untrack(nativeClearImmediate);
+  }
+}
+
+function installConsole() {
+  const out = (...args) => current?.writeChannel("o", `${format(...args)}\n`);
+  const err = (...args) => current?.writeChannel("e", `${format(...args)}\n`);
+  console.log = out;
+  console.info = out;
+  console.debug = out;
+  console.error = err;
+  console.warn = err;
+  console.trace = (...args) => {
+    const stack = new Error().stack.split("\n").slice(2).join("\n");
+    err(`Trace: ${format(...args)}\n${stack}`);
+  };
+  console.dir = (value, options) => out(inspect(value, { customInspect: false, ...options }));
+}
+
+function installProcess() {
+  const write = (channel, chunk) => current?.writeChannel(channel, chunk);
+  const makeWritable = (channel) => {
+    const { Writable } = builtin("node:stream");
+    const stream = new Writable({
+      write(chunk, encoding, callback) {
+        write(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk));
+        callback();
+      },
+    });
+    // Synchronous like a pipe-backed stdout in Node.
+    stream.write = (chunk, encoding, callback) => {
+      if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
+        chunk = Buffer.from(chunk, encoding);
+      }
+      write(
+        channel,
+        typeof chunk === "string"
+          ? chunk
+          : new Uint8Array(chunk.buffer ?? chunk, chunk.byteOffset ?? 0, chunk.byteLength ?? chunk.length),
+      );
+      const done = typeof encoding === "function" ? encoding : callback;
+      if (typeof done === "function") queueMicrotask(done);
+      return true;
+    };
+    stream.isTTY = false;
+    stream.fd = channel === "o" ? 1 : 2;
+    return stream;
+  };
+  const makeStdin = () => {
+    const { Readable } = builtin("node:stream");
+    // A resident runner has no stdin: reads see end-of-input.
+    const stdin = new Readable({
+      read() {
+        this.push(null);
+      },
+    });
+    stdin.isTTY = false;
+    stdin.fd = 0;
+    stdin.setRawMode = () => stdin;
+    return stdin;
+  };
+  const define = (name, value) =>
+    Object.defineProperty(process, name, { value, configurable: true, writable: true, enumerable: true });
+  const defineLazy = (name, create) => {
+    let value;
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: true,
+      get: () => (value ??= create()),
+      set: (replacement) => (value = replacement),
+    });
+  };
+  defineLazy("stdout", () => makeWritable("o"));
+  defineLazy("stderr", () => makeWritable("e"));
+  defineLazy("stdin", makeStdin);
+  const env = {};
+  for (const [key, value] of Object.entries(config.env)) env[key] = String(value);
+  define("env", env);
+  define("argv", ["/usr/local/bin/node"]);
+  let cwd = config.cwd;
+  define("cwd", () => cwd);
+  define("chdir", (directory) => {
+    const target = String(directory);
+    cwd = target.startsWith("/") ? target : `${cwd.replace(/\/$/, "")}/${target}`;
+  });
+  define("exit", (code) => {
+    const exitCode =
+      code === undefined ? (typeof process.exitCode === "number" ? process.exitCode | 0 : 0) : Number(code) | 0;
+    if (current) current.exit(exitCode);
+    else ended = { code: exitCode };
+    throw new ExitSignal(exitCode);
+  });
+  define("exitCode", undefined);
+}
+
+function installGlobals() {
+  globalThis.__return = (value) => {
+    const json = value === undefined ? "null" : stringify(value);
+    if (json === undefined) throw new TypeError("__return: value is not JSON-serialisable");
+    if (current) current.returnJson = json;
+  };
+  // The outbound service refuses every request; a pending fetch still keeps the exec alive.
+  globalThis.fetch = async function (...args) {
+    const owner = current;
+    if (owner) owner.pendingCalls += 1;
+    try {
+      return await nativeFetch.apply(this, args);
+    } finally {
+      if (owner) {
+        owner.pendingCalls -= 1;
+        nativeSetTimeout(() => owner.checkIdle(), 0);
+      }
+    }
+  };
+}
