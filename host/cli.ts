@@ -4,10 +4,10 @@ import { readFile } from "node:fs/promises";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { NodeRuntime } from "../runtime/index.js";
 import type { ExecOptions } from "../runtime/types.js";
-import { loadServerConfig, ServerConfigError } from "./server-config.js";
-import { API_VERSION, startServer } from "./server.js";
+import { API_VERSION, loadServerConfig, ServerConfigError } from "./server-config.js";
+// The runtime and the server (Miniflare and friends) load only when a command needs them,
+// so --help and usage errors answer at once.
 
 /** Exit code of usage errors and of failures of the CLI itself (not of the guest). */
 export const EXIT_USAGE = 2;
@@ -42,10 +42,11 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** Resolves once the chunk is flushed (or the stream failed): output keeps its order and backpressure. */
 function writeAsync(stream: NodeJS.WriteStream, data: Uint8Array | string): Promise<void> {
   return new Promise((resolve) => {
-    if (!stream.write(data)) stream.once("drain", () => resolve());
-    else resolve();
+    if (stream.destroyed || stream.writableEnded) return resolve();
+    stream.write(data, () => resolve());
   });
 }
 
@@ -77,11 +78,19 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
 
   // A one-shot run needs one sandbox process and no spare.
   process.env.SECURE_EXEC_SPARE_PROCESSES ??= "0";
+  const { NodeRuntime } = await import("../runtime/index.js");
   const runtime = await NodeRuntime.create({ limits: { processes: 1 } });
   const interrupted = new AbortController();
   const onSignal = () => interrupted.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  // A reader that goes away (`| head`) ends the run, as SIGPIPE would.
+  let brokenPipe = false;
+  const onOutputError = () => {
+    brokenPipe = true;
+    interrupted.abort();
+  };
+  process.stdout.once("error", onOutputError);
   // Output is written in order; pending writes are awaited before exiting.
   let writes = Promise.resolve();
   const forward = (stream: NodeJS.WriteStream) => (chunk: Uint8Array) => {
@@ -101,6 +110,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
     try {
       result = await runtime.run(code, options);
     } catch (error) {
+      if (brokenPipe) return 141;
       if (interrupted.signal.aborted) {
         await writes;
         process.stderr.write("secure-exec: interrupted; the guest was killed\n");
@@ -109,6 +119,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       throw error;
     }
     await writes;
+    if (brokenPipe) return 141;
     if (flags.json) await writeAsync(process.stdout, `${JSON.stringify(result)}\n`);
     return result.exitCode;
   } finally {
@@ -126,11 +137,22 @@ interface ServeFlags {
 
 async function serveCommand(flags: ServeFlags): Promise<number> {
   const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG, port: flags.port, host: flags.host });
-  const server = await startServer(config);
+  const { startServer } = await import("./server.js");
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new CliError(`${config.host}:${config.port} is already in use; pick another --port`);
+    if (code === "EADDRNOTAVAIL") throw new CliError(`cannot listen on ${config.host}: no such local address`);
+    throw error;
+  }
   const who = config.authenticated
     ? `tenants: ${config.tenants.map((tenant) => tenant.name).join(", ")}`
     : "no tenants configured: unauthenticated, loopback only";
   process.stdout.write(`secure-exec listening on ${server.url} (${who})\n`);
+  // Until a sandbox exists this closes gracefully; once Miniflare is loaded its own exit hook
+  // ends the process on SIGINT/SIGTERM (exit 130/143), and every workerd process goes with it.
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.stderr.write(`secure-exec: ${signal} received, shutting down\n`);
@@ -241,9 +263,11 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // A closed stdout/stderr (EPIPE) is handled where it matters; it must never crash the command.
+  process.stdout.on("error", () => {});
+  process.stderr.on("error", () => {});
   const code = await main();
   // Let stdout/stderr drain (pipes are asynchronous), then exit even if a handle lingers.
-  const flush = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write("", () => resolve()));
-  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  await Promise.all([writeAsync(process.stdout, ""), writeAsync(process.stderr, "")]);
   process.exit(code);
 }

@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import type { RuntimeLimits, ToolDefinitions } from "../runtime/types.js";
+import { limitsSchema } from "../runtime/options.js";
 import { ToolDefinitionError, ToolGateway } from "./tool-gateway.js";
 
 /** Everything one tenant may be given. */
@@ -72,6 +73,8 @@ export interface ResolvedServerConfig {
   metricsToken: string | undefined;
 }
 
+/** Version of the HTTP API and CLI. */
+export const API_VERSION = "0.1.0";
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = "127.0.0.1";
 export const ANONYMOUS_TENANT = "default";
@@ -88,6 +91,8 @@ const tenantName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
   message: 'tenant names use letters, digits, ".", "_" or "-" (at most 64), starting with a letter or digit',
 });
 const positiveInt = z.number().int().positive();
+// Node timers overflow past 2^31 - 1 ms (about 24.8 days).
+const timeoutMs = positiveInt.max(2_147_483_647);
 const envRecord = z.record(z.string().regex(/^[^=\0]+$/, { message: 'env names must not contain "=" or NUL' }), z.string());
 // Runtime limits are checked again (fully) by NodeRuntime.create; here only their shape.
 const limitsShape = z.record(z.string(), z.number());
@@ -97,7 +102,7 @@ const tenantSchema = z.strictObject({
   maxConcurrent: positiveInt.max(10_000).optional(),
   ratePerMinute: positiveInt.optional(),
   env: envRecord.optional(),
-  timeoutMs: positiveInt.optional(),
+  timeoutMs: timeoutMs.optional(),
   limits: limitsShape.optional(),
 });
 
@@ -108,8 +113,8 @@ const configSchema = z.strictObject({
   host: z.string().min(1).optional(),
   limits: limitsShape.optional(),
   maxBodyBytes: positiveInt.max(64 * 1024 * 1024).optional(),
-  defaultTimeoutMs: positiveInt.optional(),
-  maxTimeoutMs: positiveInt.optional(),
+  defaultTimeoutMs: timeoutMs.optional(),
+  maxTimeoutMs: timeoutMs.optional(),
   maxConcurrent: positiveInt.max(10_000).optional(),
   idleRuntimeMs: z.number().int().min(0).optional(),
   metricsToken: z.string().min(1).optional(),
@@ -178,6 +183,15 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
   const maxTimeoutMs = Math.max(config.maxTimeoutMs ?? 300_000, defaultTimeoutMs);
   const defaultConcurrent = config.maxConcurrent ?? 16;
   const baseLimits = (config.limits ?? {}) as Partial<RuntimeLimits>;
+  // Runtimes check their limits again at creation; checking here fails at start-up instead.
+  const checkLimits = (limits: Partial<RuntimeLimits>, tenant?: string): void => {
+    const checked = limitsSchema.safeParse(limits);
+    if (checked.success) return;
+    const issue = checked.error.issues[0]!;
+    const path = ["limits", ...issue.path.map(String)].join(".");
+    throw new ServerConfigError(`invalid server config "${path}"${tenant ? ` (of tenant "${tenant}")` : ""}: ${issue.message}`);
+  };
+  checkLimits(baseLimits);
   const names = Object.keys(tenantConfigs);
   const seenTokens = new Map<string, string>();
   const tenants: ResolvedTenant[] = names.map((name) => {
@@ -185,6 +199,8 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
     const other = seenTokens.get(tenant.token);
     if (other !== undefined) throw new ServerConfigError(`tenants "${other}" and "${name}" have the same token`);
     seenTokens.set(tenant.token, name);
+    const limits = { ...baseLimits, ...((tenant.limits ?? {}) as Partial<RuntimeLimits>) };
+    checkLimits(limits, name);
     const cap = tenant.timeoutMs ?? maxTimeoutMs;
     return {
       name,
@@ -194,7 +210,7 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
       env: tenant.env ?? {},
       timeoutCapMs: cap,
       defaultTimeoutMs: Math.min(tenant.timeoutMs ?? defaultTimeoutMs, cap),
-      limits: { ...baseLimits, ...((tenant.limits ?? {}) as Partial<RuntimeLimits>) },
+      limits,
     };
   });
 

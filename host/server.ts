@@ -2,6 +2,7 @@
 // tenancy, per-tenant caps, streaming output, Prometheus metrics and strict input checks.
 // The host process only moves bytes: guests run in workerd processes of their tenant's
 // runtime, so a runaway guest never stalls this event loop, /healthz or another tenant.
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
@@ -12,10 +13,10 @@ import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import type { ExecOptions, RunResult } from "../runtime/types.js";
 import { createServerMetrics, killReasonOf, type RunOutcomeLabel, type RunRoute, type ServerMetrics } from "./metrics.js";
-import { resolveServerConfig, type ResolvedServerConfig } from "./server-config.js";
+import { API_VERSION, resolveServerConfig, type ResolvedServerConfig } from "./server-config.js";
 import { TenantRegistry, type Tenant } from "./tenancy.js";
 
-export const API_VERSION = "0.1.0";
+export { API_VERSION } from "./server-config.js";
 
 /** Body of `POST /v1/exec` and `POST /v1/run`. */
 export const execRequestSchema = z.strictObject({
@@ -84,6 +85,12 @@ export interface ServerAppOptions {
   defaultMetrics?: boolean;
   /** Where unexpected errors are reported. Default `console.error`. */
   logError?: (message: string, error: unknown) => void;
+}
+
+/** Constant-time comparison of two secrets (via fixed-length digests). */
+function sameSecret(presented: string, expected: string): boolean {
+  const digest = (text: string) => createHash("sha256").update(text, "utf8").digest();
+  return timingSafeEqual(digest(presented), digest(expected));
 }
 
 function errorBody(code: ErrorCode, message: string, issues?: { path: string; message: string }[]): ErrorBody {
@@ -194,7 +201,7 @@ export function createServerApp(config: ResolvedServerConfig, options: ServerApp
   );
 
   app.get("/metrics", async (c) => {
-    if (config.metricsToken !== undefined && c.req.header("authorization") !== `Bearer ${config.metricsToken}`) {
+    if (config.metricsToken !== undefined && !sameSecret(c.req.header("authorization") ?? "", `Bearer ${config.metricsToken}`)) {
       return c.json(errorBody("unauthorized", "GET /metrics needs the metrics bearer token"), 401, { "WWW-Authenticate": 'Bearer realm="secure-exec"' });
     }
     return c.body(await metrics.render(), 200, { "Content-Type": metrics.contentType });
