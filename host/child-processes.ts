@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { RunControl, RunOutcome } from "./run-executor.js";
 import type { ToolCallScope, ToolGateway } from "./tool-gateway.js";
+import { signalName, signalNumber } from "./signals.js";
 
 export const MAX_CHILD_DEPTH = 4;
 const MAX_CHILDREN_PER_RUN = 64;
@@ -25,6 +26,7 @@ export type ChildGuestStarter = (code: string, options: ChildGuestOptions) => Pr
 interface ChildRecord {
   control?: RunControl;
   exited: boolean;
+  killedBy?: string;
 }
 
 export interface ChildProcessHost {
@@ -40,7 +42,6 @@ export interface ChildProcessHost {
 
 type Reply = { ok: true; childId?: string } | { ok: false; code: string; error: string };
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
 
 export class GuestChildProcesses {
   private readonly children = new Map<string, ChildRecord>();
@@ -57,8 +58,13 @@ export class GuestChildProcesses {
     } else if (message.kind === "child-stdin-end") {
       await child.control?.deliver({ kind: "stdin-end" });
     } else if (message.kind === "child-kill") {
-      const signal = typeof message.signal === "string" ? message.signal : "SIGTERM";
-      const number = SIGNALS[signal] ?? (Number(signal) || 15);
+      let number = 15;
+      try {
+        number = signalNumber(typeof message.signal === "string" && /^\d+$/.test(message.signal) ? Number(message.signal) : String(message.signal ?? "SIGTERM"));
+      } catch {
+        // an unknown signal name from the guest ends the child with SIGTERM
+      }
+      child.killedBy = signalName(number);
       child.control?.kill(128 + number);
     }
     return { ok: true };
@@ -100,8 +106,7 @@ export class GuestChildProcesses {
             onStdout: (chunk) => emitter("stdout", chunk),
             onStderr: (chunk) => emitter("stderr", chunk),
           });
-          const signal = Object.entries(SIGNALS).find(([, number]) => outcome.exitCode === 128 + number)?.[0];
-          return signal && outcome.outcome === "exited" ? { code: null, signal } : { code: outcome.exitCode };
+          return record.killedBy ? { code: null, signal: record.killedBy } : { code: outcome.exitCode };
         };
       }
     } else if (this.host.tools.has(command)) {

@@ -32,6 +32,8 @@ export interface RunRequest {
   stdinMode?: "buffer" | "stream";
   /** Filled in by `executeRun`: reaches the live guest. */
   control?: RunControl;
+  /** A guest HTTP server started (`true`) or stopped listening on `port`. */
+  onListenerChange?: (port: number, listening: boolean) => void;
 }
 
 /** A handle on a live run: messages to its isolate, and an early end. */
@@ -57,6 +59,9 @@ interface GuestEvent {
   s?: number;
   o?: string;
   e?: string;
+  /** A guest server listens on this port / stopped listening. */
+  l?: number;
+  lc?: number;
   x?: number;
   r?: string;
 }
@@ -106,11 +111,15 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     settle = resolve;
     fail = reject;
   });
+  // Deliveries wait until the current attempt's guest has started (a replay starts over).
+  let guestStarted = false;
+  const startWaiters: (() => void)[] = [];
   let done = false;
   const finish = (outcome: Omit<RunOutcome, "stdout" | "stderr">): void => {
     if (done) return;
     done = true;
     settle!({ ...outcome, stdout: stdout.text(), stderr: stderr.text() });
+    for (const wake of startWaiters.splice(0)) wake();
   };
 
   // Deadline and abort end the call at once; the process is checked afterwards and
@@ -135,19 +144,23 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     if (done) return;
     done = true;
     fail!(abortReason(signal!));
+    for (const wake of startWaiters.splice(0)) wake();
     stopGuest();
   };
   signal?.addEventListener("abort", onAbort, { once: true });
 
   const token = randomBytes(24).toString("base64url");
   let isolateId = "";
-  let markStarted: () => void = () => {};
-  let started = new Promise<void>((resolve) => (markStarted = resolve));
+  const listening = new Set<number>();
+  const markStarted = (): void => {
+    guestStarted = true;
+    for (const wake of startWaiters.splice(0)) wake();
+  };
   const pendingDeliveries: Promise<unknown>[] = [];
   const control: RunControl = {
     async deliver(message) {
       // Messages wait for the guest to start, then go to the isolate it runs in.
-      await Promise.race([started, ended.catch(() => undefined)]);
+      while (!guestStarted && !done) await new Promise<void>((resolve) => startWaiters.push(resolve));
       const sandbox = currentProcess;
       if (!sandbox || done) return { ok: false, error: "the run has ended" };
       const delivery = sandbox.dispatcher
@@ -175,7 +188,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   const attempt = async (sandbox: SandboxProcess): Promise<void> => {
     // A replay is a new isolate.
     isolateId = randomUUID();
-    started = new Promise<void>((resolve) => (markStarted = resolve));
+    guestStarted = false;
     const body = buildRunMessage(request, token, isolateId);
     attemptController = new AbortController();
     currentProcess = sandbox;
@@ -244,6 +257,14 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   const handleEvent = (event: GuestEvent): void => {
     if (done) return;
     if (event.s !== undefined) markStarted();
+    if (event.l !== undefined) {
+      listening.add(event.l);
+      request.onListenerChange?.(event.l, true);
+    }
+    if (event.lc !== undefined) {
+      listening.delete(event.lc);
+      request.onListenerChange?.(event.lc, false);
+    }
     if (event.o !== undefined) {
       observable = true;
       stdout.write(event.o);
@@ -305,6 +326,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   try {
     return await ended;
   } finally {
+    for (const port of listening) request.onListenerChange?.(port, false);
     for (const timer of timers) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     unregister();

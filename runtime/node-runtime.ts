@@ -2,6 +2,12 @@
 import type {
   ExecOptions,
   ExecResult,
+  GuestFetchRequest,
+  GuestFetchResponse,
+  ListenerInfo,
+  ListenerQuery,
+  SpawnedGuest,
+  WaitForListenerOptions,
   NodeRuntimeOptions,
   ResidentRunner,
   ResidentRunnerOptions,
@@ -14,6 +20,7 @@ import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME } from "../host
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
+import { signalNumber } from "../host/signals.js";
 import { retainSpares } from "../host/spare-processes.js";
 import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
 import type { z } from "zod";
@@ -30,6 +37,10 @@ export interface RuntimeStats {
 export class NodeRuntime {
   private disposed = false;
   private readonly residentRunners = new Set<ResidentRunner>();
+  private readonly spawned = new Set<SpawnedGuest>();
+  private readonly listeners = new Map<number, { pid: number; control: RunControl }>();
+  private readonly listenerWaiters = new Set<() => void>();
+  private nextPid = 1;
   private runsInFlight = 0;
   private runsTotal = 0;
 
@@ -72,6 +83,130 @@ export class NodeRuntime {
     const result: RunResult<T> = { stdout: outcome.stdout, stderr: outcome.stderr, exitCode: outcome.exitCode };
     if (outcome.exitCode === 0 && outcome.returnJson !== undefined) result.value = JSON.parse(outcome.returnJson) as T;
     return result;
+  }
+
+  /**
+   * Starts a long-running guest. It runs until it exits or is killed (no hidden time cap);
+   * `timeout` and `signal` are honoured; `dispose()` kills it.
+   */
+  async spawn(code: string, options?: ExecOptions): Promise<SpawnedGuest> {
+    this.assertLive();
+    if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
+    const call = parseOptions(execOptionsSchema, options, "spawn option");
+    if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
+    const pid = this.nextPid++;
+    const control = {} as RunControl;
+    const initialStdin = call.stdin;
+    let exitCode: number | null = null;
+    const finished = this.launch(code, { ...call, stdin: undefined }, {
+      depth: 0,
+      stdinMode: "stream",
+      control,
+      pid,
+    }).then((outcome) => {
+      exitCode = outcome.exitCode;
+      return outcome.exitCode;
+    });
+    finished.catch(() => {});
+    const toBase64 = (data: string | Uint8Array) =>
+      (typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString("base64");
+    const guest: SpawnedGuest = {
+      pid,
+      get exitCode() {
+        return exitCode;
+      },
+      async writeStdin(data) {
+        if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+          throw new TypeError("secure-exec: writeStdin takes a string or Uint8Array");
+        }
+        await control.deliver({ kind: "stdin", data: toBase64(data) });
+      },
+      async closeStdin() {
+        await control.deliver({ kind: "stdin-end" });
+      },
+      kill(signal = "SIGTERM") {
+        const number = signalNumber(signal);
+        control.kill(128 + number);
+      },
+      wait: () => finished,
+    };
+    this.spawned.add(guest);
+    void finished.finally(() => this.spawned.delete(guest)).catch(() => {});
+    if (initialStdin !== undefined) {
+      await guest.writeStdin(initialStdin);
+      await guest.closeStdin();
+    }
+    return guest;
+  }
+
+  /** Sends an HTTP request to a guest server listening on `port` (no host port is opened). */
+  async fetch(port: number, request: GuestFetchRequest = {}): Promise<GuestFetchResponse> {
+    this.assertLive();
+    const listener = this.listeners.get(port);
+    if (!listener) throw new Error(`secure-exec: no guest is listening on port ${port}`);
+    const body =
+      request.body === undefined
+        ? undefined
+        : (typeof request.body === "string" ? Buffer.from(request.body) : Buffer.from(request.body)).toString("base64");
+    const reply = (await listener.control.deliver({
+      kind: "http-request",
+      port,
+      method: (request.method ?? "GET").toUpperCase(),
+      path: request.path ?? "/",
+      headers: request.headers ?? {},
+      body,
+    })) as { ok: boolean; error?: string; status?: number; statusText?: string; headers?: Record<string, string>; body?: string };
+    if (!reply.ok) throw new Error(`secure-exec: guest server on port ${port} failed: ${reply.error ?? "no response"}`);
+    return {
+      status: reply.status ?? 200,
+      statusText: reply.statusText ?? "",
+      headers: reply.headers ?? {},
+      body: Buffer.from(reply.body ?? "", "base64").toString("utf8"),
+    };
+  }
+
+  /** The guest server listening on `port`, if any. */
+  findListener(query: ListenerQuery): ListenerInfo | undefined {
+    const listener = this.listeners.get(query.port);
+    return listener ? { port: query.port, pid: listener.pid } : undefined;
+  }
+
+  /** Resolves once a guest listens on `port`; rejects after `timeoutMs` or on abort. */
+  async waitForListener(query: ListenerQuery, options: WaitForListenerOptions = {}): Promise<ListenerInfo> {
+    this.assertLive();
+    const found = this.findListener(query);
+    if (found) return found;
+    return new Promise<ListenerInfo>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        this.listenerWaiters.delete(check);
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+      };
+      const check = () => {
+        const listener = this.findListener(query);
+        if (listener) {
+          cleanup();
+          resolve(listener);
+        } else if (this.disposed) {
+          cleanup();
+          reject(new PoolDisposedError());
+        }
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(options.signal?.reason ?? new DOMException("This operation was aborted", "AbortError"));
+      };
+      if (options.signal?.aborted) return onAbort();
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`secure-exec: no guest listened on port ${query.port} within ${options.timeoutMs} ms`));
+        }, options.timeoutMs);
+      }
+      this.listenerWaiters.add(check);
+    });
   }
 
   /** A live guest for low-latency repeated evaluation; disposed with the runtime. */
@@ -123,6 +258,8 @@ export class NodeRuntime {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    for (const guest of this.spawned) guest.kill("SIGKILL");
+    for (const waiter of [...this.listenerWaiters]) waiter();
     await Promise.all([...this.residentRunners].map((runner) => runner.dispose()));
     await this.pool.dispose();
     this.releaseSpares();
@@ -144,7 +281,7 @@ export class NodeRuntime {
   private async launch(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunControl },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunControl; pid?: number },
   ): Promise<RunOutcome> {
     let guestModule: string;
     try {
@@ -158,6 +295,7 @@ export class NodeRuntime {
     const limits = this.options.limits;
     const permissions = this.options.permissions;
     const env = { ...this.options.env, ...call.env };
+    const control = extras.control ?? ({} as RunControl);
     this.runsInFlight += 1;
     this.runsTotal += 1;
     try {
@@ -168,7 +306,16 @@ export class NodeRuntime {
         stdin: call.stdin,
         argv: call.argv,
         stdinMode: extras.stdinMode,
-        control: extras.control,
+        control,
+        onListenerChange: (port, listening) => {
+          const pid = extras.pid ?? 0;
+          if (listening) {
+            this.listeners.set(port, { pid, control });
+          } else if (this.listeners.get(port)?.control === control) {
+            this.listeners.delete(port);
+          }
+          for (const waiter of [...this.listenerWaiters]) waiter();
+        },
         timeoutMs: call.timeout ?? limits.timeoutMs,
         cpuTimeLimitMs: call.cpuTimeLimitMs ?? limits.cpuTimeLimitMs,
         signal: call.signal,

@@ -107,3 +107,46 @@ export interface ResidentRunner {
   exec(code: string, options?: ResidentExecOptions): Promise<RunResult>;
   dispose(): Promise<void>;
 }
+
+/** A long-running guest started with `rt.spawn()`. */
+export interface SpawnedGuest {
+  /** Sandbox-local process id (not an OS pid). */
+  readonly pid: number;
+  /** `null` while running, then the exit code (128 + signal number when killed). */
+  readonly exitCode: number | null;
+  writeStdin(data: string | Uint8Array): Promise<void>;
+  closeStdin(): Promise<void>;
+  /** Ends the guest; accepts a signal name (`"SIGTERM"`, `"SIGKILL"`, …) or number. */
+  kill(signal?: string | number): void;
+  /** Resolves with the exit code once the guest has ended. */
+  wait(): Promise<number>;
+}
+
+export interface GuestFetchRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+}
+
+export interface GuestFetchResponse {
+  status: number;
+  statusText: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface ListenerQuery {
+  port: number;
+}
+
+export interface ListenerInfo {
+  port: number;
+  /** `pid` of the spawned guest that listens. */
+  pid: number;
+}
+
+export interface WaitForListenerOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}

@@ -35,8 +35,14 @@ export default {
     if (pathname === "/__warm") return new Response("warm");
     if (pathname === "/__deliver") {
       if (!activeRun || activeRun.finished) return Response.json({ ok: false, error: "the run has ended" }, { status: 410 });
-      const reply = await activeRun.deliver(await request.json());
-      return Response.json(reply.body, { status: reply.status });
+      // The reply comes from the run's own request; until then this one must not look hung.
+      const keepAlive = nativeSetInterval(() => {}, 30_000);
+      try {
+        const reply = await activeRun.deliver(await request.json());
+        return Response.json(reply.body, { status: reply.status });
+      } finally {
+        nativeClearInterval(keepAlive);
+      }
     }
     // Each isolate serves exactly one run: nothing of one run can reach the next.
     if (activeRun) return new Response("isolate already used", { status: 409 });
@@ -63,6 +69,7 @@ class GuestRun {
     this.cwd = input.cwd;
     this.idleCheckScheduled = false;
     this.stdinWanted = false;
+    this.stdinEnded = false;
     this.stdinStream = undefined;
     this.stdinBacklog = [];
     this.deliveryHandlers = new Map();
@@ -102,7 +109,9 @@ class GuestRun {
 
   async handleDelivery(message) {
     if (message.kind === "stdin" || message.kind === "stdin-end") {
+      if (this.stdinEnded) return { status: 200, body: { ok: false, error: "stdin is closed" } };
       const chunk = message.kind === "stdin" ? Buffer.from(message.data, "base64") : null;
+      if (chunk === null) this.stdinEnded = true;
       if (this.stdinStream) this.stdinStream.push(chunk);
       else this.stdinBacklog.push(chunk);
       this.stdinWanted = false;
@@ -328,7 +337,7 @@ class GuestRun {
             return;
           }
           // A read waiting for the host keeps the run alive, as an open stdin does in Node.
-          run.stdinWanted = true;
+          if (!run.stdinEnded) run.stdinWanted = true;
         },
       });
       stdin.isTTY = false;

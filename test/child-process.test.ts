@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NodeRuntime } from "../runtime/index.js";
+
+let rt: NodeRuntime;
+beforeAll(async () => {
+  rt = await NodeRuntime.create({
+    env: { FROM_RUNTIME: "yes" },
+    tools: {
+      "get-weather": {
+        description: "Weather",
+        inputSchema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        handler: ({ city }: { city: string }) => ({ city, tempC: 21 }),
+        commandAliases: ["weather"],
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await rt.dispose();
+});
+
+describe("guest node:child_process", () => {
+  it("runs node -e through execFile (promise form) as another guest", async () => {
+    const result = await rt.run(`
+      import { execFile } from "node:child_process";
+      import { promisify } from "node:util";
+      const { stdout, stderr } = await promisify(execFile)("node", ["-e", "console.log(6 * 7); console.error('note'); console.log(process.env.FROM_RUNTIME)"]);
+      __return({ stdout, stderr });
+    `);
+    expect(result.value).toEqual({ stdout: "42\nyes\n", stderr: "note\n" });
+  });
+
+  it("runs exec with a callback, node -p and node --version", async () => {
+    const result = await rt.exec(`
+      import { exec } from "node:child_process";
+      exec("node -p '1 + 2'", (error, stdout) => console.log("p:", stdout.trim()));
+      exec("node --version", (error, stdout) => console.log("v:", /^v\\d+\\./.test(stdout)));
+    `);
+    expect(result.stdout.split("\n").sort().join("\n")).toBe("\np: 3\nv: true");
+  });
+
+  it("passes exit codes through, with stdin, stdout and events as in Node", async () => {
+    const result = await rt.exec(`
+      import { spawn } from "node:child_process";
+      const child = spawn("node", ["-e", "let s=''; process.stdin.on('data', d => s += d); process.stdin.on('end', () => { console.log(s.toUpperCase()); process.exit(4) })"]);
+      const events = [];
+      child.on("spawn", () => events.push("spawn"));
+      child.stdout.on("data", (d) => events.push("stdout:" + String(d).trim()));
+      child.on("exit", (code) => events.push("exit:" + code));
+      child.on("close", (code) => { events.push("close:" + code); console.log(events.join(",")) });
+      child.stdin.write("abc");
+      child.stdin.end();
+    `);
+    expect(result.stdout).toBe("spawn,stdout:ABC,exit:4,close:4\n");
+  });
+
+  it("runs tool commands by key or alias", async () => {
+    const result = await rt.exec(`
+      import { execFile } from "node:child_process";
+      import { promisify } from "node:util";
+      const run = promisify(execFile);
+      console.log((await run("get-weather", ["--json", JSON.stringify({ city: "Tokyo" })])).stdout.trim());
+      try { await run("weather", ["--json", "{}"]) } catch (e) { console.log(e.code, e.stdout.trim()) }
+    `);
+    const [ok, failed] = result.stdout.trim().split("\n");
+    expect(JSON.parse(ok!)).toEqual({ ok: true, result: { city: "Tokyo", tempC: 21 } });
+    expect(failed).toMatch(/^1 \{"ok":false,"error":"invalid input for tool/);
+  });
+
+  it("fails unknown commands with ENOENT, and sync forms with a clear error", async () => {
+    const result = await rt.exec(`
+      import cp from "node:child_process";
+      cp.execFile("ls", ["-la"], (error) => console.log(error.code, error.syscall));
+      try { cp.execSync("node -v") } catch (e) { console.log(e.code) }
+      try { cp.spawnSync("node", ["-v"]) } catch (e) { console.log(e.code) }
+    `);
+    expect(result.stdout).toBe("ERR_NOT_SUPPORTED\nERR_NOT_SUPPORTED\nENOENT spawn ls\n");
+  });
+
+  it("kills a child with a signal", async () => {
+    const result = await rt.exec(`
+      import { spawn } from "node:child_process";
+      const child = spawn("node", ["-e", "setInterval(() => {}, 1000)"]);
+      child.on("spawn", () => child.kill("SIGTERM"));
+      child.on("exit", (code, signal) => console.log(code, signal));
+    `);
+    expect(result.stdout).toBe("null SIGTERM\n");
+  });
+
+  it("is gated by the childProcess permission", async () => {
+    const own = await NodeRuntime.create({ permissions: { childProcess: { default: "deny", rules: [{ pattern: "node", action: "allow" }] } } });
+    try {
+      const result = await own.exec(`
+        import { execFile } from "node:child_process";
+        execFile("node", ["-e", "console.log('allowed')"], (e, out) => console.log(out.trim()));
+        execFile("get-weather", [], (e) => console.log(e.code));
+      `);
+      expect(result.stdout.trim().split("\n").sort()).toEqual(["EACCES", "allowed"]);
+    } finally {
+      await own.dispose();
+    }
+  });
+});
