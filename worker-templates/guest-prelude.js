@@ -75,6 +75,8 @@ class GuestRun {
     this.deliveryHandlers = new Map();
     this.mailbox = [];
     this.mailboxWaiter = null;
+    this.pendingOutput = [];
+    this.outputFlushScheduled = false;
   }
 
   /**
@@ -175,11 +177,25 @@ class GuestRun {
     if (budget <= 0) return;
     // Guest-side cut keeps a flood from filling the pipe; the host applies the exact cap.
     this.outputBudget[channel] = budget - text.length;
-    this.emit({ [channel]: budget >= text.length ? text : text.slice(0, budget + 1) });
+    const kept = budget >= text.length ? text : text.slice(0, budget + 1);
+    // Writes of one turn go out as one event per channel run, in order.
+    const last = this.pendingOutput[this.pendingOutput.length - 1];
+    if (last && last.channel === channel) last.parts.push(kept);
+    else this.pendingOutput.push({ channel, parts: [kept] });
+    if (!this.outputFlushScheduled) {
+      this.outputFlushScheduled = true;
+      queueMicrotask(() => this.flushOutput());
+    }
+  }
+
+  flushOutput() {
+    this.outputFlushScheduled = false;
+    for (const { channel, parts } of this.pendingOutput.splice(0)) this.emit({ [channel]: parts.join("") });
   }
 
   finish(code) {
     if (this.finished) return;
+    this.flushOutput();
     const event = { x: code };
     if (code === 0 && this.returnJson !== undefined) event.r = this.returnJson;
     this.emit(event);
