@@ -21,6 +21,7 @@ const supervisorWorker :Workerd.Worker = (
   modules = [
     (name = "supervisor.js", esModule = embed "worker-templates/supervisor.js"),
     (name = "guest-prelude.js.txt", text = embed "worker-templates/guest-prelude.js"),
+    (name = "guest-bridge.js.txt", text = embed "worker-templates/guest-bridge.js"),
     (name = "guest-child-process.js.txt", text = embed "worker-templates/guest-child-process.js"),
     (name = "guest-http.js.txt", text = embed "worker-templates/guest-http.js"),
   ],

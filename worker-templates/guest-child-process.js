@@ -5,8 +5,13 @@ const { EventEmitter } = process.getBuiltinModule("node:events");
 const { Readable, Writable } = process.getBuiltinModule("node:stream");
 const { promisify } = process.getBuiltinModule("node:util");
 
-let bridge;
+import { bridge as runBridge, deliveryHandlers } from "./secure-exec-bridge.js";
+
 const children = new Map();
+const bridge = {
+  hostCall: (message) => runBridge.current.hostCall(message),
+  hold: () => runBridge.current.hold(),
+};
 
 // Events can arrive before the spawn call's own reply: they wait here for their child.
 const early = new Map();
@@ -25,14 +30,11 @@ function dispatch(message) {
   }
 }
 
-export function install(runBridge) {
-  bridge = runBridge;
-  for (const kind of ["child-output", "child-exit"]) {
-    bridge.onDelivery(kind, async (message) => {
-      dispatch(message);
-      return { ok: true };
-    });
-  }
+for (const kind of ["child-output", "child-exit"]) {
+  deliveryHandlers.set(kind, async (message) => {
+    dispatch(message);
+    return { ok: true };
+  });
 }
 
 function systemError(code, syscall, path, message) {

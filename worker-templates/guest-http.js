@@ -5,17 +5,19 @@ const realHttp = process.getBuiltinModule("node:http");
 const { EventEmitter } = process.getBuiltinModule("node:events");
 const { Readable } = process.getBuiltinModule("node:stream");
 
-let bridge;
-const servers = new Map();
+import { bridge as runBridge, deliveryHandlers } from "./secure-exec-bridge.js";
 
-export function install(runBridge) {
-  bridge = runBridge;
-  bridge.onDelivery("http-request", (message) => {
-    const server = servers.get(message.port);
-    if (!server) return { ok: false, error: `nothing listens on port ${message.port}` };
-    return server._handle(message);
-  });
-}
+const servers = new Map();
+const bridge = {
+  emit: (event) => runBridge.current.emit(event),
+  hold: () => runBridge.current.hold(),
+};
+
+deliveryHandlers.set("http-request", (message) => {
+  const server = servers.get(message.port);
+  if (!server) return { ok: false, error: `nothing listens on port ${message.port}` };
+  return server._handle(message);
+});
 
 class IncomingMessage extends Readable {
   constructor(message) {

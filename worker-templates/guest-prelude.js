@@ -3,8 +3,7 @@
 // this prelude gives that function a Node-like world and reports what it does as
 // NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
 import guestMain from "./guest.js";
-import * as childProcessShim from "./secure-exec-child-process.js";
-import * as httpShim from "./secure-exec-http.js";
+import { bridge as runBridge, deliveryHandlers } from "./secure-exec-bridge.js";
 
 // Builtins load on first use: most runs never touch streams, and every isolate is new.
 const nativeGetBuiltinModule = process.getBuiltinModule.bind(process);
@@ -72,7 +71,6 @@ class GuestRun {
     this.stdinEnded = false;
     this.stdinStream = undefined;
     this.stdinBacklog = [];
-    this.deliveryHandlers = new Map();
     this.mailbox = [];
     this.mailboxWaiter = null;
     this.pendingOutput = [];
@@ -120,7 +118,7 @@ class GuestRun {
       nativeSetTimeout(() => this.checkIdle(), 0);
       return { status: 200, body: { ok: true } };
     }
-    const handler = this.deliveryHandlers.get(message.kind);
+    const handler = deliveryHandlers.get(message.kind);
     if (!handler) return { status: 400, body: { ok: false, error: `unknown delivery ${message.kind}` } };
     return { status: 200, body: await handler(message) };
   }
@@ -131,7 +129,6 @@ class GuestRun {
     return {
       hostCall: (message) => run.hostCall(message),
       emit: (event) => run.emit(event),
-      onDelivery: (kind, handler) => run.deliveryHandlers.set(kind, handler),
       /** Counts work that keeps the run alive until `release()` is called. */
       hold: () => {
         run.pendingCalls += 1;
@@ -416,21 +413,7 @@ class GuestRun {
         nativeSetTimeout(() => run.checkIdle(), 0);
       }
     };
-    const bridge = this.bridge();
-    childProcessShim.install(bridge);
-    httpShim.install(bridge);
-    const shims = {
-      child_process: childProcessShim,
-      "node:child_process": childProcessShim,
-      http: httpShim,
-      "node:http": httpShim,
-    };
-    const getBuiltinModule = process.getBuiltinModule.bind(process);
-    Object.defineProperty(process, "getBuiltinModule", {
-      configurable: true,
-      writable: true,
-      value: (name) => shims[name]?.default ?? getBuiltinModule(name),
-    });
+    runBridge.current = this.bridge();
   }
 
   trackFetch() {

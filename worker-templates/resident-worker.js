@@ -33,6 +33,8 @@ const nativeClearImmediate = globalThis.clearImmediate;
 const nativeFetch = globalThis.fetch;
 const NativeResponse = Response;
 const NativeTransformStream = TransformStream;
+const NativePromise = Promise;
+const NativeTextDecoder = TextDecoder;
 const stringify = JSON.stringify;
 const encoder = new TextEncoder();
 const NDJSON = { "content-type": "application/x-ndjson" };
@@ -79,7 +81,8 @@ class Exec {
     this.settled = false;
     this.completion = undefined;
     this.returnJson = undefined;
-    this.timers = new Set();
+    /** Pending timers of this exec: handle → its native clear function. */
+    this.timers = new Map();
     this.pendingCalls = 0;
     this.idleCheckScheduled = false;
     this.graceTurns = 0;
@@ -92,7 +95,7 @@ class Exec {
   }
 
   start() {
-    const response = new Promise((resolve) => (this.respond = resolve));
+    const response = new NativePromise((resolve) => (this.respond = resolve));
     current = this;
     process.exitCode = undefined;
     this.run();
@@ -110,7 +113,7 @@ class Exec {
       return;
     }
     if (this.isAsync) {
-      Promise.resolve(value).then(
+      NativePromise.resolve(value).then(
         (result) => {
           this.completion = result;
           this.settled = true;
@@ -150,7 +153,7 @@ class Exec {
     if (typeof chunk === "string") {
       text = chunk;
     } else {
-      this.decoders ??= { o: new TextDecoder(), e: new TextDecoder() };
+      this.decoders ??= { o: new NativeTextDecoder(), e: new NativeTextDecoder() };
       text = this.decoders[channel].decode(chunk, { stream: true });
     }
     if (text.length === 0) return;
@@ -173,10 +176,12 @@ class Exec {
     if (end) event.end = true;
     this.finished = true;
     this.emit(event);
-    for (const timer of this.timers) {
-      nativeClearTimeout(timer);
-      nativeClearInterval(timer);
-      if (typeof nativeClearImmediate === "function") nativeClearImmediate(timer);
+    for (const [timer, clear] of this.timers) {
+      try {
+        clear(timer);
+      } catch {
+        // already gone
+      }
     }
     this.timers.clear();
     if (this.streamTimer !== undefined) nativeClearTimeout(this.streamTimer);
@@ -202,7 +207,7 @@ class Exec {
 
   hasLiveWork() {
     if (this.pendingCalls > 0) return true;
-    for (const timer of this.timers) {
+    for (const timer of this.timers.keys()) {
       if (typeof timer?.hasRef !== "function" || timer.hasRef()) return true;
     }
     return false;
@@ -285,7 +290,7 @@ function install() {
 }
 
 function installTimers() {
-  const track = (create, repeat) =>
+  const track = (create, clear, repeat) =>
     function (callback, delay, ...args) {
       if (typeof callback !== "function") {
         throw new TypeError('The "callback" argument must be of type function');
@@ -297,7 +302,7 @@ function installTimers() {
         if (!repeat) owner.timers.delete(handle);
         owner.invokeGuest(callback, args);
       }, delay);
-      owner.timers.add(handle);
+      owner.timers.set(handle, clear);
       return handle;
     };
   const untrack = (clear) => (handle) => {
@@ -305,8 +310,8 @@ function installTimers() {
     const owner = current;
     if (owner && owner.timers.delete(handle)) owner.checkIdle();
   };
-  globalThis.setTimeout = track(nativeSetTimeout, false);
-  globalThis.setInterval = track(nativeSetInterval, true);
+  globalThis.setTimeout = track(nativeSetTimeout, nativeClearTimeout, false);
+  globalThis.setInterval = track(nativeSetInterval, nativeClearInterval, true);
   globalThis.clearTimeout = untrack(nativeClearTimeout);
   globalThis.clearInterval = untrack(nativeClearInterval);
   if (typeof nativeSetImmediate === "function") {
@@ -321,7 +326,7 @@ function installTimers() {
         owner.timers.delete(handle);
         owner.invokeGuest(callback, args);
       });
-      owner.timers.add(handle);
+      owner.timers.set(handle, nativeClearImmediate);
       return handle;
     };
     globalThis.clearImmediate = untrack(nativeClearImmediate);
@@ -425,17 +430,28 @@ function installGlobals() {
     if (json === undefined) throw new TypeError("__return: value is not JSON-serialisable");
     if (current) current.returnJson = json;
   };
-  // The outbound service refuses every request; a pending fetch still keeps the exec alive.
-  globalThis.fetch = async function (...args) {
-    const owner = current;
-    if (owner) owner.pendingCalls += 1;
-    try {
-      return await nativeFetch.apply(this, args);
-    } finally {
-      if (owner) {
-        owner.pendingCalls -= 1;
-        nativeSetTimeout(() => owner.checkIdle(), 0);
+  // The outbound service refuses every request; a pending fetch still keeps the exec alive,
+  // and so does workerd's scheduler.wait (a timer of its own).
+  const tracked = (native) =>
+    async function (...args) {
+      const owner = current;
+      if (owner) owner.pendingCalls += 1;
+      try {
+        return await native.apply(this, args);
+      } finally {
+        if (owner) {
+          owner.pendingCalls -= 1;
+          nativeSetTimeout(() => owner.checkIdle(), 0);
+        }
       }
+    };
+  globalThis.fetch = tracked(nativeFetch);
+  if (typeof globalThis.scheduler?.wait === "function") {
+    const nativeWait = globalThis.scheduler.wait;
+    try {
+      globalThis.scheduler.wait = tracked(nativeWait);
+    } catch {
+      // a read-only scheduler stays as workerd made it
     }
-  };
+  }
 }

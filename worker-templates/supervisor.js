@@ -4,11 +4,13 @@
 import GUEST_PRELUDE from "./guest-prelude.js.txt";
 import GUEST_CHILD_PROCESS from "./guest-child-process.js.txt";
 import GUEST_HTTP from "./guest-http.js.txt";
+import GUEST_BRIDGE from "./guest-bridge.js.txt";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
   "secure-exec-child-process.js": GUEST_CHILD_PROCESS,
   "secure-exec-http.js": GUEST_HTTP,
+  "secure-exec-bridge.js": GUEST_BRIDGE,
 };
 
 /**
