@@ -1,6 +1,7 @@
 // The sandbox processes of one runtime. Runs of different runtimes never share a process.
 // Placement: the least-loaded responsive process; a stuck process gets no new runs;
 // a lost or recycled process is replaced at once.
+import { createHash, randomUUID } from "node:crypto";
 import type { RuntimeLimits } from "../runtime/types.js";
 import { SandboxProcess } from "./sandbox-process.js";
 import { takeProcess } from "./spare-processes.js";
@@ -23,6 +24,11 @@ export class ProcessPool {
   private readonly waiters: Waiter[] = [];
   private disposed = false;
   processesLost = 0;
+  /** Code seen before (hash → true), most recent last; repeat code gets preloaded isolates. */
+  private readonly seenCode = new Map<string, true>();
+  /** Preloaded, never-run isolates: code hash → where they wait. */
+  private readonly preloaded = new Map<string, { sandbox: SandboxProcess; isolateId: string; loaded: Promise<boolean> }>();
+  preloadHits = 0;
 
   constructor(
     private readonly limits: RuntimeLimits,
@@ -122,6 +128,49 @@ export class ProcessPool {
     if (this.waiters.length > 0 && !this.disposed) this.growIfNeeded();
   }
 
+  /**
+   * A preloaded isolate of this code, if one is ready on a responsive process. Each run
+   * still gets an isolate of its own: the preloaded one has only evaluated its imports.
+   */
+  async takePreloaded(guestModule: string): Promise<{ sandbox: SandboxProcess; isolateId: string } | undefined> {
+    const key = codeKey(guestModule);
+    const entry = this.preloaded.get(key);
+    if (!entry) return undefined;
+    this.preloaded.delete(key);
+    // A load under way finishes sooner than a new one that would queue behind it.
+    if (!(await entry.loaded)) return undefined;
+    const { sandbox } = entry;
+    if (sandbox.state !== "ready" || sandbox.inFlight.size >= this.limits.concurrentRunsPerProcess) return undefined;
+    this.preloadHits += 1;
+    return { sandbox, isolateId: entry.isolateId };
+  }
+
+  /** After a run of code seen before, load the next isolate for it while the process is idle. */
+  preloadFor(
+    guestModule: string,
+    sandbox: SandboxProcess,
+    worker: { compatibilityDate: string; compatibilityFlags: readonly string[]; guestModule: string },
+  ): void {
+    const key = codeKey(guestModule);
+    const seenBefore = this.seenCode.delete(key);
+    this.seenCode.set(key, true);
+    if (this.seenCode.size > SEEN_CODE_ENTRIES) this.seenCode.delete(this.seenCode.keys().next().value!);
+    if (!seenBefore || this.preloaded.has(key) || sandbox.state !== "ready" || this.disposed) return;
+    if (this.preloaded.size >= PRELOADED_ISOLATES) {
+      // Drop the oldest; its isolate stays loaded until the process is recycled.
+      this.preloaded.delete(this.preloaded.keys().next().value!);
+    }
+    const isolateId = randomUUID();
+    const loaded = sandbox.dispatcher
+      .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
+      .then((response) => response.body.text())
+      .then(
+        () => true,
+        () => false,
+      );
+    this.preloaded.set(key, { sandbox, isolateId, loaded });
+  }
+
   /** Called when a run leaves a process: recycle it once it has served its share. */
   release(sandbox: SandboxProcess): void {
     if (sandbox.state === "ready" || sandbox.state === "retiring") {
@@ -147,6 +196,13 @@ export class ProcessPool {
     await Promise.all(launching);
     this.processes.clear();
   }
+}
+
+const SEEN_CODE_ENTRIES = 512;
+const PRELOADED_ISOLATES = 16;
+
+function codeKey(guestModule: string): string {
+  return createHash("sha1").update(guestModule).digest("base64");
 }
 
 /** Megabytes above its idle footprint a process may hold (RLIMIT_DATA). */

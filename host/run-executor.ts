@@ -93,6 +93,15 @@ export function buildRunMessage(request: RunRequest, token: string, isolateId: s
   });
 }
 
+/** What `/warm` needs to load an isolate of this guest ahead of demand (isolate id added later). */
+function buildWarmMessage(request: RunRequest): { compatibilityDate: string; compatibilityFlags: readonly string[]; guestModule: string } {
+  return {
+    compatibilityDate: cellDefinition.compatibilityDate,
+    compatibilityFlags: cellDefinition.guest.compatibilityFlags,
+    guestModule: request.guestModule,
+  };
+}
+
 class AttemptLost extends Error {}
 
 export async function executeRun(pool: ProcessPool, request: RunRequest): Promise<RunOutcome> {
@@ -185,9 +194,9 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     return hostHandler(message);
   });
 
-  const attempt = async (sandbox: SandboxProcess): Promise<void> => {
-    // A replay is a new isolate.
-    isolateId = randomUUID();
+  const attempt = async (sandbox: SandboxProcess, preloadedIsolateId?: string): Promise<void> => {
+    // A replay is a new isolate; a preloaded one has never run anything.
+    isolateId = preloadedIsolateId ?? randomUUID();
     guestStarted = false;
     const body = buildRunMessage(request, token, isolateId);
     attemptController = new AbortController();
@@ -251,6 +260,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       if (cpuWatch) clearInterval(cpuWatch);
       sandbox.endRun(attemptController);
       pool.release(sandbox);
+      pool.preloadFor(request.guestModule, sandbox, buildWarmMessage(request));
     }
   };
 
@@ -282,8 +292,15 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     let excluded: SandboxProcess | undefined;
     for (let attemptNumber = 0; !done; attemptNumber += 1) {
       let sandbox: SandboxProcess;
+      let preloaded: string | undefined;
       try {
-        sandbox = await pool.acquire(excluded);
+        const warm = attemptNumber === 0 ? await pool.takePreloaded(request.guestModule) : undefined;
+        if (warm) {
+          sandbox = warm.sandbox;
+          preloaded = warm.isolateId;
+        } else {
+          sandbox = await pool.acquire(excluded);
+        }
       } catch (error) {
         if (done) return;
         if (error instanceof PoolDisposedError && attemptNumber > 0) {
@@ -297,7 +314,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       }
       if (done) return;
       try {
-        await attempt(sandbox);
+        await attempt(sandbox, preloaded);
         return;
       } catch (error) {
         if (done) return;

@@ -31,7 +31,11 @@ let activeRun = null;
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
-    if (pathname === "/__warm") return new Response("warm");
+    if (pathname === "/__warm") {
+      // Preloading: pay now for what almost every run touches first.
+      builtin("node:util");
+      return new Response("warm");
+    }
     if (pathname === "/__deliver") {
       if (!activeRun || activeRun.finished) return Response.json({ ok: false, error: "the run has ended" }, { status: 410 });
       // The reply comes from the run's own request; until then this one must not look hung.
