@@ -24,6 +24,8 @@ const supervisorWorker :Workerd.Worker = (
     (name = "guest-bridge.js.txt", text = embed "worker-templates/guest-bridge.js"),
     (name = "guest-child-process.js.txt", text = embed "worker-templates/guest-child-process.js"),
     (name = "guest-http.js.txt", text = embed "worker-templates/guest-http.js"),
+    (name = "guest-fs.js.txt", text = embed "worker-templates/guest-fs.js"),
+    (name = "guest-fs-promises.js.txt", text = embed "worker-templates/guest-fs-promises.js"),
   ],
   bindings = [
     # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).

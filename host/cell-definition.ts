@@ -23,7 +23,14 @@ export const cellDefinition = {
     mainModule: "supervisor.js",
   },
   /** Templates the supervisor embeds as text and hands to every guest isolate. */
-  guestTemplates: ["guest-prelude.js", "guest-bridge.js", "guest-child-process.js", "guest-http.js"],
+  guestTemplates: [
+    "guest-prelude.js",
+    "guest-bridge.js",
+    "guest-child-process.js",
+    "guest-http.js",
+    "guest-fs.js",
+    "guest-fs-promises.js",
+  ],
   bindings: {
     loader: "LOADER",
     host: "HOST",

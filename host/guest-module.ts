@@ -13,7 +13,16 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:child_process": "./secure-exec-child-process.js",
   http: "./secure-exec-http.js",
   "node:http": "./secure-exec-http.js",
+  fs: "./secure-exec-fs.js",
+  "node:fs": "./secure-exec-fs.js",
+  "fs/promises": "./secure-exec-fs-promises.js",
+  "node:fs/promises": "./secure-exec-fs-promises.js",
 };
+
+/** Whether a compiled guest reaches the virtual filesystem (so its snapshot must ship). */
+export function usesVirtualFs(compiledModule: string): boolean {
+  return compiledModule.includes('"./secure-exec-fs') || compiledModule.includes("getBuiltinModule");
+}
 
 function shimmedSpecifier(literal: Node & { value?: unknown }): string | undefined {
   return typeof literal.value === "string" ? SHIMMED_SPECIFIERS[literal.value] : undefined;

@@ -149,7 +149,7 @@ export class ProcessPool {
   preloadFor(
     guestModule: string,
     sandbox: SandboxProcess,
-    worker: { compatibilityDate: string; compatibilityFlags: readonly string[]; guestModule: string },
+    worker: { compatibilityDate: string; compatibilityFlags: readonly string[]; guestModule: string; extraModules?: Record<string, unknown> },
   ): void {
     const key = codeKey(guestModule);
     const seenBefore = this.seenCode.delete(key);

@@ -32,6 +32,10 @@ export interface RunRequest {
   stdinMode?: "buffer" | "stream";
   /** Filled in by `executeRun`: reaches the live guest. */
   control?: RunControl;
+  /** The runtime's filesystem: shipped to the guest, and its changes applied back. */
+  fs?: { snapshot: unknown; onChanges(changes: unknown): void };
+  /** Modules beside the guest (resolved packages), by module name. */
+  extraModules?: Record<string, unknown>;
   /** A guest HTTP server started (`true`) or stopped listening on `port`. */
   onListenerChange?: (port: number, listening: boolean) => void;
 }
@@ -62,6 +66,8 @@ interface GuestEvent {
   /** A guest server listens on this port / stopped listening. */
   l?: number;
   lc?: number;
+  /** Filesystem changes of the run (sent just before the exit). */
+  fs?: unknown;
   x?: number;
   r?: string;
 }
@@ -80,8 +86,10 @@ export function buildRunMessage(request: RunRequest, token: string, isolateId: s
       compatibilityDate: cellDefinition.compatibilityDate,
       compatibilityFlags: cellDefinition.guest.compatibilityFlags,
       guestModule: request.guestModule,
+      extraModules: request.extraModules,
     },
     input: {
+      fs: request.fs?.snapshot,
       env: request.env,
       cwd: request.cwd,
       stdin,
@@ -94,11 +102,17 @@ export function buildRunMessage(request: RunRequest, token: string, isolateId: s
 }
 
 /** What `/warm` needs to load an isolate of this guest ahead of demand (isolate id added later). */
-function buildWarmMessage(request: RunRequest): { compatibilityDate: string; compatibilityFlags: readonly string[]; guestModule: string } {
+function buildWarmMessage(request: RunRequest): {
+  compatibilityDate: string;
+  compatibilityFlags: readonly string[];
+  guestModule: string;
+  extraModules?: Record<string, unknown>;
+} {
   return {
     compatibilityDate: cellDefinition.compatibilityDate,
     compatibilityFlags: cellDefinition.guest.compatibilityFlags,
     guestModule: request.guestModule,
+    extraModules: request.extraModules,
   };
 }
 
@@ -267,6 +281,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   const handleEvent = (event: GuestEvent): void => {
     if (done) return;
     if (event.s !== undefined) markStarted();
+    if (event.fs !== undefined) request.fs?.onChanges(event.fs);
     if (event.l !== undefined) {
       listening.add(event.l);
       request.onListenerChange?.(event.l, true);

@@ -16,7 +16,8 @@ import type {
 } from "./types.js";
 import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
-import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME } from "../host/guest-module.js";
+import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, usesVirtualFs } from "../host/guest-module.js";
+import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -49,6 +50,7 @@ export class NodeRuntime {
     private readonly pool: ProcessPool,
     private readonly tools: ToolGateway,
     private readonly releaseSpares: () => void,
+    private readonly vfs: VirtualFs,
   ) {}
 
   /** Validates the options, starts the runtime's first sandbox process and resolves when it is ready. */
@@ -68,7 +70,8 @@ export class NodeRuntime {
       throw error;
     }
     report("create", performance.now() - started);
-    return new NodeRuntime(parsed, pool, tools, releaseSpares);
+    const vfs = new VirtualFs(parsed.files ?? {});
+    return new NodeRuntime(parsed, pool, tools, releaseSpares, vfs);
   }
 
   /** Runs guest code as an ES module; resolves with its output and exit code. */
@@ -228,6 +231,24 @@ export class NodeRuntime {
     return runner;
   }
 
+  /** Writes a file into the runtime's virtual filesystem. */
+  async writeFile(path: string, data: string | Uint8Array): Promise<void> {
+    this.assertLive();
+    this.vfs.writeFile(path, data);
+  }
+
+  /** Reads a file of the runtime's virtual filesystem. */
+  async readFile(path: string): Promise<Uint8Array> {
+    this.assertLive();
+    return this.vfs.readFile(path);
+  }
+
+  /** Lists a directory of the runtime's virtual filesystem. */
+  async readDir(path: string): Promise<string[]> {
+    this.assertLive();
+    return this.vfs.readDir(path);
+  }
+
   /** Adds tools to the live runtime; later runs can call them. */
   async registerTools(definitions: ToolDefinitions): Promise<void> {
     this.assertLive();
@@ -307,6 +328,9 @@ export class NodeRuntime {
         argv: call.argv,
         stdinMode: extras.stdinMode,
         control,
+        fs: usesVirtualFs(guestModule)
+          ? { snapshot: this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
+          : undefined,
         onListenerChange: (port, listening) => {
           const pid = extras.pid ?? 0;
           if (listening) {

@@ -33,6 +33,7 @@ export const runtimeOptionsSchema = z.strictObject({
   cwd: absolutePath.default("/workspace"),
   tenant: z.string().min(1).default("default"),
   tools: z.record(z.string(), z.unknown()).optional(),
+  files: z.record(absolutePath, z.union([z.string(), z.instanceof(Uint8Array)])).optional(),
   permissions: z
     .strictObject({ tool: permissionPolicySchema.optional(), childProcess: permissionPolicySchema.optional() })
     .optional(),

@@ -88,6 +88,8 @@ export interface NodeRuntimeOptions {
   /** Label passed to tool handlers and metrics. */
   tenant?: string;
   tools?: ToolDefinitions;
+  /** Seeds the runtime's virtual filesystem: absolute path → contents. */
+  files?: Record<string, string | Uint8Array>;
   limits?: Partial<RuntimeLimits>;
   onBootTiming?: (timing: BootTiming) => void;
 }

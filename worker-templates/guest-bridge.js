@@ -5,4 +5,8 @@ export const deliveryHandlers = new Map();
 export const bridge = {
   /** Set by the prelude when the run starts: host calls, events, liveness holds. */
   current: undefined,
+  /** The run's virtual filesystem snapshot (`input.fs`), when the host shipped one. */
+  fsSnapshot: undefined,
+  /** Set by the fs module once used: the changes to hand back to the host at the end. */
+  fsChanges: undefined,
 };

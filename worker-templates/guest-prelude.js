@@ -197,6 +197,9 @@ class GuestRun {
   finish(code) {
     if (this.finished) return;
     this.flushOutput();
+    // Files the guest wrote go back before the exit, so the next run can read them.
+    const fsChanges = runBridge.fsChanges?.();
+    if (fsChanges) this.emit({ fs: fsChanges });
     const event = { x: code };
     if (code === 0 && this.returnJson !== undefined) event.r = this.returnJson;
     this.emit(event);
@@ -418,6 +421,7 @@ class GuestRun {
       }
     };
     runBridge.current = this.bridge();
+    runBridge.fsSnapshot = this.input.fs;
   }
 
   trackFetch() {

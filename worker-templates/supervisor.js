@@ -5,12 +5,16 @@ import GUEST_PRELUDE from "./guest-prelude.js.txt";
 import GUEST_CHILD_PROCESS from "./guest-child-process.js.txt";
 import GUEST_HTTP from "./guest-http.js.txt";
 import GUEST_BRIDGE from "./guest-bridge.js.txt";
+import GUEST_FS from "./guest-fs.js.txt";
+import GUEST_FS_PROMISES from "./guest-fs-promises.js.txt";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
   "secure-exec-child-process.js": GUEST_CHILD_PROCESS,
   "secure-exec-http.js": GUEST_HTTP,
   "secure-exec-bridge.js": GUEST_BRIDGE,
+  "secure-exec-fs.js": GUEST_FS,
+  "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
 };
 
 /**
@@ -25,7 +29,8 @@ function loadGuest(env, isolateId, worker) {
     compatibilityDate: worker.compatibilityDate,
     compatibilityFlags: worker.compatibilityFlags,
     mainModule: "secure-exec-prelude.js",
-    modules: { ...GUEST_RUNTIME_MODULES, "guest.js": worker.guestModule },
+    // Extra modules (e.g. npm packages resolved by the host) sit beside the guest.
+    modules: { ...worker.extraModules, ...GUEST_RUNTIME_MODULES, "guest.js": worker.guestModule },
     // The guest holds only what is handed to it here.
     env: { HOST: env.HOST },
     globalOutbound: null,
