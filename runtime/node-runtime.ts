@@ -18,6 +18,7 @@ import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
 import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, usesVirtualFs } from "../host/guest-module.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
+import { stripTypes } from "../host/typescript.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -306,7 +307,8 @@ export class NodeRuntime {
   ): Promise<RunOutcome> {
     let guestModule: string;
     try {
-      guestModule = compileGuestModule(code);
+      const language = call.language ?? this.options.language;
+      guestModule = compileGuestModule(language === "ts" ? stripTypes(code) : code);
     } catch (error) {
       if (!(error instanceof GuestSyntaxError)) throw error;
       const outcome = syntaxErrorOutcome(code, error);

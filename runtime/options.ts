@@ -5,6 +5,7 @@ import type { RuntimeLimits } from "./types.js";
 const absolutePath = z.string().startsWith("/", { message: "must be an absolute path" });
 const stringRecord = z.record(z.string(), z.string());
 const positiveMs = z.number().int().positive();
+const language = z.enum(["js", "ts"]);
 
 export const permissionDecision = z.enum(["allow", "deny"]);
 export const permissionPolicySchema = z.union([
@@ -32,6 +33,7 @@ export const runtimeOptionsSchema = z.strictObject({
   env: stringRecord.default({}),
   cwd: absolutePath.default("/workspace"),
   tenant: z.string().min(1).default("default"),
+  language: language.default("js"),
   tools: z.record(z.string(), z.unknown()).optional(),
   files: z.record(absolutePath, z.union([z.string(), z.instanceof(Uint8Array)])).optional(),
   permissions: z
@@ -44,6 +46,7 @@ export const runtimeOptionsSchema = z.strictObject({
 });
 
 export const execOptionsSchema = z.strictObject({
+  language: language.optional(),
   stdin: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
   env: stringRecord.optional(),
   cwd: absolutePath.optional(),

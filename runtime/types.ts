@@ -4,6 +4,8 @@ export type OutputListener = (chunk: Uint8Array) => void;
 
 /** Per-call options of `exec`, `run` and `spawn`. */
 export interface ExecOptions {
+  /** `"ts"`: the code is TypeScript (types are stripped). Default: the runtime's `language`. */
+  language?: "js" | "ts";
   /** Piped to the guest's `process.stdin`, followed by end-of-input. */
   stdin?: string | Uint8Array;
   /** Merged over the runtime's `env` for this call. */
@@ -87,6 +89,8 @@ export interface NodeRuntimeOptions {
   cwd?: string;
   /** Label passed to tool handlers and metrics. */
   tenant?: string;
+  /** Default language of guest code: `"js"` (default) or `"ts"`. */
+  language?: "js" | "ts";
   tools?: ToolDefinitions;
   /** Seeds the runtime's virtual filesystem: absolute path → contents. */
   files?: Record<string, string | Uint8Array>;

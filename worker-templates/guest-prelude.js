@@ -221,6 +221,11 @@ class GuestRun {
     let text;
     if (error instanceof Error) {
       text = error.stack && error.stack.includes(error.message) ? error.stack : inspect(error);
+      // Frames of the sandbox's own prelude say nothing about the guest's code.
+      text = text
+        .split("\n")
+        .filter((line) => !/^\s+at .*secure-exec-prelude\.js/.test(line))
+        .join("\n");
     } else {
       text = `Uncaught ${inspect(error)}`;
     }

@@ -1,0 +1,22 @@
+// TypeScript guests: types are stripped (sucrase) before the module is compiled. Line
+// numbers are kept, so stacks point at the guest's own lines.
+import { transform } from "sucrase";
+import { GuestSyntaxError } from "./guest-module.js";
+
+export function stripTypes(source: string): string {
+  try {
+    return transform(source, {
+      transforms: ["typescript"],
+      disableESTransforms: true,
+      keepUnusedImports: true,
+    }).code;
+  } catch (error) {
+    const message = (error as Error).message;
+    const location = /\((\d+):(\d+)\)/.exec(message);
+    throw new GuestSyntaxError(
+      message.replace(/ \(\d+:\d+\)$/, ""),
+      location ? Number(location[1]) : 1,
+      location ? Number(location[2]) - 1 : 0,
+    );
+  }
+}
