@@ -10,6 +10,7 @@ const config :Workerd.Config = (
   services = [
     (name = "supervisor", worker = .supervisorWorker),
     (name = "host", external = (address = "127.0.0.1:8788", http = ())),
+    (name = "egress", external = (address = "127.0.0.1:8788", http = (style = proxy))),
   ],
   sockets = [
     (name = "http", address = "127.0.0.1:8787", http = (), service = "supervisor"),
@@ -32,7 +33,10 @@ const supervisorWorker :Workerd.Worker = (
     (name = "LOADER", workerLoader = ()),
     # Tools and other host capabilities, reached only through the supervisor.
     (name = "HOST", service = "host"),
+    # The host's egress proxy: the globalOutbound of guests whose runtime grants network.
+    (name = "EGRESS", service = "egress"),
   ],
-  # Guests cannot fetch out: every dynamic worker is loaded with globalOutbound = null.
+  # Guests cannot fetch out: dynamic workers get globalOutbound = null, or EGRESS when the
+  # runtime's network permission grants access.
   globalOutbound = "host",
 );

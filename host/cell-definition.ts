@@ -34,6 +34,7 @@ export const cellDefinition = {
   bindings: {
     loader: "LOADER",
     host: "HOST",
+    egress: "EGRESS",
   },
   guest: {
     compatibilityFlags: ["nodejs_compat"],
@@ -73,6 +74,7 @@ const config :Workerd.Config = (
   services = [
     (name = "${supervisor.name}", worker = .supervisorWorker),
     (name = "host", external = (address = "127.0.0.1:8788", http = ())),
+    (name = "egress", external = (address = "127.0.0.1:8788", http = (style = proxy))),
   ],
   sockets = [
     (name = "http", address = "127.0.0.1:8787", http = (), service = "${supervisor.name}"),
@@ -90,8 +92,11 @@ ${cellDefinition.guestTemplates.map((name) => `    (name = "${name}.txt", text =
     (name = "${bindings.loader}", workerLoader = ()),
     # Tools and other host capabilities, reached only through the supervisor.
     (name = "${bindings.host}", service = "host"),
+    # The host's egress proxy: the globalOutbound of guests whose runtime grants network.
+    (name = "${bindings.egress}", service = "egress"),
   ],
-  # Guests cannot fetch out: every dynamic worker is loaded with globalOutbound = null.
+  # Guests cannot fetch out: dynamic workers get globalOutbound = null, or EGRESS when the
+  # runtime's network permission grants access.
   globalOutbound = "host",
 );
 `;

@@ -35,7 +35,14 @@ let endpoint: Promise<string> | undefined;
 export function hostEndpointAddress(): Promise<string> {
   endpoint ??= (async () => {
     const { createServer } = await import("node:http");
-    const server = createServer((request, response) => {
+    const { handleEgress } = await import("./egress.js");
+    // Proxy-style requests from workerd carry no Host header.
+    const server = createServer({ requireHostHeader: false }, (request, response) => {
+      // Proxy-style requests (absolute URL) are guest fetches; the rest are host calls.
+      if (/^https?:\/\//i.test(request.url ?? "")) {
+        void handleEgress(request, response);
+        return;
+      }
       const chunks: Buffer[] = [];
       request.on("data", (chunk: Buffer) => chunks.push(chunk));
       request.on("end", () => {

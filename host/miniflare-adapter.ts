@@ -82,7 +82,11 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
           })),
         ],
         workerLoaders: { [cellDefinition.bindings.loader]: {} },
-        serviceBindings: { [cellDefinition.bindings.host]: { external: { address: hostAddress, http: {} } } },
+        serviceBindings: {
+          [cellDefinition.bindings.host]: { external: { address: hostAddress, http: {} } },
+          // Proxy style: the request line carries the guest's full URL.
+          [cellDefinition.bindings.egress]: { external: { address: hostAddress, http: { style: 1 } } },
+        },
         unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
       },
     ],

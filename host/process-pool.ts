@@ -149,7 +149,13 @@ export class ProcessPool {
   preloadFor(
     guestModule: string,
     sandbox: SandboxProcess,
-    worker: { compatibilityDate: string; compatibilityFlags: readonly string[]; guestModule: string; extraModules?: Record<string, unknown> },
+    worker: {
+      compatibilityDate: string;
+      compatibilityFlags: readonly string[];
+      guestModule: string;
+      extraModules?: Record<string, unknown>;
+      network: boolean;
+    },
   ): void {
     const key = codeKey(guestModule);
     const seenBefore = this.seenCode.delete(key);

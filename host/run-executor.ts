@@ -6,6 +6,8 @@ import type { OutputListener } from "../runtime/types.js";
 import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
+import { registerEgressPolicy } from "./egress.js";
+import type { PermissionPolicy } from "../runtime/options.js";
 import { PoolDisposedError, type ProcessPool } from "./process-pool.js";
 import type { SandboxProcess } from "./sandbox-process.js";
 
@@ -32,6 +34,8 @@ export interface RunRequest {
   stdinMode?: "buffer" | "stream";
   /** Filled in by `executeRun`: reaches the live guest. */
   control?: RunControl;
+  /** The runtime's network policy; without one (or "deny") the guest has no outbound network. */
+  networkPolicy?: PermissionPolicy;
   /** The runtime's filesystem: shipped to the guest, and its changes applied back. */
   fs?: { snapshot: unknown; onChanges(changes: unknown): void };
   /** Modules beside the guest (resolved packages), by module name. */
@@ -87,8 +91,10 @@ export function buildRunMessage(request: RunRequest, token: string, isolateId: s
       compatibilityFlags: cellDefinition.guest.compatibilityFlags,
       guestModule: request.guestModule,
       extraModules: request.extraModules,
+      network: hasNetwork(request),
     },
     input: {
+      egressToken: hasNetwork(request) ? token : undefined,
       fs: request.fs?.snapshot,
       env: request.env,
       cwd: request.cwd,
@@ -102,17 +108,23 @@ export function buildRunMessage(request: RunRequest, token: string, isolateId: s
 }
 
 /** What `/warm` needs to load an isolate of this guest ahead of demand (isolate id added later). */
+function hasNetwork(request: RunRequest): boolean {
+  return request.networkPolicy !== undefined && request.networkPolicy !== "deny";
+}
+
 function buildWarmMessage(request: RunRequest): {
   compatibilityDate: string;
   compatibilityFlags: readonly string[];
   guestModule: string;
   extraModules?: Record<string, unknown>;
+  network: boolean;
 } {
   return {
     compatibilityDate: cellDefinition.compatibilityDate,
     compatibilityFlags: cellDefinition.guest.compatibilityFlags,
     guestModule: request.guestModule,
     extraModules: request.extraModules,
+    network: hasNetwork(request),
   };
 }
 
@@ -201,6 +213,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   };
   if (request.control) Object.assign(request.control, control);
   const hostHandler = request.onHostMessage?.(runId, runEnded.signal, control);
+  const unregisterEgress = hasNetwork(request) ? registerEgressPolicy(token, request.networkPolicy!) : () => {};
   const unregister = registerRunToken(token, async (message) => {
     if (done) return { ok: false, error: "this run has ended" };
     observable = true;
@@ -362,6 +375,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     for (const timer of timers) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     unregister();
+    unregisterEgress();
     runEnded.abort();
   }
 }

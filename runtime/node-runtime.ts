@@ -330,6 +330,7 @@ export class NodeRuntime {
         argv: call.argv,
         stdinMode: extras.stdinMode,
         control,
+        networkPolicy: permissions?.network,
         fs: usesVirtualFs(guestModule)
           ? { snapshot: this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
           : undefined,

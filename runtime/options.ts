@@ -37,7 +37,11 @@ export const runtimeOptionsSchema = z.strictObject({
   tools: z.record(z.string(), z.unknown()).optional(),
   files: z.record(absolutePath, z.union([z.string(), z.instanceof(Uint8Array)])).optional(),
   permissions: z
-    .strictObject({ tool: permissionPolicySchema.optional(), childProcess: permissionPolicySchema.optional() })
+    .strictObject({
+      tool: permissionPolicySchema.optional(),
+      childProcess: permissionPolicySchema.optional(),
+      network: permissionPolicySchema.optional(),
+    })
     .optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
   onBootTiming: z.custom<(timing: { phase: string; durationMs: number }) => void>((value) => typeof value === "function", {

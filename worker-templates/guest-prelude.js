@@ -432,14 +432,53 @@ class GuestRun {
   trackFetch() {
     const run = this;
     const nativeFetch = globalThis.fetch;
-    globalThis.fetch = async function (...args) {
+    const egressToken = run.input.egressToken;
+    globalThis.fetch = async function (input, init) {
       run.pendingCalls += 1;
       try {
-        return await nativeFetch.apply(this, args);
+        if (!egressToken) return await nativeFetch.call(this, input, init);
+        // The host's egress proxy knows the run (and its network policy) by this header.
+        const request = new Request(input, init);
+        const headers = new Headers(request.headers);
+        headers.set("x-secure-exec-egress", egressToken);
+        const response = await nativeFetch.call(this, new Request(request, { headers }));
+        if (response.headers.get("x-secure-exec-denied")) {
+          const error = new TypeError(`fetch failed: ${(await response.text()).trim()}`);
+          error.code = "EACCES";
+          throw error;
+        }
+        return response;
       } finally {
         run.pendingCalls -= 1;
         nativeSetTimeout(() => run.checkIdle(), 0);
       }
+    };
+  }
+
+  /** Body reads and stream reads are I/O the run waits on: they keep it alive, as in Node. */
+  trackStreams() {
+    const run = this;
+    const hold = (promise) => {
+      run.pendingCalls += 1;
+      const release = () => {
+        run.pendingCalls -= 1;
+        nativeSetTimeout(() => run.checkIdle(), 0);
+      };
+      promise.then(release, release);
+      return promise;
+    };
+    for (const Body of [Response, Request]) {
+      for (const method of ["text", "json", "arrayBuffer", "blob", "formData", "bytes"]) {
+        const original = Body.prototype[method];
+        if (typeof original !== "function") continue;
+        Body.prototype[method] = function (...args) {
+          return hold(original.apply(this, args));
+        };
+      }
+    }
+    const read = ReadableStreamDefaultReader.prototype.read;
+    ReadableStreamDefaultReader.prototype.read = function (...args) {
+      return hold(read.apply(this, args));
     };
   }
 
@@ -457,6 +496,7 @@ class GuestRun {
     this.installProcess();
     this.installHostBridge();
     this.trackFetch();
+    this.trackStreams();
     // Work that waits on other requests (stdin, child processes, HTTP) leaves this request
     // with no I/O of its own, which workerd would cancel as hung; a pending timer prevents it.
     this.keepAlive = nativeSetInterval(() => {}, 30_000);

@@ -33,7 +33,7 @@ function loadGuest(env, isolateId, worker) {
     modules: { ...worker.extraModules, ...GUEST_RUNTIME_MODULES, "guest.js": worker.guestModule },
     // The guest holds only what is handed to it here.
     env: { HOST: env.HOST },
-    globalOutbound: null,
+    globalOutbound: worker.network ? env.EGRESS : null,
   }));
 }
 
