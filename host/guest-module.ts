@@ -3,6 +3,7 @@
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
 import { parse, type Node, type Program } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
+import { isBareSpecifier } from "./node-modules.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
@@ -50,7 +51,12 @@ interface Edit {
   text: string;
 }
 
-export function compileGuestModule(source: string): string {
+export interface CompileOptions {
+  /** Module name to import for a bare package specifier (throws when it cannot be found). */
+  resolveBare?: (specifier: string) => string;
+}
+
+export function compileGuestModule(source: string, options: CompileOptions = {}): string {
   let program: Program;
   try {
     program = parse(source, {
@@ -70,7 +76,10 @@ export function compileGuestModule(source: string): string {
   const specifierEdits = new Map<number, Edit>();
   const redirect = (literal: Node | null | undefined) => {
     if (!literal || literal.type !== "Literal") return;
-    const target = shimmedSpecifier(literal as Node & { value?: unknown });
+    const value = (literal as Node & { value?: unknown }).value;
+    const target =
+      shimmedSpecifier(literal as Node & { value?: unknown }) ??
+      (typeof value === "string" && isBareSpecifier(value) && options.resolveBare ? options.resolveBare(value) : undefined);
     if (target) specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: JSON.stringify(target) });
   };
   walkSimple(program, {

@@ -19,6 +19,7 @@ import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } fr
 import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, usesVirtualFs } from "../host/guest-module.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { stripTypes } from "../host/typescript.js";
+import { ModuleNotFoundError, NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -26,6 +27,7 @@ import { signalNumber } from "../host/signals.js";
 import { retainSpares } from "../host/spare-processes.js";
 import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
 import type { z } from "zod";
+import { existsSync, statSync } from "node:fs";
 
 type ParsedRuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
 
@@ -58,6 +60,12 @@ export class NodeRuntime {
   static async create(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
     const started = performance.now();
     const parsed = parseOptions(runtimeOptionsSchema, options, "NodeRuntime.create option");
+    if (parsed.nodeModules) {
+      const dir = typeof parsed.nodeModules === "string" ? parsed.nodeModules : parsed.nodeModules.hostPath;
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+        throw new TypeError(`secure-exec: invalid NodeRuntime.create option "nodeModules": ${dir} is not a directory`);
+      }
+    }
     const tools = new ToolGateway({ ...defaultToolCallLimits, toolCalls: parsed.limits.toolCalls });
     if (parsed.tools) tools.register(parsed.tools as ToolDefinitions);
     const report = (phase: string, durationMs: number) => parsed.onBootTiming?.({ phase, durationMs });
@@ -287,6 +295,24 @@ export class NodeRuntime {
     this.releaseSpares();
   }
 
+  private bundler: NodeModulesBundler | undefined;
+  private readonly bundledPackages = new Map<string, { modules: Record<string, BundledModule>; entry: string }>();
+
+  /** Module name for a guest's `import "pkg"`, adding the package's modules to `into`. */
+  private resolvePackage(specifier: string, into: Record<string, BundledModule>): string {
+    const setting = this.options.nodeModules;
+    if (!setting) throw new ModuleNotFoundError(specifier, `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
+    let bundled = this.bundledPackages.get(specifier);
+    if (!bundled) {
+      this.bundler ??= new NodeModulesBundler(typeof setting === "string" ? setting : setting.hostPath);
+      const { modules, entries } = this.bundler.bundle([specifier], `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
+      bundled = { modules, entry: entries.get(specifier)! };
+      this.bundledPackages.set(specifier, bundled);
+    }
+    Object.assign(into, bundled.modules);
+    return bundled.entry;
+  }
+
   private assertLive(): void {
     if (this.disposed) throw new PoolDisposedError();
   }
@@ -306,12 +332,18 @@ export class NodeRuntime {
     extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunControl; pid?: number },
   ): Promise<RunOutcome> {
     let guestModule: string;
+    const extraModules: Record<string, BundledModule> = {};
     try {
       const language = call.language ?? this.options.language;
-      guestModule = compileGuestModule(language === "ts" ? stripTypes(code) : code);
+      guestModule = compileGuestModule(language === "ts" ? stripTypes(code) : code, {
+        resolveBare: (specifier) => this.resolvePackage(specifier, extraModules),
+      });
     } catch (error) {
-      if (!(error instanceof GuestSyntaxError)) throw error;
-      const outcome = syntaxErrorOutcome(code, error);
+      let outcome: RunOutcome;
+      if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
+      else if (error instanceof ModuleNotFoundError) {
+        outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
+      } else throw error;
       call.onStderr?.(new TextEncoder().encode(outcome.stderr));
       return outcome;
     }
@@ -330,6 +362,7 @@ export class NodeRuntime {
         argv: call.argv,
         stdinMode: extras.stdinMode,
         control,
+        extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,
         networkPolicy: permissions?.network,
         fs: usesVirtualFs(guestModule)
           ? { snapshot: this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }

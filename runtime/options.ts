@@ -36,6 +36,9 @@ export const runtimeOptionsSchema = z.strictObject({
   language: language.default("js"),
   tools: z.record(z.string(), z.unknown()).optional(),
   files: z.record(absolutePath, z.union([z.string(), z.instanceof(Uint8Array)])).optional(),
+  nodeModules: z
+    .union([z.string().min(1), z.strictObject({ hostPath: z.string().min(1), guestPath: absolutePath.optional() })])
+    .optional(),
   permissions: z
     .strictObject({
       tool: permissionPolicySchema.optional(),

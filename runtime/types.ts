@@ -92,6 +92,8 @@ export interface NodeRuntimeOptions {
   /** Default language of guest code: `"js"` (default) or `"ts"`. */
   language?: "js" | "ts";
   tools?: ToolDefinitions;
+  /** Host `node_modules` directory guests may `import` packages from. */
+  nodeModules?: string | { hostPath: string; guestPath?: string };
   /** Seeds the runtime's virtual filesystem: absolute path → contents. */
   files?: Record<string, string | Uint8Array>;
   limits?: Partial<RuntimeLimits>;
