@@ -5,6 +5,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { RuntimeLimits } from "../runtime/types.js";
 import { SandboxProcess } from "./sandbox-process.js";
 import { takeProcess } from "./spare-processes.js";
+import { memoryCapMb } from "./memory-cap.js";
 
 export class PoolDisposedError extends Error {
   constructor() {
@@ -83,11 +84,16 @@ export class ProcessPool {
     const launching = (async () => {
       try {
         const sandbox = await takeProcess();
+        const handedOver = performance.now();
         if (this.disposed) {
           await sandbox.kill({ reason: "killed", detail: "runtime disposed" });
           return undefined;
         }
+        for (const { phase, durationMs } of sandbox.bootTimings) this.onBootTiming?.(phase, durationMs);
+        this.onBootTiming?.("process-handoff", handedOver - started);
+        const limited = performance.now();
         await sandbox.applyMemoryLimit(memoryCapMb(this.limits));
+        this.onBootTiming?.("memory-limit", performance.now() - limited);
         this.adopt(sandbox);
         this.onBootTiming?.("process-ready", performance.now() - started);
         return sandbox;
@@ -209,12 +215,4 @@ const PRELOADED_ISOLATES = 16;
 
 function codeKey(guestModule: string): string {
   return createHash("sha1").update(guestModule).digest("base64");
-}
-
-/** Megabytes above its idle footprint a process may hold (RLIMIT_DATA). */
-const PER_RUN_RESERVE_MB = 4;
-export function memoryCapMb(limits: RuntimeLimits): number {
-  // Room for what finished runs left behind (until recycling), for the runs in flight, and
-  // still a whole memoryMb for a guest that allocates: past that the process aborts.
-  return limits.recycleMb + limits.memoryMb + PER_RUN_RESERVE_MB * limits.concurrentRunsPerProcess;
 }

@@ -59,11 +59,27 @@ export class SandboxProcess {
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
 
-  static async launch(): Promise<SandboxProcess> {
+  /** `defaultMemoryCapMb` is applied while the process boots, so most handoffs need no prlimit. */
+  static async launch(defaultMemoryCapMb?: number): Promise<SandboxProcess> {
+    const started = performance.now();
     const sandbox = new SandboxProcess(await launchWorkerd(await hostEndpointAddress()));
-    await sandbox.warmGuestPath();
+    const launched = performance.now();
+    await Promise.all([
+      sandbox.warmGuestPath(),
+      defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
+    ]);
+    sandbox.bootTimings = [
+      { phase: "workerd-start", durationMs: launched - started },
+      { phase: "guest-warmup", durationMs: performance.now() - launched },
+    ];
     return sandbox;
   }
+
+  /** The RLIMIT_DATA cap in force, in MiB above the idle footprint. */
+  memoryCapMb: number | undefined;
+
+  /** How this process booted (it may have booted ahead of demand, as a spare). */
+  bootTimings: { phase: string; durationMs: number }[] = [];
 
   /**
    * The first runs of a process pay one-off compilation (prelude, node:util, node:stream);
@@ -108,6 +124,8 @@ export class SandboxProcess {
 
   /** Caps the process's writable private memory (RLIMIT_DATA): a heap bomb aborts only it. */
   async applyMemoryLimit(capMb: number): Promise<void> {
+    if (this.memoryCapMb === capMb) return;
+    this.memoryCapMb = capMb;
     const limitBytes = this.idleDataKb * 1024 + capMb * 1024 * 1024;
     await new Promise<void>((resolve) => {
       execFile("prlimit", [`--pid=${this.pid}`, `--data=${limitBytes}:${limitBytes}`], () => resolve());

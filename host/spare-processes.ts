@@ -1,6 +1,11 @@
 // Warm workerd processes started ahead of demand, so `NodeRuntime.create()` does not pay
 // a process start. A spare has served no one; it is handed to exactly one runtime.
 import { SandboxProcess } from "./sandbox-process.js";
+import { limitsSchema } from "../runtime/options.js";
+import { memoryCapMb } from "./memory-cap.js";
+
+/** Spares get the default limits' memory cap up front; a runtime with other limits re-applies. */
+const DEFAULT_MEMORY_CAP_MB = memoryCapMb(limitsSchema.parse({}));
 
 const spares: Promise<SandboxProcess>[] = [];
 let activeUsers = 0;
@@ -12,7 +17,7 @@ function spareTarget(): number {
 
 function refill(): void {
   while (activeUsers > 0 && spares.length < spareTarget()) {
-    const launching = SandboxProcess.launch();
+    const launching = SandboxProcess.launch(DEFAULT_MEMORY_CAP_MB);
     launching.catch(() => {});
     spares.push(launching);
   }
@@ -24,7 +29,7 @@ export async function takeProcess(): Promise<SandboxProcess> {
     refill();
     if (candidate && candidate.state === "ready") return candidate;
   }
-  const launched = SandboxProcess.launch();
+  const launched = SandboxProcess.launch(DEFAULT_MEMORY_CAP_MB);
   refill();
   return launched;
 }
