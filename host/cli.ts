@@ -133,6 +133,23 @@ interface ServeFlags {
   port?: number;
   host?: string;
   config?: string;
+  demo?: string;
+}
+
+/** `serve --demo <file>`: one run through the server's own API, so a new user sees it work. */
+async function runDemo(serverUrl: string, file: string, token: string | undefined): Promise<void> {
+  const code = await readFile(file, "utf8");
+  const started = performance.now();
+  const response = await fetch(new URL("/v1/run", serverUrl), {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ code }),
+  });
+  const result = (await response.json()) as { stdout?: string; stderr?: string; exitCode?: number; value?: unknown };
+  const elapsed = (performance.now() - started).toFixed(1);
+  process.stdout.write(`demo: POST /v1/run with ${file} → HTTP ${response.status}, exit ${result.exitCode} in ${elapsed} ms\n`);
+  if (result.stdout) process.stdout.write(`${result.stdout.replace(/\n$/, "").replace(/^/gm, "  | ")}\n`);
+  if (result.value !== undefined) process.stdout.write(`  value: ${JSON.stringify(result.value)}\n`);
 }
 
 async function serveCommand(flags: ServeFlags): Promise<number> {
@@ -151,6 +168,11 @@ async function serveCommand(flags: ServeFlags): Promise<number> {
     ? `tenants: ${config.tenants.map((tenant) => tenant.name).join(", ")}`
     : "no tenants configured: unauthenticated, loopback only";
   process.stdout.write(`secure-exec listening on ${server.url} (${who})\n`);
+  if (flags.demo) {
+    await runDemo(server.url, flags.demo, config.tenants[0]?.token).catch((error: unknown) =>
+      process.stderr.write(`secure-exec: demo run failed: ${error instanceof Error ? error.message : String(error)}\n`),
+    );
+  }
   // Until a sandbox exists this closes gracefully; once Miniflare is loaded its own exit hook
   // ends the process on SIGINT/SIGTERM (exit 130/143), and every workerd process goes with it.
   await new Promise<void>((resolve) => {
@@ -204,6 +226,7 @@ Examples:
     .addOption(new Option("-p, --port <n>", "port to listen on (0 picks a free one; default: config port, else 8080)").argParser(port))
     .option("-H, --host <address>", "address to listen on (default: config host, else 127.0.0.1)")
     .option("-c, --config <file>", "config module (.mjs) whose default export is { tenants?, tools?, port?, ... } (or env SECURE_EXEC_CONFIG)")
+    .option("--demo <file>", "once listening, run this file through the API and print the result")
     .addHelpText(
       "after",
       `
