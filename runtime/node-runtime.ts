@@ -69,6 +69,14 @@ export class NodeRuntime {
     const tools = new ToolGateway({ ...defaultToolCallLimits, toolCalls: parsed.limits.toolCalls });
     if (parsed.tools) tools.register(parsed.tools as ToolDefinitions);
     const report = (phase: string, durationMs: number) => parsed.onBootTiming?.({ phase, durationMs });
+    const vfs = await VirtualFs.create({
+      files: parsed.files,
+      mounts: parsed.mounts,
+      maxBytes: parsed.limits.fsBytes,
+      maxFiles: parsed.limits.fsFiles,
+      policy: parsed.permissions?.fs,
+      directories: [parsed.cwd, "/tmp"],
+    });
     const releaseSpares = retainSpares();
     const pool = new ProcessPool(parsed.limits, report);
     try {
@@ -79,7 +87,6 @@ export class NodeRuntime {
       throw error;
     }
     report("create", performance.now() - started);
-    const vfs = new VirtualFs(parsed.files ?? {});
     return new NodeRuntime(parsed, pool, tools, releaseSpares, vfs);
   }
 
@@ -365,7 +372,7 @@ export class NodeRuntime {
         extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,
         networkPolicy: permissions?.network,
         fs: usesVirtualFs(guestModule)
-          ? { snapshot: this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
+          ? { snapshot: await this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
           : undefined,
         onListenerChange: (port, listening) => {
           const pid = extras.pid ?? 0;

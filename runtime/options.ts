@@ -27,6 +27,8 @@ export const limitsSchema = z.strictObject({
   runsPerProcess: z.number().int().min(1).default(200),
   recycleMb: z.number().int().min(16).max(65536).default(256),
   concurrentRunsPerProcess: z.number().int().min(1).max(1024).default(16),
+  fsBytes: z.number().int().min(0).default(8 * 1024 * 1024),
+  fsFiles: z.number().int().min(1).default(10_000),
 });
 
 export const runtimeOptionsSchema = z.strictObject({
@@ -36,12 +38,16 @@ export const runtimeOptionsSchema = z.strictObject({
   language: language.default("js"),
   tools: z.record(z.string(), z.unknown()).optional(),
   files: z.record(absolutePath, z.union([z.string(), z.instanceof(Uint8Array)])).optional(),
+  mounts: z
+    .array(z.strictObject({ hostPath: z.string().min(1), guestPath: absolutePath, readOnly: z.boolean().default(true) }))
+    .optional(),
   nodeModules: z
     .union([z.string().min(1), z.strictObject({ hostPath: z.string().min(1), guestPath: absolutePath.optional() })])
     .optional(),
   permissions: z
     .strictObject({
       tool: permissionPolicySchema.optional(),
+      fs: permissionPolicySchema.optional(),
       childProcess: permissionPolicySchema.optional(),
       network: permissionPolicySchema.optional(),
     })

@@ -52,6 +52,10 @@ export interface RuntimeLimits {
   recycleMb: number;
   /** Runs in flight on one process at once. */
   concurrentRunsPerProcess: number;
+  /** Byte cap of the virtual filesystem, mounts included (default 8 MiB; see docs/filesystem.md). */
+  fsBytes: number;
+  /** Most files plus directories in the virtual filesystem, mounts included (default 10,000). */
+  fsFiles: number;
 }
 
 export interface BootTiming {
@@ -96,6 +100,8 @@ export interface NodeRuntimeOptions {
   nodeModules?: string | { hostPath: string; guestPath?: string };
   /** Seeds the runtime's virtual filesystem: absolute path → contents. */
   files?: Record<string, string | Uint8Array>;
+  /** Host directories projected into the virtual filesystem (read-only unless `readOnly: false`). */
+  mounts?: { hostPath: string; guestPath: string; readOnly?: boolean }[];
   limits?: Partial<RuntimeLimits>;
   onBootTiming?: (timing: BootTiming) => void;
 }
