@@ -15,8 +15,22 @@ export class PoolDisposedError extends Error {
 }
 
 interface Waiter {
-  resolve: (sandbox: SandboxProcess) => void;
+  resolve: (placement: Placement) => void;
   reject: (error: Error) => void;
+}
+
+/** A run's place on a process, counted there from the moment it is handed out. */
+export interface Placement {
+  sandbox: SandboxProcess;
+  /** Pass to `sandbox.endRun` when the attempt ends. */
+  ticket: object;
+}
+
+function place(sandbox: SandboxProcess): Placement {
+  const ticket = {};
+  // Counted at once, so no other run or a recycle decision can miss it.
+  sandbox.beginRun(ticket);
+  return { sandbox, ticket };
 }
 
 export class ProcessPool {
@@ -57,12 +71,12 @@ export class ProcessPool {
     return best;
   }
 
-  async acquire(exclude?: SandboxProcess): Promise<SandboxProcess> {
+  async acquire(exclude?: SandboxProcess): Promise<Placement> {
     if (this.disposed) throw new PoolDisposedError();
     const picked = this.pick();
-    if (picked && picked !== exclude) return picked;
+    if (picked && picked !== exclude) return place(picked);
     this.growIfNeeded();
-    return new Promise<SandboxProcess>((resolve, reject) => {
+    return new Promise<Placement>((resolve, reject) => {
       this.waiters.push({ resolve, reject });
     });
   }
@@ -129,7 +143,7 @@ export class ProcessPool {
     while (this.waiters.length > 0) {
       const picked = this.pick();
       if (!picked) break;
-      this.waiters.shift()!.resolve(picked);
+      this.waiters.shift()!.resolve(place(picked));
     }
     if (this.waiters.length > 0 && !this.disposed) this.growIfNeeded();
   }
@@ -138,17 +152,22 @@ export class ProcessPool {
    * A preloaded isolate of this code, if one is ready on a responsive process. Each run
    * still gets an isolate of its own: the preloaded one has only evaluated its imports.
    */
-  async takePreloaded(guestModule: string): Promise<{ sandbox: SandboxProcess; isolateId: string } | undefined> {
+  async takePreloaded(guestModule: string): Promise<(Placement & { isolateId: string }) | undefined> {
     const key = codeKey(guestModule);
     const entry = this.preloaded.get(key);
     if (!entry) return undefined;
     this.preloaded.delete(key);
-    // A load under way finishes sooner than a new one that would queue behind it.
-    if (!(await entry.loaded)) return undefined;
+    // A load under way finishes sooner than a new one that would queue behind it, unless its
+    // process is stuck: never wait long for it.
+    const loaded = await Promise.race([
+      entry.loaded,
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PRELOAD_WAIT_MS).unref()),
+    ]);
+    if (!loaded) return undefined;
     const { sandbox } = entry;
     if (sandbox.state !== "ready" || sandbox.inFlight.size >= this.limits.concurrentRunsPerProcess) return undefined;
     this.preloadHits += 1;
-    return { sandbox, isolateId: entry.isolateId };
+    return { ...place(sandbox), isolateId: entry.isolateId };
   }
 
   /** After a run of code seen before, load the next isolate for it while the process is idle. */
@@ -212,6 +231,7 @@ export class ProcessPool {
 
 const SEEN_CODE_ENTRIES = 512;
 const PRELOADED_ISOLATES = 16;
+const PRELOAD_WAIT_MS = 50;
 
 function codeKey(guestModule: string): string {
   return createHash("sha1").update(guestModule).digest("base64");

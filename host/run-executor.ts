@@ -8,10 +8,11 @@ import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
 import { registerEgressPolicy } from "./egress.js";
 import type { PermissionPolicy } from "../runtime/options.js";
-import { PoolDisposedError, type ProcessPool } from "./process-pool.js";
+import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
 import type { SandboxProcess } from "./sandbox-process.js";
 
 export const EXIT_KILLED = 137;
+const SUSPECT_WINDOW_MS = 5_000;
 
 export interface RunRequest {
   /** Guest module as produced by `compileGuestModule`. */
@@ -221,14 +222,13 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     return hostHandler(message);
   });
 
-  const attempt = async (sandbox: SandboxProcess, preloadedIsolateId?: string): Promise<void> => {
+  const attempt = async ({ sandbox, ticket }: Placement, preloadedIsolateId?: string): Promise<void> => {
     // A replay is a new isolate; a preloaded one has never run anything.
     isolateId = preloadedIsolateId ?? randomUUID();
     guestStarted = false;
     const body = buildRunMessage(request, token, isolateId);
     attemptController = new AbortController();
     currentProcess = sandbox;
-    sandbox.beginRun(attemptController);
     let cpuWatch: NodeJS.Timeout | undefined;
     if (request.cpuTimeLimitMs !== undefined) {
       const limit = request.cpuTimeLimitMs;
@@ -281,11 +281,14 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         await sandbox.lost.catch(() => undefined);
         throw new AttemptLost();
       }
+      // The connection failed while the process lives (it is being killed, or it dropped
+      // the socket): the same rules as a lost process apply.
+      if (isConnectionError(error)) throw new AttemptLost();
       throw error;
     } finally {
       responseBody?.destroy();
       if (cpuWatch) clearInterval(cpuWatch);
-      sandbox.endRun(attemptController);
+      sandbox.endRun(ticket);
       pool.release(sandbox);
       pool.preloadFor(request.guestModule, sandbox, buildWarmMessage(request));
     }
@@ -319,15 +322,15 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   void (async () => {
     let excluded: SandboxProcess | undefined;
     for (let attemptNumber = 0; !done; attemptNumber += 1) {
-      let sandbox: SandboxProcess;
+      let placement: Placement;
       let preloaded: string | undefined;
       try {
         const warm = attemptNumber === 0 ? await pool.takePreloaded(request.guestModule) : undefined;
         if (warm) {
-          sandbox = warm.sandbox;
+          placement = warm;
           preloaded = warm.isolateId;
         } else {
-          sandbox = await pool.acquire(excluded);
+          placement = await pool.acquire(excluded);
         }
       } catch (error) {
         if (done) return;
@@ -340,9 +343,14 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         fail!(error);
         return;
       }
-      if (done) return;
+      const { sandbox } = placement;
+      if (done) {
+        sandbox.endRun(placement.ticket);
+        pool.release(sandbox);
+        return;
+      }
       try {
-        await attempt(sandbox, preloaded);
+        await attempt(placement, preloaded);
         return;
       } catch (error) {
         if (done) return;
@@ -384,8 +392,16 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
 async function killIfStuck(sandbox: SandboxProcess): Promise<void> {
   if (sandbox.state === "dead") return;
   sandbox.quarantine();
+  // The aborted guest may still start spinning later (its request was already queued there):
+  // the heartbeat keeps watching for a while and kills the process if it then stops answering.
+  sandbox.suspectRunaway(SUSPECT_WINDOW_MS);
   const responsive = await sandbox.probe(500);
   if (!responsive) await sandbox.kill({ reason: "killed", detail: "a guest overran its limit" });
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("UND_ERR_") || ["ECONNRESET", "ECONNREFUSED", "EPIPE"].includes(code));
 }
 
 function abortReason(signal: AbortSignal): unknown {

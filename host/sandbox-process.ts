@@ -10,6 +10,8 @@ const HEARTBEAT_INTERVAL_MS = 100;
 const WARMUP_RUNS = 3;
 /** A ping unanswered this long marks the process as unresponsive (a guest hogs it). */
 export const UNRESPONSIVE_AFTER_MS = 250;
+/** While a deadline's guest may still be running, a ping unanswered this long kills the process. */
+const SUSPECT_KILL_AFTER_MS = 2_000;
 
 export type ProcessState = "ready" | "unresponsive" | "retiring" | "dead";
 
@@ -158,7 +160,7 @@ export class SandboxProcess {
 
   endRun(run: object): void {
     this.inFlight.delete(run);
-    if (this.inFlight.size === 0 && this.state === "ready") this.stopHeartbeat();
+    if (this.inFlight.size === 0 && this.state === "ready" && performance.now() >= this.suspectUntil) this.stopHeartbeat();
     for (const listener of this.stateListeners) listener();
   }
 
@@ -174,6 +176,14 @@ export class SandboxProcess {
     this.unresponsiveSince ??= performance.now();
     this.setState("unresponsive");
   }
+
+  /** For `windowMs`, a ping unanswered for long means a runaway: the process is killed. */
+  suspectRunaway(windowMs: number): void {
+    this.suspectUntil = performance.now() + windowMs;
+    this.startHeartbeat();
+  }
+
+  private suspectUntil = 0;
 
   /** Answers whether the process responds within `withinMs`. */
   async probe(withinMs: number): Promise<boolean> {
@@ -223,6 +233,10 @@ export class SandboxProcess {
         this.unresponsiveSince = this.pingStartedAt;
         this.setState("unresponsive");
       }
+      if (now < this.suspectUntil && now - this.pingStartedAt > SUSPECT_KILL_AFTER_MS) {
+        void this.kill({ reason: "killed", detail: "a guest overran its limit" });
+        return;
+      }
       for (const listener of this.stateListeners) listener();
       return;
     }
@@ -234,7 +248,9 @@ export class SandboxProcess {
         () => {
           this.pingStartedAt = undefined;
           this.markResponsive();
-          if (this.inFlight.size === 0 && this.state !== "unresponsive") this.stopHeartbeat();
+          if (this.inFlight.size === 0 && this.state !== "unresponsive" && performance.now() >= this.suspectUntil) {
+            this.stopHeartbeat();
+          }
         },
         () => {
           this.pingStartedAt = undefined;
