@@ -1,4 +1,4 @@
-export { NodeRuntime, type RuntimeStats } from "./node-runtime.js";
+export { NodeRuntime, type ResourceSnapshot, type RuntimeStats } from "./node-runtime.js";
 export { InvalidOptionsError } from "./options.js";
 export { ToolDefinitionError } from "../host/tool-gateway.js";
 export { PoolDisposedError as RuntimeDisposedError } from "../host/process-pool.js";

@@ -31,6 +31,23 @@ import { existsSync, statSync } from "node:fs";
 
 type ParsedRuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
 
+export interface ResourceSnapshot {
+  /** Live sandbox (workerd) processes of this runtime. */
+  processes: number;
+  processDetails: RuntimeStats["processes"];
+  runsInFlight: number;
+  runsTotal: number;
+  processesLost: number;
+  /** Resident memory of the runtime's workerd processes. */
+  memory: { rssBytes: number };
+  /** Virtual filesystem use. */
+  files: { count: number; bytes: number };
+  /** Spawned guests still running. */
+  spawned: number;
+  /** Ports guest servers listen on. */
+  listeners: number[];
+}
+
 export interface RuntimeStats {
   runs: number;
   runsInFlight: number;
@@ -283,6 +300,24 @@ export class NodeRuntime {
         runsStarted: sandbox.runsStarted,
         rssKb: sandbox.residentMemoryKb(),
       })),
+    };
+  }
+
+  /** What the runtime holds right now: processes, runs in flight, memory, filesystem use. */
+  getResourceSnapshot(): ResourceSnapshot {
+    const stats = this.stats();
+    const rssKb = stats.processes.reduce((total, p) => total + (p.rssKb ?? 0), 0);
+    const fsUsage = this.vfs.usage();
+    return {
+      processes: stats.processes.length,
+      processDetails: stats.processes,
+      runsInFlight: stats.runsInFlight,
+      runsTotal: stats.runs,
+      processesLost: stats.processesLost,
+      memory: { rssBytes: rssKb * 1024 },
+      files: { count: fsUsage.files, bytes: fsUsage.bytes },
+      spawned: this.spawned.size,
+      listeners: [...this.listeners.keys()],
     };
   }
 

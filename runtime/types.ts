@@ -102,6 +102,8 @@ export interface NodeRuntimeOptions {
   files?: Record<string, string | Uint8Array>;
   /** Host directories projected into the virtual filesystem (read-only unless `readOnly: false`). */
   mounts?: { hostPath: string; guestPath: string; readOnly?: boolean }[];
+  /** What guests may reach; see docs/permissions.md. Network is denied unless granted here. */
+  permissions?: Permissions;
   limits?: Partial<RuntimeLimits>;
   onBootTiming?: (timing: BootTiming) => void;
 }
@@ -163,4 +165,21 @@ export interface ListenerInfo {
 export interface WaitForListenerOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+}
+
+/** `"allow"`, `"deny"`, or rules tried in order (first match wins; `*` matches any run of characters). */
+export type PermissionPolicy =
+  | "allow"
+  | "deny"
+  | { default: "allow" | "deny"; rules?: { pattern: string; action: "allow" | "deny" }[] };
+
+export interface Permissions {
+  /** Guest paths (`read:` / `write:` prefixes select the operation); default allow. */
+  fs?: PermissionPolicy;
+  /** `host:port` or `host` of guest fetches; default deny. */
+  network?: PermissionPolicy;
+  /** Commands of guest `node:child_process`; default allow. */
+  childProcess?: PermissionPolicy;
+  /** Tool names; default allow. */
+  tool?: PermissionPolicy;
 }

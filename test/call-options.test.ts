@@ -128,3 +128,33 @@ describe("dispose", () => {
     await expect(own.registerTools({})).rejects.toThrow(/disposed/);
   });
 });
+
+describe("diagnostics", () => {
+  it("reports boot phases through onBootTiming", async () => {
+    const phases: string[] = [];
+    const own = await NodeRuntime.create({ onBootTiming: ({ phase, durationMs }) => {
+      expect(durationMs).toBeGreaterThanOrEqual(0);
+      phases.push(phase);
+    } });
+    await own.dispose();
+    expect(phases).toEqual(expect.arrayContaining(["workerd-start", "guest-warmup", "process-handoff", "memory-limit", "process-ready", "create"]));
+  });
+
+  it("getResourceSnapshot() shows processes, runs, memory and files", async () => {
+    const own = await NodeRuntime.create({ files: { "/workspace/a.txt": "12345" } });
+    try {
+      const pending = own.exec("await new Promise((r) => setTimeout(r, 500))");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const snapshot = own.getResourceSnapshot();
+      expect(snapshot.processes).toBeGreaterThanOrEqual(1);
+      expect(snapshot.runsInFlight).toBe(1);
+      expect(snapshot.memory.rssBytes).toBeGreaterThan(10 * 1024 * 1024);
+      expect(snapshot.files.bytes).toBe(5);
+      expect(snapshot.files.count).toBeGreaterThanOrEqual(1);
+      await pending;
+      expect(own.getResourceSnapshot().runsInFlight).toBe(0);
+    } finally {
+      await own.dispose();
+    }
+  });
+});

@@ -226,7 +226,8 @@ describe("streaming", () => {
 
 describe("tenancy", () => {
   it("answers 401 to a missing, unknown or malformed token", async () => {
-    for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: `Basic ${TOKENS.b}` }, { authorization: "Bearer" }]) {
+    const variants: Record<string, string>[] = [{}, { authorization: "Bearer nope" }, { authorization: `Basic ${TOKENS.b}` }, { authorization: "Bearer" }];
+    for (const headers of variants) {
       const response = await fetch(`${server.url}/v1/exec`, {
         method: "POST",
         headers: { "content-type": "application/json", ...headers },
