@@ -149,6 +149,10 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
     cursor = edit.end;
   }
   body += source.slice(cursor);
+  // `process.getBuiltinModule("fs")` must find the sandbox's modules: load them up front.
+  if (source.includes("getBuiltinModule")) {
+    hoisted.push(...[...new Set(Object.values(SHIMMED_SPECIFIERS))].map((module) => `import ${JSON.stringify(module)};`));
+  }
   // Everything added sits on line 1 ahead of the guest's own first line.
   return `${hoisted.join(" ")} export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
 }

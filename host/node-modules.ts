@@ -12,6 +12,12 @@ export type BundledModule = { js: string } | { cjs: string } | { json: unknown }
 const BUILTINS = new Set(builtinModules);
 const MAX_FILES = 5_000;
 const PROCESS_MODULE = "node_modules/.secure-exec/process.cjs";
+const SANDBOX_BUILTINS: Record<string, string> = {
+  fs: "secure-exec-fs.js",
+  "fs/promises": "secure-exec-fs-promises.js",
+  child_process: "secure-exec-child-process.js",
+  http: "secure-exec-http.js",
+};
 const MAX_BYTES = 64 * 1024 * 1024;
 
 export class ModuleNotFoundError extends Error {
@@ -91,6 +97,9 @@ export class NodeModulesBundler {
           if (!path.startsWith(".")) path = `./${path}`;
           return path;
         }
+        // ES modules of packages use the sandbox's fs, child_process and http as the guest does.
+        const sandboxModule = file.kind === "esm" ? SANDBOX_BUILTINS[specifier.replace(/^node:/, "")] : undefined;
+        if (sandboxModule) return `${"../".repeat(name.split("/").length - 1)}${sandboxModule}`;
         if (isBuiltinSpecifier(specifier)) return specifier.includes(":") ? undefined : `node:${specifier}`;
         const target = specifier.startsWith(".") || specifier.startsWith("/")
           ? this.resolveFile(resolve(dirname(file.path), specifier), file.kind)

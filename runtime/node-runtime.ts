@@ -406,7 +406,7 @@ export class NodeRuntime {
         control,
         extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,
         networkPolicy: permissions?.network,
-        fs: usesVirtualFs(guestModule)
+        fs: usesVirtualFs(guestModule) || Object.values(extraModules).some((module) => JSON.stringify(module).includes("secure-exec-fs"))
           ? { snapshot: await this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
           : undefined,
         onListenerChange: (port, listening) => {

@@ -58,3 +58,20 @@ describe("nodeModules", () => {
     );
   });
 });
+
+describe("sandbox builtins beyond imports", () => {
+  it("process.getBuiltinModule returns the sandbox's fs and child_process", async () => {
+    const own = await NodeRuntime.create({ files: { "/workspace/a.txt": "hello vfs" } });
+    try {
+      const result = await own.exec(`
+        const fs = process.getBuiltinModule("node:fs");
+        console.log(fs.readFileSync("/workspace/a.txt", "utf8"));
+        const { execFile } = process.getBuiltinModule("child_process");
+        execFile("node", ["-e", "console.log(7)"], (error, stdout) => console.log(stdout.trim()));
+      `);
+      expect(result).toEqual({ stdout: "hello vfs\n7\n", stderr: "", exitCode: 0 });
+    } finally {
+      await own.dispose();
+    }
+  });
+});

@@ -2,6 +2,9 @@
 // load only when a guest imports them. One isolate serves one run, so this is that run's.
 export const deliveryHandlers = new Map();
 
+/** Sandbox builtins loaded in this isolate, by name, for `process.getBuiltinModule`. */
+export const sandboxBuiltins = new Map();
+
 export const bridge = {
   /** Set by the prelude when the run starts: host calls, events, liveness holds. */
   current: undefined,

@@ -5,7 +5,7 @@ const { EventEmitter } = process.getBuiltinModule("node:events");
 const { Readable, Writable } = process.getBuiltinModule("node:stream");
 const { promisify } = process.getBuiltinModule("node:util");
 
-import { bridge as runBridge, deliveryHandlers } from "./secure-exec-bridge.js";
+import { bridge as runBridge, deliveryHandlers, sandboxBuiltins } from "./secure-exec-bridge.js";
 
 const children = new Map();
 const bridge = {
@@ -274,4 +274,6 @@ export const spawnSync = notSupported("spawnSync");
 export const fork = notSupported("fork");
 export { ChildProcess };
 
-export default { spawn, exec, execFile, execSync, execFileSync, spawnSync, fork, ChildProcess };
+const childProcessModule = { spawn, exec, execFile, execSync, execFileSync, spawnSync, fork, ChildProcess };
+for (const name of ["child_process", "node:child_process"]) sandboxBuiltins.set(name, childProcessModule);
+export default childProcessModule;

@@ -3,7 +3,7 @@
 // `permissions.fs` policy); the guest reads and writes it in memory, so the sync forms
 // work, and hands the changes back at the end of the run. The host re-checks them.
 // Nothing here loads a builtin at import time: streams load `node:stream` on first use.
-import { bridge } from "./secure-exec-bridge.js";
+import { bridge, sandboxBuiltins } from "./secure-exec-bridge.js";
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -1638,7 +1638,7 @@ export const promises = {
     path instanceof FileHandle ? path.writeFile(data, options) : writeFileSync(path, await bytesOfData(data, optionsOf(options, { encoding: "utf8" }).encoding), options),
 };
 
-export default {
+const fsModule = {
   constants,
   F_OK,
   R_OK,
@@ -1750,3 +1750,8 @@ export default {
   unwatchFile,
   promises,
 };
+export default fsModule;
+
+
+for (const name of ["fs", "node:fs"]) sandboxBuiltins.set(name, fsModule);
+for (const name of ["fs/promises", "node:fs/promises"]) sandboxBuiltins.set(name, fsModule.promises);

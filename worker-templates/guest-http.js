@@ -5,7 +5,7 @@ const realHttp = process.getBuiltinModule("node:http");
 const { EventEmitter } = process.getBuiltinModule("node:events");
 const { Readable } = process.getBuiltinModule("node:stream");
 
-import { bridge as runBridge, deliveryHandlers } from "./secure-exec-bridge.js";
+import { bridge as runBridge, deliveryHandlers, sandboxBuiltins } from "./secure-exec-bridge.js";
 
 const servers = new Map();
 const bridge = {
@@ -176,4 +176,6 @@ export function createServer(optionsOrHandler, maybeHandler) {
 
 export * from "node:http";
 export { Server, IncomingMessage, ServerResponse };
-export default { ...realHttp, createServer, Server, IncomingMessage, ServerResponse };
+const httpModule = { ...realHttp, createServer, Server, IncomingMessage, ServerResponse };
+for (const name of ["http", "node:http"]) sandboxBuiltins.set(name, httpModule);
+export default httpModule;

@@ -3,7 +3,7 @@
 // this prelude gives that function a Node-like world and reports what it does as
 // NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
 import guestMain from "./guest.js";
-import { bridge as runBridge, deliveryHandlers } from "./secure-exec-bridge.js";
+import { bridge as runBridge, deliveryHandlers, sandboxBuiltins } from "./secure-exec-bridge.js";
 
 // Builtins load on first use: most runs never touch streams, and every isolate is new.
 const nativeGetBuiltinModule = process.getBuiltinModule.bind(process);
@@ -426,6 +426,13 @@ class GuestRun {
       }
     };
     runBridge.current = this.bridge();
+    // The sandbox's fs, child_process and http answer `process.getBuiltinModule` too (the
+    // host loads them into the isolate when the guest's code mentions getBuiltinModule).
+    Object.defineProperty(process, "getBuiltinModule", {
+      configurable: true,
+      writable: true,
+      value: (name) => sandboxBuiltins.get(name) ?? nativeGetBuiltinModule(name),
+    });
     runBridge.fsSnapshot = this.input.fs;
   }
 

@@ -3,17 +3,25 @@
 // Snippets are evaluated through the UNSAFE_EVAL binding (Miniflare's `unsafeEvalBinding`);
 // the binding stays in this module's scope and is never handed to guest code.
 //
-// POST /exec and /exec-async carry one snippet (the host rewrites snippets that use
-// top-level await into an async function, see prepareSnippet) and answer with NDJSON events:
-// {o} stdout, {e} stderr, {x, r?, end?} exit code, JSON value, and whether the runner ended
-// (process.exit). A snippet that is done within STREAM_AFTER_MS answers in one plain body
-// (the fast path); a longer one switches to a streamed body so that its output reaches the
-// host while it runs. Every exec follows Node semantics: it ends once the snippet settled
-// and no timer it started is pending.
+// The host holds one WebSocket to this worker (GET /session, Upgrade: websocket) for the
+// runner's whole life, so every snippet runs in that one request's context: I/O objects and
+// promises made by one snippet work in the next, and workerd keeps no per-request state per
+// snippet (one HTTP request per snippet grows the process by ~2 KB each, never given back).
+// A message to the worker is one snippet: "s" (script) or "a" (the host rewrote top-level
+// await into an async function, see prepareSnippet), the snippet's name, a newline, the code.
+// The worker answers with NDJSON events: {o} stdout, {e} stderr, {x, r?, end?} exit code, JSON
+// value, and whether the runner ended (process.exit). Events go out in one message when the
+// exec ends; an exec still running after FLUSH_AFTER_MS sends what it has so far, so output
+// reaches the host while it runs. Every exec follows Node semantics: it ends once the
+// snippet settled and no timer it started is pending.
 import CONFIG_TEXT from "./resident-config.txt";
 
 const config = JSON.parse(CONFIG_TEXT);
-const STREAM_AFTER_MS = 10;
+const FLUSH_AFTER_MS = 10;
+/** Pending events are sent once they reach this many characters (messages stay far below workerd's 32 MiB cap). */
+const FLUSH_AT_CHARS = 1 << 20;
+/** Output is cut into events of at most this many characters. */
+const EVENT_CHARS = 1 << 18;
 /** Idle turns granted to a snippet still awaiting with nothing tracked (native I/O settles in a few). */
 const UNSETTLED_GRACE_TURNS = 3;
 const WORKER_FRAME = /\/resident-worker\.js:/;
@@ -32,12 +40,10 @@ const nativeSetImmediate = globalThis.setImmediate;
 const nativeClearImmediate = globalThis.clearImmediate;
 const nativeFetch = globalThis.fetch;
 const NativeResponse = Response;
-const NativeTransformStream = TransformStream;
+const NativeWebSocketPair = WebSocketPair;
 const NativePromise = Promise;
 const NativeTextDecoder = TextDecoder;
 const stringify = JSON.stringify;
-const encoder = new TextEncoder();
-const NDJSON = { "content-type": "application/x-ndjson" };
 
 class ExitSignal extends Error {
   constructor(code) {
@@ -53,24 +59,46 @@ let installed = false;
 let current = null;
 /** Set once the guest called process.exit: the runner is over. */
 let ended = null;
+/** The host's WebSocket; there is only ever one. */
+let session = null;
 
 export default {
   async fetch(request, env) {
-    const url = request.url;
-    const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-    if (path === "/ping") return new NativeResponse("pong");
-    if (request.method !== "POST" || (path !== "/exec" && path !== "/exec-async")) {
-      return new NativeResponse("not found", { status: 404 });
-    }
-    if (ended) return new NativeResponse(`the runner has ended (process.exit(${ended.code}))`, { status: 410 });
-    if (current) return new NativeResponse("a snippet is already running", { status: 409 });
-    evaluator ??= env.UNSAFE_EVAL;
+    if (request.headers.get("upgrade") !== "websocket") return new NativeResponse("not found", { status: 404 });
+    if (session) return new NativeResponse("the runner already has a session", { status: 409 });
+    evaluator = env.UNSAFE_EVAL;
+    const [client, server] = Object.values(new NativeWebSocketPair());
+    server.accept();
+    session = server;
+    server.addEventListener("message", (event) => onSnippet(event.data));
     if (!installed) install();
-    const code = await request.text();
-    const name = request.headers.get("x-snippet-name") || "snippet";
-    return new Exec(code, path === "/exec-async", name).start();
+    return new NativeResponse(null, { status: 101, webSocket: client });
   },
 };
+
+function send(text) {
+  try {
+    session.send(text);
+  } catch {
+    // the host went away; it kills this process
+  }
+}
+
+function onSnippet(message) {
+  if (typeof message !== "string") return;
+  const newline = message.indexOf("\n");
+  const name = message.slice(1, newline);
+  if (ended || current) {
+    const why = ended ? `the runner has ended (process.exit(${ended.code}))` : "a snippet is already running";
+    send(`${stringify({ e: `secure-exec: ${why}\n` })}\n${stringify({ x: 1 })}\n`);
+    return;
+  }
+  try {
+    new Exec(message.slice(newline + 1), message[0] === "a", name || "snippet").start();
+  } catch (error) {
+    current?.fail(error);
+  }
+}
 
 class Exec {
   constructor(code, isAsync, name) {
@@ -89,18 +117,13 @@ class Exec {
     this.budget = { o: config.outputBytes, e: config.outputBytes };
     this.decoders = null;
     this.buffer = "";
-    this.writer = null;
-    this.respond = null;
-    this.streamTimer = undefined;
+    this.flushTimer = undefined;
   }
 
   start() {
-    const response = new NativePromise((resolve) => (this.respond = resolve));
     current = this;
     process.exitCode = undefined;
     this.run();
-    if (!this.finished) this.streamTimer = nativeSetTimeout(() => this.startStreaming(), STREAM_AFTER_MS);
-    return response;
   }
 
   run() {
@@ -132,19 +155,19 @@ class Exec {
   }
 
   emit(event) {
-    const line = stringify(event) + "\n";
-    if (this.writer) this.writer.write(encoder.encode(line)).catch(() => {});
-    else this.buffer += line;
+    this.buffer += stringify(event) + "\n";
+    if (this.buffer.length >= FLUSH_AT_CHARS) this.flush();
+    else if (!this.finished && this.flushTimer === undefined) {
+      this.flushTimer = nativeSetTimeout(() => this.flush(), FLUSH_AFTER_MS);
+    }
   }
 
-  startStreaming() {
-    this.streamTimer = undefined;
-    if (this.finished || this.writer) return;
-    const { readable, writable } = new NativeTransformStream();
-    this.writer = writable.getWriter();
-    if (this.buffer.length > 0) this.writer.write(encoder.encode(this.buffer)).catch(() => {});
+  flush() {
+    if (this.flushTimer !== undefined) nativeClearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.buffer.length === 0) return;
+    send(this.buffer);
     this.buffer = "";
-    this.respond(new NativeResponse(readable, { headers: NDJSON }));
   }
 
   writeChannel(channel, chunk) {
@@ -161,7 +184,15 @@ class Exec {
     if (budget <= 0) return;
     // Guest-side cut keeps a flood from filling the pipe; the host applies the exact cap.
     this.budget[channel] = budget - text.length;
-    this.emit({ [channel]: budget >= text.length ? text : text.slice(0, budget + 1) });
+    const kept = budget >= text.length ? text : text.slice(0, budget + 1);
+    for (let offset = 0; offset < kept.length; ) {
+      let end = Math.min(offset + EVENT_CHARS, kept.length);
+      // Never split a surrogate pair.
+      const last = kept.charCodeAt(end - 1);
+      if (end < kept.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+      this.emit({ [channel]: kept.slice(offset, end) });
+      offset = end;
+    }
   }
 
   finish(code, end = false) {
@@ -184,14 +215,8 @@ class Exec {
       }
     }
     this.timers.clear();
-    if (this.streamTimer !== undefined) nativeClearTimeout(this.streamTimer);
     if (current === this) current = null;
-    if (this.writer) {
-      this.writer.close().catch(() => {});
-    } else {
-      this.respond(new NativeResponse(this.buffer, { headers: NDJSON }));
-      this.buffer = "";
-    }
+    this.flush();
   }
 
   exit(code) {
