@@ -7,6 +7,8 @@ import { isBareSpecifier } from "./node-modules.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
+/** Module-level object of guest.js holding the guest's default export. */
+const EXPORTS_OBJECT = "__secureExecExports";
 
 /** Builtins whose sandbox versions replace workerd's (see worker-templates/). */
 const SHIMMED_SPECIFIERS: Record<string, string> = {
@@ -124,16 +126,19 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       if (statement.source) hoisted.push(`import ${rewrite(statement.source.start, statement.source.end)};`);
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportDefaultDeclaration" && statement.declaration) {
+      // The default export is kept for the prelude: an object with `fetch` is served the
+      // Workers way (see worker-templates/guest-prelude.js).
       const declaration = statement.declaration;
-      const named =
-        (declaration.type === "FunctionDeclaration" || declaration.type === "ClassDeclaration") && declaration.id;
-      const prefix = named ? "" : "void ";
-      const head = source.slice(statement.start, declaration.start);
-      edits.push({
-        start: statement.start,
-        end: declaration.start,
-        text: prefix + head.replace(/[^\n]/g, " ").slice(prefix.length),
-      });
+      const id = (declaration as Node & { id?: (Node & { name: string }) | null }).id;
+      const named = (declaration.type === "FunctionDeclaration" || declaration.type === "ClassDeclaration") && id;
+      if (named) {
+        edits.push({ start: statement.start, end: declaration.start, text: blank(source, statement.start, declaration.start) });
+        edits.push({ start: declaration.end, end: declaration.end, text: `;${EXPORTS_OBJECT}.default = ${id.name};` });
+      } else {
+        edits.push({ start: statement.start, end: declaration.start, text: `${EXPORTS_OBJECT}.default = (` });
+        const end = source[statement.end - 1] === ";" ? statement.end - 1 : statement.end;
+        edits.push({ start: end, end, text: ")" });
+      }
     }
   }
 
@@ -154,5 +159,5 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
     hoisted.push(...[...new Set(Object.values(SHIMMED_SPECIFIERS))].map((module) => `import ${JSON.stringify(module)};`));
   }
   // Everything added sits on line 1 ahead of the guest's own first line.
-  return `${hoisted.join(" ")} export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
+  return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
 }

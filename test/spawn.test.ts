@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fileURLToPath } from "node:url";
 import { NodeRuntime } from "../runtime/index.js";
 
 let rt: NodeRuntime;
@@ -148,5 +149,35 @@ describe("guest HTTP servers", () => {
     await rt.waitForListener({ port: 3001 }, { timeoutMs: 10_000 });
     expect((await rt.fetch(3001)).body).toBe("once");
     expect(await guest.wait()).toBe(0);
+  });
+});
+
+describe("guest servers the Workers way", () => {
+  it("serves a default-exported Hono app on PORT", async () => {
+    const own = await NodeRuntime.create({ nodeModules: fileURLToPath(new URL("../node_modules", import.meta.url)) });
+    try {
+      const guest = await own.spawn(
+        `import { Hono } from "hono";
+        const app = new Hono();
+        app.get("/hi/:name", (c) => c.json({ hi: c.req.param("name") }));
+        app.post("/echo", async (c) => c.text(await c.req.text()));
+        export default app;`,
+        { env: { PORT: "3100" } },
+      );
+      await own.waitForListener({ port: 3100 }, { timeoutMs: 10_000 });
+      const hello = await own.fetch(3100, { path: "/hi/ann" });
+      expect(hello.status).toBe(200);
+      expect(JSON.parse(hello.body)).toEqual({ hi: "ann" });
+      expect((await own.fetch(3100, { method: "POST", path: "/echo", body: "round trip" })).body).toBe("round trip");
+      guest.kill();
+      expect(await guest.wait()).toBe(143);
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it("keeps other default exports as plain module code", async () => {
+    expect((await rt.exec("export default 42; console.log('ok')")).stdout).toBe("ok\n");
+    expect((await rt.exec("export default function f() { return 1 }\nconsole.log(typeof f)")).stdout).toBe("function\n");
   });
 });

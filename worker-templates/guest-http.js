@@ -5,7 +5,7 @@ const realHttp = process.getBuiltinModule("node:http");
 const { EventEmitter } = process.getBuiltinModule("node:events");
 const { Readable } = process.getBuiltinModule("node:stream");
 
-import { bridge as runBridge, deliveryHandlers, sandboxBuiltins } from "./secure-exec-bridge.js";
+import { bridge as runBridge, httpServers, sandboxBuiltins } from "./secure-exec-bridge.js";
 
 const servers = new Map();
 const bridge = {
@@ -13,11 +13,7 @@ const bridge = {
   hold: () => runBridge.current.hold(),
 };
 
-deliveryHandlers.set("http-request", (message) => {
-  const server = servers.get(message.port);
-  if (!server) return { ok: false, error: `nothing listens on port ${message.port}` };
-  return server._handle(message);
-});
+
 
 class IncomingMessage extends Readable {
   constructor(message) {
@@ -116,7 +112,7 @@ class Server extends EventEmitter {
     const callback = args.find((arg) => typeof arg === "function");
     const options = typeof args[0] === "object" && args[0] !== null ? args[0] : { port: args[0] };
     const port = Number(options.port ?? 0) || 3000;
-    if (servers.has(port)) {
+    if (httpServers.has(port)) {
       const error = new Error(`listen EADDRINUSE: address already in use :::${port}`);
       error.code = "EADDRINUSE";
       queueMicrotask(() => this.emit("error", error));
@@ -125,6 +121,7 @@ class Server extends EventEmitter {
     this.port = port;
     this.listening = true;
     servers.set(port, this);
+    httpServers.set(port, (message) => this._handle(message));
     // A listening server keeps the run alive, as it does in Node.
     this.release = bridge.hold();
     bridge.emit({ l: port });
@@ -140,6 +137,7 @@ class Server extends EventEmitter {
   close(callback) {
     if (this.listening) {
       servers.delete(this.port);
+      httpServers.delete(this.port);
       this.listening = false;
       bridge.emit({ lc: this.port });
       this.release?.();

@@ -2,8 +2,8 @@
 // code with its static imports hoisted and its body wrapped in an async function);
 // this prelude gives that function a Node-like world and reports what it does as
 // NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
-import guestMain from "./guest.js";
-import { bridge as runBridge, deliveryHandlers, sandboxBuiltins } from "./secure-exec-bridge.js";
+import guestMain, { __secureExecExports as guestExports } from "./guest.js";
+import { bridge as runBridge, deliveryHandlers, httpServers, sandboxBuiltins } from "./secure-exec-bridge.js";
 
 // Builtins load on first use: most runs never touch streams, and every isolate is new.
 const nativeGetBuiltinModule = process.getBuiltinModule.bind(process);
@@ -121,6 +121,11 @@ class GuestRun {
       this.stdinWanted = false;
       nativeSetTimeout(() => this.checkIdle(), 0);
       return { status: 200, body: { ok: true } };
+    }
+    if (message.kind === "http-request") {
+      const server = httpServers.get(message.port);
+      if (!server) return { status: 200, body: { ok: false, error: `nothing listens on port ${message.port}` } };
+      return { status: 200, body: await server(message) };
     }
     const handler = deliveryHandlers.get(message.kind);
     if (!handler) return { status: 400, body: { ok: false, error: `unknown delivery ${message.kind}` } };
@@ -462,6 +467,36 @@ class GuestRun {
     };
   }
 
+  /**
+   * The Workers way: a guest whose default export has `fetch` (e.g. a Hono app) is served on
+   * `process.env.PORT` (default 8787) until it is killed, like a listening server.
+   */
+  serveDefaultExport() {
+    const served = guestExports.default;
+    if (!served || typeof served.fetch !== "function" || this.finished) return;
+    const port = Number(process.env.PORT) || 8787;
+    if (httpServers.has(port)) return;
+    httpServers.set(port, async (message) => {
+      const init = { method: message.method, headers: message.headers };
+      if (message.body && message.method !== "GET" && message.method !== "HEAD") init.body = Buffer.from(message.body, "base64");
+      const response = await served.fetch(new Request(`http://localhost:${port}${message.path}`, init), this.env, {
+        waitUntil() {},
+        passThroughOnException() {},
+      });
+      const headers = {};
+      response.headers.forEach((value, name) => (headers[name] = value));
+      return {
+        ok: true,
+        status: response.status,
+        statusText: response.statusText,
+        headers,
+        body: Buffer.from(await response.arrayBuffer()).toString("base64"),
+      };
+    });
+    this.pendingCalls += 1;
+    this.emit({ l: port });
+  }
+
   /** Body reads and stream reads are I/O the run waits on: they keep it alive, as in Node. */
   trackStreams() {
     const run = this;
@@ -513,6 +548,7 @@ class GuestRun {
     guestMain().then(
       () => {
         this.mainState = "settled";
+        this.serveDefaultExport();
         this.checkIdle();
       },
       (error) => {

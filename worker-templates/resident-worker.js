@@ -8,7 +8,8 @@
 // promises made by one snippet work in the next, and workerd keeps no per-request state per
 // snippet (one HTTP request per snippet grows the process by ~2 KB each, never given back).
 // A message to the worker is one snippet: "s" (script) or "a" (the host rewrote top-level
-// await into an async function, see prepareSnippet), the snippet's name, a newline, the code.
+// await into an async function, see prepareSnippet), the snippet's name, a newline, the code;
+// or "g" and a byte count (see collectGarbage).
 // The worker answers with NDJSON events: {o} stdout, {e} stderr, {x, r?, end?} exit code, JSON
 // value, and whether the runner ended (process.exit). Events go out in one message when the
 // exec ends; an exec still running after FLUSH_AFTER_MS sends what it has so far, so output
@@ -86,6 +87,10 @@ function send(text) {
 
 function onSnippet(message) {
   if (typeof message !== "string") return;
+  if (message[0] === "g") {
+    collectGarbage(Number(message.slice(1)));
+    return;
+  }
   const newline = message.indexOf("\n");
   const name = message.slice(1, newline);
   if (ended || current) {
@@ -268,6 +273,22 @@ class Exec {
       this.fail(error);
     }
     this.checkIdle();
+  }
+}
+
+/**
+ * V8 sizes its heap for the machine, not for the process's RLIMIT_DATA cap, so it may not
+ * collect until the cap is hit, and a V8 that cannot grow its heap aborts. Compiled snippets
+ * are such garbage (~1-3 KB each). When the host sees the process nearing its cap it asks for
+ * an allocation larger than the cap allows: V8 answers a failed ArrayBuffer allocation with
+ * full garbage collections, then a RangeError. The host sends this only when the cap is set.
+ */
+function collectGarbage(bytes) {
+  if (!(bytes > 0)) return;
+  try {
+    new ArrayBuffer(bytes);
+  } catch {
+    // expected: the allocation fails after V8 collected
   }
 }
 
