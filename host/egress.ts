@@ -19,16 +19,46 @@ export function registerEgressPolicy(token: string, policy: PermissionPolicy): (
 /** Addresses a guest reaches only when a rule names them exactly. */
 export function isInternalAddress(address: string): boolean {
   if (isIP(address) === 6) {
-    const lower = address.toLowerCase();
-    if (lower === "::1" || lower === "::" || lower.startsWith("fe80:") || lower.startsWith("fc") || lower.startsWith("fd")) return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-    return mapped ? isInternalAddress(mapped[1]!) : false;
+    const groups = expandIPv6(address);
+    if (!groups) return true;
+    const [first] = groups as [number];
+    if (groups.every((group) => group === 0)) return true; // ::
+    if (groups.slice(0, 7).every((group) => group === 0) && groups[7] === 1) return true; // ::1
+    if ((first & 0xffc0) === 0xfe80 || (first & 0xfe00) === 0xfc00 || (first & 0xff00) === 0xff00) return true;
+    // IPv4 inside IPv6 (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, NAT64 64:ff9b::/96):
+    // judge the embedded IPv4 address, whichever way it was written.
+    const embedsV4 =
+      (groups.slice(0, 5).every((group) => group === 0) && (groups[5] === 0xffff || groups[5] === 0)) ||
+      (first === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((group) => group === 0));
+    if (embedsV4) {
+      const high = groups[6]!;
+      const low = groups[7]!;
+      return isInternalAddress(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`);
+    }
+    return false;
   }
   const [a, b] = address.split(".").map(Number) as [number, number];
   return (
     a === 127 || a === 10 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) ||
     (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224
   );
+}
+
+/** The eight 16-bit groups of an IPv6 address (a trailing dotted IPv4 part included). */
+function expandIPv6(address: string): number[] | undefined {
+  let text = address.toLowerCase().replace(/%.*$/, "");
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [, a, b, c, d] = dotted.map(Number) as [number, number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? left.length !== 8 : missing < 0) return undefined;
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill("0"), ...right].map((group) => parseInt(group, 16));
+  return groups.length === 8 && groups.every((group) => Number.isInteger(group) && group >= 0 && group <= 0xffff) ? groups : undefined;
 }
 
 type Decision = { allowed: true } | { allowed: false; reason: string };

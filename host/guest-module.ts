@@ -111,7 +111,7 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       declaration?: (Node & { type: string; id?: Node | null }) | null;
     };
     if (statement.type === "ImportDeclaration") {
-      hoisted.push(rewrite(statement.start, statement.end).replace(/\s*\n\s*/g, " "));
+      hoisted.push(regenerateImport(statement, rewrite));
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportNamedDeclaration") {
       if (statement.declaration) {
@@ -160,4 +160,33 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   }
   // Everything added sits on line 1 ahead of the guest's own first line.
   return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
+}
+
+type ImportNode = Node & {
+  specifiers: (Node & { type: string; local: Node & { name: string }; imported?: Node & { name?: string; value?: unknown } })[];
+  source: Node;
+  attributes?: (Node & { key: Node & { name?: string; value?: unknown }; value: Node & { value?: unknown } })[];
+};
+
+/**
+ * An import statement rebuilt from its syntax tree, on one line and without the guest's
+ * comments: a `//` comment kept from a multi-line import would swallow the wrapper after it.
+ */
+function regenerateImport(statement: Node, rewrite: (start: number, end: number) => string): string {
+  const node = statement as ImportNode;
+  const name = (part: Node & { name?: string; value?: unknown }) => (part.name !== undefined ? part.name : JSON.stringify(part.value));
+  const defaults: string[] = [];
+  const named: string[] = [];
+  for (const specifier of node.specifiers) {
+    if (specifier.type === "ImportDefaultSpecifier") defaults.push(specifier.local.name);
+    else if (specifier.type === "ImportNamespaceSpecifier") defaults.push(`* as ${specifier.local.name}`);
+    else named.push(`${name(specifier.imported!)} as ${specifier.local.name}`);
+  }
+  const clauses = [...defaults, ...(named.length > 0 ? [`{ ${named.join(", ")} }`] : [])];
+  const attributes =
+    node.attributes && node.attributes.length > 0
+      ? ` with { ${node.attributes.map((a) => `${name(a.key)}: ${JSON.stringify(a.value.value)}`).join(", ")} }`
+      : "";
+  const from = rewrite(node.source.start, node.source.end);
+  return clauses.length > 0 ? `import ${clauses.join(", ")} from ${from}${attributes};` : `import ${from}${attributes};`;
 }

@@ -27,6 +27,9 @@ export async function routeHostRequest(body: string): Promise<string> {
 
 let endpoint: Promise<string> | undefined;
 
+/** Largest message a guest may send the host (tool input is capped lower, at 1 MiB). */
+const MAX_HOST_MESSAGE_BYTES = 8 * 1024 * 1024;
+
 /**
  * A keep-alive HTTP endpoint on loopback that workerd reaches as an external service:
  * about half the round trip of a Miniflare function binding. Unguessable run tokens, not
@@ -44,8 +47,24 @@ export function hostEndpointAddress(): Promise<string> {
         return;
       }
       const chunks: Buffer[] = [];
-      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      let received = 0;
+      let refused = false;
+      request.on("data", (chunk: Buffer) => {
+        if (refused) return;
+        received += chunk.byteLength;
+        // A guest can reach this endpoint with any body: never buffer without bound.
+        if (received > MAX_HOST_MESSAGE_BYTES) {
+          refused = true;
+          chunks.length = 0;
+          response.writeHead(413, { "content-type": "application/json", connection: "close" });
+          response.end(JSON.stringify({ ok: false, code: "ERR_TOOL_LIMIT", error: `host message exceeds ${MAX_HOST_MESSAGE_BYTES} bytes` }));
+          request.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
       request.on("end", () => {
+        if (refused) return;
         void routeHostRequest(Buffer.concat(chunks).toString("utf8")).then((reply) => {
           response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
           response.end(reply);

@@ -161,8 +161,20 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   // Deadline and abort end the call at once; the process is checked afterwards and
   // killed only if the guest still holds it.
   const stopGuest = (): void => {
-    attemptController?.abort();
+    // Ask the isolate to stop its own timers first: a guest that keeps yielding would
+    // otherwise go on running after its request is gone.
+    const controller = attemptController;
     const sandbox = currentProcess;
+    if (sandbox && isolateId && guestStarted) {
+      // The request is dropped once the isolate took the message (or could not in 100 ms).
+      const terminated = sandbox.dispatcher
+        .request({ path: "/deliver", method: "POST", body: JSON.stringify({ kind: "terminate", isolateId }) })
+        .then((response) => response.body.dump())
+        .catch(() => undefined);
+      void Promise.race([terminated, new Promise((resolve) => setTimeout(resolve, 100))]).then(() => controller?.abort());
+    } else {
+      controller?.abort();
+    }
     if (sandbox) void killIfStuck(sandbox);
   };
   const timers: NodeJS.Timeout[] = [];
@@ -262,16 +274,18 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       // A reset socket must not surface as an uncaught stream error.
       response.body.on("error", () => {});
       let pending = "";
+      const utf8 = new TextDecoder();
       const iterator = response.body[Symbol.asyncIterator]();
       for (;;) {
         const next = await Promise.race([iterator.next(), lostWatch]);
         if (next.done) break;
-        pending += (next.value as Buffer).toString("utf8");
+        // A character may span two network chunks.
+        pending += utf8.decode(next.value as Buffer, { stream: true });
         let newline: number;
         while ((newline = pending.indexOf("\n")) !== -1) {
           const line = pending.slice(0, newline);
           pending = pending.slice(newline + 1);
-          if (line.length > 0) handleEvent(JSON.parse(line) as GuestEvent);
+          if (line.length > 0) handleEvent(parseEvent(line));
         }
       }
       if (!done) throw new AttemptLost();
@@ -294,28 +308,30 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     }
   };
 
+  // Events come from guest-controlled code: each field is checked before it is believed.
   const handleEvent = (event: GuestEvent): void => {
-    if (done) return;
+    if (done || typeof event !== "object" || event === null) return;
     if (event.s !== undefined) markStarted();
     if (event.fs !== undefined) request.fs?.onChanges(event.fs);
-    if (event.l !== undefined) {
+    if (isPort(event.l)) {
       listening.add(event.l);
       request.onListenerChange?.(event.l, true);
     }
-    if (event.lc !== undefined) {
+    if (isPort(event.lc)) {
       listening.delete(event.lc);
       request.onListenerChange?.(event.lc, false);
     }
-    if (event.o !== undefined) {
+    if (typeof event.o === "string") {
       observable = true;
       stdout.write(event.o);
     }
-    if (event.e !== undefined) {
+    if (typeof event.e === "string") {
       observable = true;
       stderr.write(event.e);
     }
     if (event.x !== undefined) {
-      finish({ exitCode: event.x, returnJson: event.r, outcome: "exited" });
+      const exitCode = Number.isInteger(event.x) && event.x >= 0 && event.x <= 255 ? event.x : 1;
+      finish({ exitCode, returnJson: validJson(event.r), outcome: "exited" });
     }
   };
 
@@ -397,6 +413,29 @@ async function killIfStuck(sandbox: SandboxProcess): Promise<void> {
   sandbox.suspectRunaway(SUSPECT_WINDOW_MS);
   const responsive = await sandbox.probe(500);
   if (!responsive) await sandbox.kill({ reason: "killed", detail: "a guest overran its limit" });
+}
+
+function parseEvent(line: string): GuestEvent {
+  try {
+    return JSON.parse(line) as GuestEvent;
+  } catch {
+    return {};
+  }
+}
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) > 0 && (value as number) < 65536;
+}
+
+/** A return value is handed on only if it is JSON (the guest's JSON.stringify may be replaced). */
+function validJson(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  try {
+    JSON.parse(value);
+    return value;
+  } catch {
+    return undefined;
+  }
 }
 
 function isConnectionError(error: unknown): boolean {

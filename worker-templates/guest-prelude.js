@@ -122,6 +122,11 @@ class GuestRun {
       nativeSetTimeout(() => this.checkIdle(), 0);
       return { status: 200, body: { ok: true } };
     }
+    if (message.kind === "terminate") {
+      // The host gave up on this run (deadline, kill, abort): stop its timers and callbacks.
+      this.finish(137);
+      return { status: 200, body: { ok: true } };
+    }
     if (message.kind === "http-request") {
       const server = httpServers.get(message.port);
       if (!server) return { status: 200, body: { ok: false, error: `nothing listens on port ${message.port}` } };

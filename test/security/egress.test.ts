@@ -123,11 +123,11 @@ describe("with network: \"allow\" (loopback, private and link-local stay denied 
     expect(tripwire.requests.slice(requestsBefore)).toEqual([]);
   });
 
-  // KNOWN GAP: the egress policy recognises IPv4-mapped IPv6 only in dotted form
+  // Was a known gap, fixed: the egress policy recognises IPv4-mapped IPv6 only in dotted form
   // (`::ffff:127.0.0.1`), but URL parsing normalises it to hex (`::ffff:7f00:1`), so the
   // address is not seen as loopback and the proxy connects to 127.0.0.1: the guest gets
   // "200 tripwire-secret". The same spelling reaches 169.254.169.254 as `[::ffff:a9fe:a9fe]`.
-  it.fails("IPv4-mapped IPv6 spellings of loopback are denied too", async () => {
+  it("IPv4-mapped IPv6 spellings of loopback are denied too", async () => {
     const before = tripwire.connections;
     const requestsBefore = tripwire.requests.length;
     const outcomes = await attempts(open, {

@@ -47,11 +47,11 @@ describe("output floods (limits.outputBytes = 1 MiB)", () => {
     expect(Buffer.byteLength(result.stdout.split("\n[secure-exec")[0]!)).toBeLessThanOrEqual(CAP);
   });
 
-  // KNOWN GAP: the host decodes the guest's event stream one network chunk at a time
+  // Was a known gap, fixed: the host decodes the guest's event stream one network chunk at a time
   // (Buffer#toString per chunk), so a multi-byte character split across two chunks turns
   // into U+FFFD replacement characters: 300k "€" (900 KB, under the cap) come back with
   // "\uFFFD" sprinkled in. Not an escape, but output integrity.
-  it.fails("non-ASCII output under the cap arrives intact", async () => {
+  it("non-ASCII output under the cap arrives intact", async () => {
     const result = await rt.exec('process.stdout.write("€".repeat(300_000))', { timeout: 30_000 });
     expect(result.stdout.includes("\uFFFD")).toBe(false);
     expect(result.stdout).toBe("€".repeat(300_000));
@@ -86,17 +86,17 @@ describe("forged protocol lines", () => {
     expect(result.stderr).toBe('{"x":0,"r":"1"}\n{"e":"x"}\n{"x":5}\n');
   });
 
-  // KNOWN GAP: guest code can import the prelude's own bridge module ("./secure-exec-bridge.js")
+  // Was a known gap, fixed: guest code can import the prelude's own bridge module ("./secure-exec-bridge.js")
   // and emit raw events, or replace JSON.stringify, which the prelude uses to encode them. The
   // host trusts what arrives: `{x: "pwn"}` becomes `exitCode: "pwn"` (not a number), and an
   // `r` that is not JSON (or a line that is not JSON) makes run() reject with a bare
   // SyntaxError ("Expected property name or '}' in JSON at position 1") instead of resolving.
-  it.fails("events forged through the bridge module cannot give a non-numeric exit code", async () => {
+  it("events forged through the bridge module cannot give a non-numeric exit code", async () => {
     const result = await rt.exec('import { bridge } from "./secure-exec-bridge.js"; bridge.current.emit({ x: "pwn" });', { timeout: 5_000 });
     expect(typeof result.exitCode).toBe("number");
   });
 
-  it.fails("a guest that poisons JSON.stringify still gets a clear result from run()", async () => {
+  it("a guest that poisons JSON.stringify still gets a clear result from run()", async () => {
     const outcome = await rt.run('JSON.stringify = () => "{"; __return(1);', { timeout: 5_000 }).then(
       (result) => ({ resolved: true, exitCode: result.exitCode }),
       (error: unknown) => ({ resolved: false, error: String(error) }),

@@ -171,12 +171,12 @@ describe("work that outlives its deadline", () => {
     }
   });
 
-  // KNOWN GAP: after the deadline the host resolves with 137 ("the guest was killed") and
+  // Was a known gap, fixed: after the deadline the host resolves with 137 ("the guest was killed") and
   // probes the process; a guest that yields between slices answers the probe, so neither
   // its isolate nor its process is stopped. Its timers keep running in the shared process
   // (measured 45-90% of a core for as long as the process lives) and later runs of the
   // runtime are placed beside it.
-  it.fails("a timed-out guest that keeps yielding is really stopped (no CPU burnt afterwards)", async () => {
+  it("a timed-out guest that keeps yielding is really stopped (no CPU burnt afterwards)", async () => {
     const own = await createRuntime({ limits: { processes: 1 } });
     try {
       await own.exec("1");
