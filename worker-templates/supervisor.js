@@ -17,6 +17,21 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
 };
 
+/** Every isolate gets the prelude and bridge; the sandbox builtins only when its code imports them. */
+function runtimeModulesFor(worker) {
+  const modules = {
+    "secure-exec-prelude.js": GUEST_RUNTIME_MODULES["secure-exec-prelude.js"],
+    "secure-exec-bridge.js": GUEST_RUNTIME_MODULES["secure-exec-bridge.js"],
+  };
+  const code = [worker.guestModule, ...Object.values(worker.extraModules ?? {}).map((m) => JSON.stringify(m))].join("\n");
+  for (const [name, source] of Object.entries(GUEST_RUNTIME_MODULES)) {
+    if (code.includes(name)) modules[name] = source;
+  }
+  // fs/promises re-exports fs.
+  if (modules["secure-exec-fs-promises.js"]) modules["secure-exec-fs.js"] = GUEST_RUNTIME_MODULES["secure-exec-fs.js"];
+  return modules;
+}
+
 /**
  * Runs in flight (isolate id → worker config), so later messages (stdin, HTTP requests,
  * child process events) reach the same isolate. Stubs cannot outlive their request, so
@@ -30,7 +45,7 @@ function loadGuest(env, isolateId, worker) {
     compatibilityFlags: worker.compatibilityFlags,
     mainModule: "secure-exec-prelude.js",
     // Extra modules (e.g. npm packages resolved by the host) sit beside the guest.
-    modules: { ...worker.extraModules, ...GUEST_RUNTIME_MODULES, "guest.js": worker.guestModule },
+    modules: { ...worker.extraModules, ...runtimeModulesFor(worker), "guest.js": worker.guestModule },
     // The guest holds only what is handed to it here.
     env: { HOST: env.HOST },
     globalOutbound: worker.network ? env.EGRESS : null,
