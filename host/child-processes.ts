@@ -31,6 +31,10 @@ interface ChildRecord {
 
 export interface ChildProcessHost {
   parent: RunControl;
+  /** Working directory of the parent guest, for relative script paths. */
+  cwd: string;
+  /** Source of a script in the runtime's filesystem, if it exists there. */
+  readScript: (path: string) => string | undefined;
   parentSignal: AbortSignal;
   depth: number;
   startGuest: ChildGuestStarter;
@@ -85,7 +89,13 @@ export class GuestChildProcesses {
     const emitter = this.ordered(childId);
 
     if (command === "node" || command.endsWith("/node")) {
-      const plan = planNodeInvocation(args);
+      const script = message.script as { path?: unknown; source?: unknown } | undefined;
+      const cwd = typeof message.cwd === "string" ? message.cwd : this.host.cwd;
+      const plan = planNodeInvocation(args, (file) => {
+        const path = file.startsWith("/") ? file : `${cwd.replace(/\/$/, "")}/${file}`;
+        if (script && script.path === path && typeof script.source === "string") return script.source;
+        return this.host.readScript(path);
+      });
       if ("error" in plan) {
         program = async () => {
           emitter("stderr", plan.error);
@@ -161,8 +171,8 @@ export class GuestChildProcesses {
 
 type NodePlan = { code: string; argv: string[] } | { error: string; exitCode: number };
 
-/** What `node <args>` runs: `-e/--eval`, `-p/--print`, `--version`. */
-export function planNodeInvocation(args: string[]): NodePlan {
+/** What `node <args>` runs: `-e/--eval`, `-p/--print`, `--version`, or a script file. */
+export function planNodeInvocation(args: string[], readScript: (file: string) => string | undefined = () => undefined): NodePlan {
   const [first, second, ...rest] = args;
   if (first === "-e" || first === "--eval") {
     if (second === undefined) return { error: "node: -e requires an argument\n", exitCode: 9 };
@@ -173,9 +183,14 @@ export function planNodeInvocation(args: string[]): NodePlan {
     return { code: `console.log(await (async () => (${second}))());`, argv: rest };
   }
   if (first === "-v" || first === "--version") return { code: "console.log(process.version)", argv: [] };
-  if (first === undefined) return { error: "node: no script given (use -e <code>)\n", exitCode: 9 };
-  return {
-    error: `node:internal/modules/cjs/loader\n  throw err;\n\nError: Cannot find module '${first}'\n    code: 'MODULE_NOT_FOUND'\n`,
-    exitCode: 1,
-  };
+  if (first === undefined) return { error: "node: no script given (use -e <code> or a file)\n", exitCode: 9 };
+  if (first.startsWith("-")) return { error: `node: bad option: ${first}\n`, exitCode: 9 };
+  const source = readScript(first);
+  if (source === undefined) {
+    return {
+      error: `node:internal/modules/cjs/loader\n  throw err;\n\nError: Cannot find module '${first}'\n    code: 'MODULE_NOT_FOUND'\n`,
+      exitCode: 1,
+    };
+  }
+  return { code: source, argv: [second, ...rest].filter((arg): arg is string => arg !== undefined) };
 }

@@ -391,7 +391,10 @@ export class NodeRuntime {
     }
     const limits = this.options.limits;
     const permissions = this.options.permissions;
-    const env = { ...this.options.env, ...call.env };
+    // The env permission decides which variables a guest sees at all.
+    const env = Object.fromEntries(
+      Object.entries({ ...this.options.env, ...call.env }).filter(([name]) => isPermitted(permissions?.env, name, "allow")),
+    );
     const control = extras.control ?? ({} as RunControl);
     this.runsInFlight += 1;
     this.runsTotal += 1;
@@ -435,6 +438,14 @@ export class NodeRuntime {
           };
           const children = new GuestChildProcesses({
             parent: control,
+            cwd: call.cwd ?? this.options.cwd,
+            readScript: (path) => {
+              try {
+                return new TextDecoder().decode(this.vfs.readFile(path));
+              } catch {
+                return undefined;
+              }
+            },
             parentSignal: signal,
             depth: extras.depth,
             tools: this.tools,

@@ -50,6 +50,7 @@ export const runtimeOptionsSchema = z.strictObject({
       fs: permissionPolicySchema.optional(),
       childProcess: permissionPolicySchema.optional(),
       network: permissionPolicySchema.optional(),
+      env: permissionPolicySchema.optional(),
     })
     .optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),

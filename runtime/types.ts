@@ -182,4 +182,6 @@ export interface Permissions {
   childProcess?: PermissionPolicy;
   /** Tool names; default allow. */
   tool?: PermissionPolicy;
+  /** Names of environment variables the guest may see (runtime and per-call env); default allow. */
+  env?: PermissionPolicy;
 }

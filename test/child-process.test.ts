@@ -101,3 +101,37 @@ describe("guest node:child_process", () => {
     }
   });
 });
+
+describe("node <file> and the env permission", () => {
+  it("runs a script from the runtime's files, or one the guest just wrote", async () => {
+    const own = await NodeRuntime.create({ files: { "/workspace/seeded.mjs": "console.log('seeded', process.argv.length > 1)" } });
+    try {
+      const result = await own.exec(`
+        import { writeFileSync } from "node:fs";
+        import { execFile } from "node:child_process";
+        import { promisify } from "node:util";
+        const run = promisify(execFile);
+        writeFileSync("fresh.mjs", "import os from 'node:os'; console.log('fresh', os.platform())");
+        console.log((await run("node", ["seeded.mjs"])).stdout.trim());
+        console.log((await run("node", ["/workspace/fresh.mjs"])).stdout.trim());
+        try { await run("node", ["missing.mjs"]) } catch (e) { console.log(e.code, /MODULE_NOT_FOUND/.test(e.stderr)) }
+      `);
+      expect(result.stdout).toBe("seeded true\nfresh linux\n1 true\n");
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it("the env permission hides variables from guests", async () => {
+    const own = await NodeRuntime.create({
+      env: { PUBLIC_NAME: "ok", SECRET_TOKEN: "hidden" },
+      permissions: { env: { default: "allow", rules: [{ pattern: "SECRET_*", action: "deny" }] } },
+    });
+    try {
+      const result = await own.run("__return(process.env)", { env: { SECRET_CALL: "also hidden", OTHER: "x" } });
+      expect(result.value).toEqual({ PUBLIC_NAME: "ok", OTHER: "x" });
+    } finally {
+      await own.dispose();
+    }
+  });
+});

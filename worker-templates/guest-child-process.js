@@ -125,11 +125,26 @@ export function spawn(command, argsOrOptions, maybeOptions) {
   }
   const { args, options } = normalizeSpawnArguments(argsOrOptions, maybeOptions);
   const child = new ChildProcess(command, args);
+  // `node file.mjs`: the script may exist only in this run's files so far (written and not
+  // yet handed back), so its source travels with the request.
+  let script;
+  const isNode = command === "node" || command.endsWith("/node");
+  if (isNode && args[0] && !args[0].startsWith("-")) {
+    const fs = sandboxBuiltins.get("fs");
+    const cwd = options.cwd ? String(options.cwd) : process.cwd();
+    const path = args[0].startsWith("/") ? args[0] : `${cwd.replace(/\/$/, "")}/${args[0]}`;
+    try {
+      if (fs) script = { path, source: fs.readFileSync(path, "utf8") };
+    } catch {
+      // not in this run's files: the host looks in the runtime's filesystem
+    }
+  }
   child._started = bridge
     .hostCall({
       kind: "child-spawn",
       command,
       args,
+      script,
       env: options.env ? Object.fromEntries(Object.entries(options.env).map(([k, v]) => [k, String(v)])) : undefined,
       cwd: options.cwd ? String(options.cwd) : undefined,
     })
