@@ -15,6 +15,7 @@ import type { ExecOptions, RunResult } from "../runtime/types.js";
 import { createServerMetrics, killReasonOf, type RunOutcomeLabel, type RunRoute, type ServerMetrics } from "./metrics.js";
 import { API_VERSION, resolveServerConfig, type ResolvedServerConfig } from "./server-config.js";
 import { TenantRegistry, type Tenant } from "./tenancy.js";
+import { MAX_SESSIONS_PER_TENANT, SessionRegistry } from "./sessions.js";
 
 export { API_VERSION } from "./server-config.js";
 
@@ -52,6 +53,9 @@ export type ErrorCode =
   | "runtime_unavailable"
   | "shutting_down"
   | "client_closed_request"
+  | "too_many_sessions"
+  | "session_busy"
+  | "session_ended"
   | "internal_error";
 
 export interface ErrorBody {
@@ -142,6 +146,7 @@ function isAbortError(error: unknown): boolean {
 export function createServerApp(config: ResolvedServerConfig, options: ServerAppOptions = {}): ServerApp {
   const logError = options.logError ?? ((message: string, error: unknown) => console.error(message, error));
   const tenants = new TenantRegistry(config);
+  const sessions = new SessionRegistry();
   const metrics = createServerMetrics(tenants, { defaultMetrics: options.defaultMetrics });
   const app = new Hono<AppEnv>();
   const startedAt = Date.now();
@@ -394,16 +399,54 @@ export function createServerApp(config: ResolvedServerConfig, options: ServerApp
     );
   }
 
-  const sessionsUnavailable = (c: Context<AppEnv>) =>
-    c.json(
-      errorBody(
-        "not_implemented",
-        "resident sessions (/v1/sessions) are not available in this version of secure-exec; use POST /v1/exec or /v1/run",
-      ),
-      501,
-    );
-  app.all("/v1/sessions", sessionsUnavailable);
-  app.all("/v1/sessions/*", sessionsUnavailable);
+  // Resident sessions: a live guest per session; globals persist between its execs.
+  const sessionExecSchema = z.strictObject({
+    code: z.string().describe("A snippet; globals persist between the session's snippets"),
+    timeout: z.number().int().positive().optional().describe("Wall-clock limit in ms; on expiry the session ends"),
+  });
+  const validateSessionExec = zValidator("json", sessionExecSchema, (result, c) => {
+    if (result.success) return;
+    const issues = formatIssues(result.error);
+    const summary = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`).join("; ");
+    return c.json(errorBody("invalid_request", `invalid request body: ${summary}`, issues), 400);
+  });
+  app.post("/v1/sessions", async (c) => {
+    const tenant = c.get("tenant");
+    const opened = await sessions.open(tenant);
+    if ("error" in opened) {
+      return c.json(errorBody("too_many_sessions", `a tenant may hold at most ${MAX_SESSIONS_PER_TENANT} sessions; DELETE one first`), 429, {
+        "Retry-After": "1",
+      });
+    }
+    return c.json({ id: opened.id }, 201);
+  });
+  app.post("/v1/sessions/:id/exec", limitBody, requireJson, validateSessionExec, async (c) => {
+    const tenant = c.get("tenant");
+    const session = sessions.get(tenant.name, c.req.param("id"));
+    if (!session) return c.json(errorBody("not_found", "no such session (it may have ended or expired)"), 404);
+    const body = c.req.valid("json");
+    const timeout = Math.min(body.timeout ?? tenant.config.defaultTimeoutMs, tenant.config.timeoutCapMs);
+    session.busy = true;
+    try {
+      const result = await session.runner.exec(body.code, { timeout });
+      return c.json(result, 200);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof Error && error.name === "ResidentRunnerBusyError") {
+        return c.json(errorBody("session_busy", message), 409);
+      }
+      sessions.forget(session.id);
+      return c.json(errorBody("session_ended", message), 410);
+    } finally {
+      session.busy = false;
+      session.lastUsed = Date.now();
+    }
+  });
+  app.delete("/v1/sessions/:id", async (c) => {
+    const closed = await sessions.close(c.get("tenant").name, c.req.param("id"));
+    return closed ? c.body(null, 204) : c.json(errorBody("not_found", "no such session"), 404);
+  });
+  app.all("/v1/sessions", (c) => c.json(errorBody("method_not_allowed", `${c.req.method} is not allowed on /v1/sessions; use POST`), 405, { Allow: "POST" }));
 
   return {
     app,
@@ -412,6 +455,7 @@ export function createServerApp(config: ResolvedServerConfig, options: ServerApp
     config,
     async dispose() {
       shuttingDown = true;
+      await sessions.dispose();
       await tenants.dispose();
     },
   };
@@ -526,9 +570,37 @@ export function openApiDocument(config: Pick<ResolvedServerConfig, "authenticate
       "/v1/run": { post: runOperation("run") },
       "/v1/sessions": {
         post: {
-          summary: "Resident sessions (not available in this version)",
+          summary: "Open a resident session (a live guest whose globals persist between execs)",
           operationId: "createSession",
-          responses: { "501": errorResponse("Resident sessions are not available in this version") },
+          responses: {
+            "201": { description: "Session opened", content: { "application/json": { schema: { type: "object", properties: { id: { type: "string" } }, required: ["id"] } } } },
+            "429": errorResponse("The tenant holds too many sessions"),
+          },
+        },
+      },
+      "/v1/sessions/{id}/exec": {
+        post: {
+          summary: "Evaluate a snippet in the session",
+          operationId: "execInSession",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { type: "object", properties: { code: { type: "string" }, timeout: { type: "integer", minimum: 1 } }, required: ["code"] } } },
+          },
+          responses: {
+            "200": { description: "The snippet's result ({ stdout, stderr, exitCode, value? })" },
+            "404": errorResponse("No such session"),
+            "409": errorResponse("Another exec of this session is in flight"),
+            "410": errorResponse("The session has ended (timeout, process.exit, crash)"),
+          },
+        },
+      },
+      "/v1/sessions/{id}": {
+        delete: {
+          summary: "End the session",
+          operationId: "deleteSession",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "204": { description: "Ended" }, "404": errorResponse("No such session") },
         },
       },
       "/healthz": {

@@ -350,8 +350,8 @@ describe("bad input", () => {
     { name: "unknown route", path: "/v1/nothing", options: { body: { code: "1" } }, status: 404, code: "not_found" },
     { name: "unknown top-level route", path: "/admin", options: { token: null }, status: 404, code: "not_found" },
     { name: "GET on /v1/exec", options: { method: "GET" }, status: 405, code: "method_not_allowed" },
-    { name: "sessions", path: "/v1/sessions", options: { body: {} }, status: 501, code: "not_implemented", mentions: "not available" },
-    { name: "session exec", path: "/v1/sessions/s1/exec", options: { body: { code: "1" } }, status: 501, code: "not_implemented" },
+    { name: "exec in an unknown session", path: "/v1/sessions/s1/exec", options: { body: { code: "1" } }, status: 404, code: "not_found" },
+    { name: "a session exec without code", path: "/v1/sessions/s1/exec", options: { body: {} }, status: 400, code: "invalid_request" },
   ];
   for (const testCase of cases) {
     it(`answers ${testCase.status} to ${testCase.name}`, async () => {
@@ -518,5 +518,29 @@ describe("configuration", () => {
     expect(() => resolveServerConfig({ prot: 1 })).toThrow(/prot/);
     expect(() => resolveServerConfig({ tenants: { a: { token: "t", limits: { memoryMb: 1 } } } })).toThrow(/limits\.memoryMb.*tenant "a"/);
     expect(() => resolveServerConfig({ maxTimeoutMs: 2 ** 40 })).toThrow(/maxTimeoutMs/);
+  });
+});
+
+describe("resident sessions", () => {
+  it("opens a session, keeps globals between execs, and ends it with DELETE", async () => {
+    const opened = await json("/v1/sessions", { body: {} });
+    expect(opened.status).toBe(201);
+    const id = opened.body.id as string;
+    const first = await json(`/v1/sessions/${id}/exec`, { body: { code: "globalThis.counter = 41; console.log('set')" } });
+    expect(first.status).toBe(200);
+    expect(first.body.stdout).toBe("set\n");
+    const second = await json(`/v1/sessions/${id}/exec`, { body: { code: "__return(++counter)" } });
+    expect(second.body).toMatchObject({ exitCode: 0, value: 42 });
+    const closed = await call(`/v1/sessions/${id}`, { method: "DELETE" });
+    expect(closed.status).toBe(204);
+    expect((await json(`/v1/sessions/${id}/exec`, { body: { code: "1" } })).status).toBe(404);
+  });
+
+  it("a session that times out ends with 137 and later execs get 410 or 404", async () => {
+    const { body } = await json("/v1/sessions", { body: {} });
+    const timedOut = await json(`/v1/sessions/${body.id}/exec`, { body: { code: "while (true) {}", timeout: 300 } });
+    expect(timedOut.body.exitCode).toBe(137);
+    const later = await json(`/v1/sessions/${body.id}/exec`, { body: { code: "1" } });
+    expect([404, 410]).toContain(later.status);
   });
 });
