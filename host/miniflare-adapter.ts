@@ -1,6 +1,6 @@
 // The only module that talks to Miniflare: it launches one workerd process running the
 // cell's supervisor and hands back its pid, direct URL and exit notice.
-import { Miniflare } from "miniflare";
+import { Miniflare, type WorkerOptions } from "miniflare";
 import type { Readable } from "node:stream";
 import { cellDefinition, loadCellSources } from "./cell-definition.js";
 
@@ -40,10 +40,13 @@ async function ensureLauncher(): Promise<string> {
   return launcher;
 }
 
-/** `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts). */
-export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle> {
+/**
+ * Starts one workerd process through Miniflare with `workers`, and answers once `workerName`
+ * is reachable on its direct socket: pid (from the launcher), exit notice with the stderr
+ * tail, and a kill that also releases Miniflare.
+ */
+async function startWorkerd(workers: WorkerOptions[], workerName: string): Promise<WorkerdHandle> {
   const launcher = await ensureLauncher();
-  const { supervisorSource, guestTemplates } = loadCellSources();
   let resolvePid: (pid: number) => void = () => {};
   const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
   let stderrTail = "";
@@ -67,33 +70,11 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
       stderr.on("close", () => resolveExit({ stderrTail }));
       stderr.on("end", () => resolveExit({ stderrTail }));
     },
-    workers: [
-      {
-        name: cellDefinition.supervisor.name,
-        compatibilityDate: cellDefinition.compatibilityDate,
-        // Module names carry no host path into stack traces.
-        modulesRoot: "/",
-        modules: [
-          { type: "ESModule", path: `/${cellDefinition.supervisor.mainModule}`, contents: supervisorSource },
-          ...Object.entries(guestTemplates).map(([name, contents]) => ({
-            type: "Text" as const,
-            path: `/${name}.txt`,
-            contents,
-          })),
-        ],
-        workerLoaders: { [cellDefinition.bindings.loader]: {} },
-        serviceBindings: {
-          [cellDefinition.bindings.host]: { external: { address: hostAddress, http: {} } },
-          // Proxy style: the request line carries the guest's full URL.
-          [cellDefinition.bindings.egress]: { external: { address: hostAddress, http: { style: 1 } } },
-        },
-        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-      },
-    ],
+    workers,
   });
   try {
     await miniflare.ready;
-    const url = await miniflare.unsafeGetDirectURL(cellDefinition.supervisor.name);
+    const url = await miniflare.unsafeGetDirectURL(workerName);
     const pid = await pidKnown;
     let killed: Promise<void> | undefined;
     return {
@@ -118,6 +99,37 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
     await miniflare.dispose().catch(() => {});
     throw error;
   }
+}
+
+/** `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts). */
+export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle> {
+  const { supervisorSource, guestTemplates } = loadCellSources();
+  return startWorkerd(
+    [
+      {
+        name: cellDefinition.supervisor.name,
+        compatibilityDate: cellDefinition.compatibilityDate,
+        // Module names carry no host path into stack traces.
+        modulesRoot: "/",
+        modules: [
+          { type: "ESModule", path: `/${cellDefinition.supervisor.mainModule}`, contents: supervisorSource },
+          ...Object.entries(guestTemplates).map(([name, contents]) => ({
+            type: "Text" as const,
+            path: `/${name}.txt`,
+            contents,
+          })),
+        ],
+        workerLoaders: { [cellDefinition.bindings.loader]: {} },
+        serviceBindings: {
+          [cellDefinition.bindings.host]: { external: { address: hostAddress, http: {} } },
+          // Proxy style: the request line carries the guest's full URL.
+          [cellDefinition.bindings.egress]: { external: { address: hostAddress, http: { style: 1 } } },
+        },
+        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+      },
+    ],
+    cellDefinition.supervisor.name,
+  );
 }
 
 /** A static worker of its own, in a workerd process of its own (the resident runner). */
@@ -145,32 +157,9 @@ const REFUSE_WORKER_NAME = "no-network";
  * reachable on a direct socket. Same pid reporting, stderr tail and kill as `launchWorkerd`.
  */
 export async function launchStaticWorkerd(options: StaticWorkerdOptions): Promise<WorkerdHandle> {
-  const launcher = await ensureLauncher();
-  let resolvePid: (pid: number) => void = () => {};
-  const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
-  let stderrTail = "";
-  let pidForLogs = 0;
-  let resolveExit: (exit: WorkerdExit) => void = () => {};
-  const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
-
-  process.env.MINIFLARE_WORKERD_PATH = launcher;
   const refuseSource = `export default { fetch() { throw new Error(${JSON.stringify(options.denyNetworkMessage)}); } };`;
-  const miniflare = new Miniflare({
-    log: undefined,
-    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
-      stdout.on("data", (chunk: Buffer) => {
-        const match = new RegExp(`${PID_MARKER}(\\d+)`).exec(chunk.toString());
-        if (match) resolvePid((pidForLogs = Number(match[1])));
-        else if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
-      });
-      stderr.on("data", (chunk: Buffer) => {
-        stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
-        if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
-      });
-      stderr.on("close", () => resolveExit({ stderrTail }));
-      stderr.on("end", () => resolveExit({ stderrTail }));
-    },
-    workers: [
+  return startWorkerd(
+    [
       {
         name: STATIC_WORKER_NAME,
         compatibilityDate: options.compatibilityDate,
@@ -196,32 +185,6 @@ export async function launchStaticWorkerd(options: StaticWorkerdOptions): Promis
         modulesRoot: "/",
       },
     ],
-  });
-  try {
-    await miniflare.ready;
-    const url = await miniflare.unsafeGetDirectURL(STATIC_WORKER_NAME);
-    const pid = await pidKnown;
-    let killed: Promise<void> | undefined;
-    return {
-      pid,
-      url,
-      exited,
-      kill() {
-        killed ??= (async () => {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
-          await miniflare.dispose().catch(() => {});
-          // Miniflare's dispose detaches the stdio streams before they report the end.
-          resolveExit({ stderrTail });
-        })();
-        return killed;
-      },
-    };
-  } catch (error) {
-    await miniflare.dispose().catch(() => {});
-    throw error;
-  }
+    STATIC_WORKER_NAME,
+  );
 }

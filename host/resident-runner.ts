@@ -7,6 +7,7 @@
 // NDJSON message back when it ends. One HTTP request per snippet would be about as fast, but
 // workerd keeps ~2 KB per request it served, which would end a busy runner on its memory cap
 // after ~60,000 snippets; a WebSocket keeps it flat. See docs/resident-runner.md.
+import { readStatusKb } from "./sandbox-process.js";
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -396,15 +397,6 @@ function readDataLimit(pid: number): number | undefined {
   }
 }
 
-function readStatusKb(pid: number, field: string): number | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const match = new RegExp(`${field}:\\s+(\\d+)`).exec(status);
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * V8 reports a snippet that does not compile without saying where; acorn finds the spot,

@@ -272,7 +272,8 @@ export class SandboxProcess {
   }
 }
 
-function readStatusKb(pid: number, field: string): number | undefined {
+/** A `/proc/<pid>/status` field in kB (undefined once the process is gone). */
+export function readStatusKb(pid: number, field: string): number | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const match = new RegExp(`${field}:\\s+(\\d+)`).exec(status);
