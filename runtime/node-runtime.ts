@@ -250,6 +250,8 @@ export class NodeRuntime {
     this.assertLive();
     const runner = await startResidentRunner({
       ...options,
+      // The runtime's default deadline applies to snippets too.
+      timeout: options.timeout ?? this.options.limits.timeoutMs,
       env: this.options.env,
       cwd: this.options.cwd,
       memoryMb: this.options.limits.memoryMb,
