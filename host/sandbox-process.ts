@@ -5,6 +5,7 @@ import { Pool } from "undici";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
 import { hostEndpointAddress } from "./host-router.js";
 import { cellDefinition } from "./cell-definition.js";
+import { compileGuestModule } from "./guest-module.js";
 
 const HEARTBEAT_INTERVAL_MS = 100;
 const WARMUP_RUNS = 3;
@@ -88,8 +89,10 @@ export class SandboxProcess {
    * a few throwaway runs pay it before any guest arrives.
    */
   private async warmGuestPath(): Promise<void> {
-    const guestModule =
-      'export default async function main() { console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0)); }';
+    // Compiled like any guest, so the warm-up exercises exactly the path real runs take.
+    const guestModule = compileGuestModule(
+      'console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0));',
+    );
     for (let round = 0; round < WARMUP_RUNS; round += 1) {
       try {
         const response = await this.dispatcher.request({

@@ -23,14 +23,31 @@ function refill(): void {
   }
 }
 
+/**
+ * Starting a process keeps the host's event loop busy for a few hundred ms (Miniflare builds
+ * its configuration synchronously); refilling right after a handoff would slow the new
+ * runtime's first runs, so the refill waits a moment.
+ */
+const REFILL_DELAY_MS = 1_000;
+let refillTimer: NodeJS.Timeout | undefined;
+
+function refillSoon(): void {
+  if (refillTimer) return;
+  refillTimer = setTimeout(() => {
+    refillTimer = undefined;
+    refill();
+  }, REFILL_DELAY_MS);
+  refillTimer.unref();
+}
+
 export async function takeProcess(): Promise<SandboxProcess> {
   while (spares.length > 0) {
     const candidate = await spares.shift()!.catch(() => undefined);
-    refill();
+    refillSoon();
     if (candidate && candidate.state === "ready") return candidate;
   }
   const launched = SandboxProcess.launch(DEFAULT_MEMORY_CAP_MB);
-  refill();
+  refillSoon();
   return launched;
 }
 
