@@ -28,7 +28,7 @@ function refill(): void {
  * its configuration synchronously); refilling right after a handoff would slow the new
  * runtime's first runs, so the refill waits a moment.
  */
-const REFILL_DELAY_MS = 1_000;
+const REFILL_DELAY_MS = 100;
 let refillTimer: NodeJS.Timeout | undefined;
 
 function refillSoon(): void {
