@@ -1,5 +1,6 @@
 // A runaway, a heap bomb or a crashed workerd fails only its own runs; everything else
 // carries on. These tests start and kill real workerd processes.
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
 
@@ -13,12 +14,19 @@ afterEach(async () => {
   await Promise.all(runtimes.splice(0).map((rt) => rt.dispose()));
 });
 
+/** Alive and not a zombie. */
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+    return !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"));
   } catch {
     return false;
+  }
+}
+
+async function waitUntilGone(pid: number): Promise<void> {
+  for (let waited = 0; waited < 5_000 && isRunning(pid); waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -31,7 +39,8 @@ describe("runaway guests", () => {
     expect(result.stderr).toMatch(/time limit of 300 ms exceeded/);
     const after = await rt.exec('console.log("next run")');
     expect(after.stdout).toBe("next run\n");
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The stuck process is killed once a 500 ms probe confirms it is held: wait for it.
+    await waitUntilGone(firstPid!);
     expect(isRunning(firstPid!)).toBe(false);
     expect(rt.processIds()).not.toContain(firstPid);
     expect(rt.stats().processesLost).toBeGreaterThanOrEqual(1);
@@ -105,7 +114,7 @@ describe("memory", () => {
     const rt = await createRuntime({ limits: { runsPerProcess: 3, processes: 1 } });
     const [firstPid] = rt.processIds();
     for (let i = 0; i < 4; i++) expect((await rt.exec(`console.log(${i})`)).stdout).toBe(`${i}\n`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitUntilGone(firstPid!);
     expect(rt.processIds()).not.toContain(firstPid);
     expect(isRunning(firstPid!)).toBe(false);
   });
