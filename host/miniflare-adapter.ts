@@ -88,9 +88,10 @@ async function startWorkerd(workers: WorkerOptions[], workerName: string): Promi
           } catch {
             // already gone
           }
-          await miniflare.dispose().catch(() => {});
-          // Miniflare's dispose detaches the stdio streams before they report the end.
+          // SIGKILL is final: report the exit now (Miniflare's dispose also detaches the stdio
+          // streams before they report the end).
           resolveExit({ stderrTail });
+          await miniflare.dispose().catch(() => {});
         })();
         return killed;
       },
