@@ -57,6 +57,19 @@ export interface Engine {
 
 export const MIB = 1024 * 1024;
 
+/**
+ * A workload body with the helpers every in-process engine provides as host globals
+ * (`__print`, `__hostAdd`, `__ret`); `onRejection` is appended to the async wrapper's call.
+ */
+export function wrapWithHostGlobals(body: string, onRejection = ""): string {
+  return [
+    `const print = (x) => __print(String(x));`,
+    `const hostAdd = (a, b) => __hostAdd(a, b);`,
+    `const ret = (v) => __ret(JSON.stringify(v));`,
+    `(async () => {\n${body}\n})()${onRejection}`,
+  ].join("\n");
+}
+
 /** Resident set size of a process in KiB (Linux /proc), or undefined when it is gone. */
 export function processRssKb(pid: number): number | undefined {
   try {

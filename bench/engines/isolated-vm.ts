@@ -6,20 +6,11 @@ import { fileURLToPath } from "node:url";
 import type IsolatedVM from "isolated-vm";
 import { collectGarbage, sleep } from "../stats.js";
 import type { Workload } from "../workloads.js";
-import { MIB, errorText, joinLines, parseReturned, type ColdStart, type Engine, type GuestOutput, type ResidentSession, type RunOptions } from "./engine.js";
+import { MIB, errorText, joinLines, parseReturned, type ColdStart, type Engine, type GuestOutput, type ResidentSession, type RunOptions, wrapWithHostGlobals } from "./engine.js";
 
 type Ivm = typeof IsolatedVM;
 
 const MEMORY_LIMIT_MB = 128;
-
-function wrap(body: string): string {
-  return [
-    `const print = (x) => __print(String(x));`,
-    `const hostAdd = (a, b) => __hostAdd(a, b);`,
-    `const ret = (v) => __ret(JSON.stringify(v));`,
-    `(async () => {\n${body}\n})()`,
-  ].join("\n");
-}
 
 export type IsolatedVmLoad = { ivm: Ivm; loadMs: number } | { reason: string };
 
@@ -109,7 +100,7 @@ export class IsolatedVmEngine implements Engine {
   async run(workload: Workload, options: RunOptions = {}): Promise<GuestOutput> {
     const sandbox = await this.sandbox(workload.usesHost);
     try {
-      await sandbox.context.eval(wrap(workload.body), { promise: true, timeout: options.timeoutMs });
+      await sandbox.context.eval(wrapWithHostGlobals(workload.body), { promise: true, timeout: options.timeoutMs });
       return { stdout: joinLines(sandbox.lines), value: parseReturned(sandbox.returned.json), ok: true };
     } catch (error) {
       return { stdout: joinLines(sandbox.lines), value: undefined, ok: false, error: errorText(error) };
@@ -122,7 +113,7 @@ export class IsolatedVmEngine implements Engine {
     const started = performance.now();
     const sandbox = await this.sandbox(false);
     try {
-      await sandbox.context.eval(wrap(`print(1);`), { promise: true });
+      await sandbox.context.eval(wrapWithHostGlobals(`print(1);`), { promise: true });
     } finally {
       sandbox.isolate.dispose();
     }
@@ -151,7 +142,7 @@ export class IsolatedVmEngine implements Engine {
       for (let index = 0; index < count; index += 1) {
         const sandbox = await this.sandbox(false);
         alive.push(sandbox);
-        await sandbox.context.eval(wrap(`print(1);`), { promise: true });
+        await sandbox.context.eval(wrapWithHostGlobals(`print(1);`), { promise: true });
       }
       collectGarbage();
       return (process.memoryUsage().rss - before) / MIB / count;

@@ -3,16 +3,7 @@
 import vm from "node:vm";
 import { collectGarbage, sleep } from "../stats.js";
 import type { Workload } from "../workloads.js";
-import { MIB, errorText, joinLines, parseReturned, type ColdStart, type Engine, type GuestOutput, type ResidentSession, type RunOptions } from "./engine.js";
-
-function wrap(body: string): string {
-  return [
-    `const print = (x) => __print(String(x));`,
-    `const hostAdd = (a, b) => __hostAdd(a, b);`,
-    `const ret = (v) => __ret(JSON.stringify(v));`,
-    `(async () => {\n${body}\n})()`,
-  ].join("\n");
-}
+import { MIB, errorText, joinLines, parseReturned, type ColdStart, type Engine, type GuestOutput, type ResidentSession, type RunOptions, wrapWithHostGlobals } from "./engine.js";
 
 interface Sandbox {
   context: vm.Context;
@@ -54,7 +45,7 @@ export class NodeVmEngine implements Engine {
   async run(workload: Workload, options: RunOptions = {}): Promise<GuestOutput> {
     const sandbox = newSandbox();
     try {
-      const pending = vm.runInContext(wrap(workload.body), sandbox.context, {
+      const pending = vm.runInContext(wrapWithHostGlobals(workload.body), sandbox.context, {
         timeout: options.timeoutMs,
       }) as Promise<unknown>;
       await pending;
@@ -67,7 +58,7 @@ export class NodeVmEngine implements Engine {
   async coldStart(): Promise<ColdStart> {
     const started = performance.now();
     const sandbox = newSandbox();
-    await (vm.runInContext(wrap(`print(1);`), sandbox.context) as Promise<unknown>);
+    await (vm.runInContext(wrapWithHostGlobals(`print(1);`), sandbox.context) as Promise<unknown>);
     return { totalMs: performance.now() - started };
   }
 
@@ -88,7 +79,7 @@ export class NodeVmEngine implements Engine {
     const alive: Sandbox[] = [];
     for (let index = 0; index < count; index += 1) {
       const sandbox = newSandbox();
-      await (vm.runInContext(wrap(`print(1);`), sandbox.context) as Promise<unknown>);
+      await (vm.runInContext(wrapWithHostGlobals(`print(1);`), sandbox.context) as Promise<unknown>);
       alive.push(sandbox);
     }
     collectGarbage();

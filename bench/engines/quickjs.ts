@@ -8,15 +8,10 @@ import {
 } from "quickjs-emscripten";
 import { collectGarbage, sleep } from "../stats.js";
 import type { Workload } from "../workloads.js";
-import { MIB, joinLines, parseReturned, type ColdStart, type Engine, type GuestOutput, type ResidentSession, type RunOptions } from "./engine.js";
+import { MIB, joinLines, parseReturned, type ColdStart, type Engine, type GuestOutput, type ResidentSession, type RunOptions, wrapWithHostGlobals } from "./engine.js";
 
 function wrap(body: string): string {
-  return [
-    `const print = (x) => __print(String(x));`,
-    `const hostAdd = (a, b) => __hostAdd(a, b);`,
-    `const ret = (v) => __ret(JSON.stringify(v));`,
-    `(async () => {\n${body}\n})().catch((e) => __err(String((e && e.stack) || e)));`,
-  ].join("\n");
+  return wrapWithHostGlobals(body, ".catch((e) => __err(String((e && e.stack) || e)));");
 }
 
 interface Capture {
