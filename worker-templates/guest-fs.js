@@ -1386,6 +1386,19 @@ function streams() {
   if (streamClasses) return streamClasses;
   const { Readable, Writable } = process.getBuiltinModule("node:stream");
 
+  /** Opens a read or write stream's file (unless it was given an fd), as Node does on construct. */
+  function openStream(stream, callback) {
+    try {
+      if (stream.fd === null) stream.fd = openSync(stream.path, stream.flags, stream.mode);
+      stream.pending = false;
+      stream.emit("open", stream.fd);
+      stream.emit("ready");
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
   class RealReadStream extends Readable {
     constructor(path, options) {
       const opts = optionsOf(options);
@@ -1402,15 +1415,7 @@ function streams() {
       this.pending = true;
     }
     _construct(callback) {
-      try {
-        if (this.fd === null) this.fd = openSync(this.path, this.flags, this.mode);
-        this.pending = false;
-        this.emit("open", this.fd);
-        this.emit("ready");
-        callback();
-      } catch (error) {
-        callback(error);
-      }
+      openStream(this, callback);
     }
     _read(size) {
       try {
@@ -1450,15 +1455,7 @@ function streams() {
       this.pending = true;
     }
     _construct(callback) {
-      try {
-        if (this.fd === null) this.fd = openSync(this.path, this.flags, this.mode);
-        this.pending = false;
-        this.emit("open", this.fd);
-        this.emit("ready");
-        callback();
-      } catch (error) {
-        callback(error);
-      }
+      openStream(this, callback);
     }
     _write(chunk, encoding, callback) {
       try {
