@@ -22,9 +22,22 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs/promises": "./secure-exec-fs-promises.js",
 };
 
-/** Whether a compiled guest reaches the virtual filesystem (so its snapshot must ship). */
-export function usesVirtualFs(compiledModule: string): boolean {
-  return compiledModule.includes('"./secure-exec-fs') || compiledModule.includes("getBuiltinModule");
+/**
+ * Module names of the sandbox builtins a compiled guest imports (they are handed to its
+ * isolate only then). fs/promises re-exports fs.
+ */
+export function sandboxModulesOf(compiledModule: string): string[] {
+  const names = new Set<string>();
+  for (const specifier of new Set(Object.values(SHIMMED_SPECIFIERS))) {
+    if (compiledModule.includes(JSON.stringify(specifier))) names.add(specifier.slice(2));
+  }
+  if (names.has("secure-exec-fs-promises.js")) names.add("secure-exec-fs.js");
+  return [...names];
+}
+
+/** Whether an isolate with these sandbox modules reaches the virtual filesystem (its snapshot must ship). */
+export function usesVirtualFs(sandboxModules: Iterable<string>): boolean {
+  return [...sandboxModules].includes("secure-exec-fs.js");
 }
 
 function shimmedSpecifier(literal: Node & { value?: unknown }): string | undefined {

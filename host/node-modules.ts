@@ -61,8 +61,12 @@ export class NodeModulesBundler {
    * Resolves the guest's bare specifiers and everything they import. Returns the modules to
    * hand to the isolate and, per guest specifier, the module name to import instead.
    */
-  bundle(specifiers: string[], importer: string): { modules: Record<string, BundledModule>; entries: Map<string, string> } {
+  bundle(
+    specifiers: string[],
+    importer: string,
+  ): { modules: Record<string, BundledModule>; entries: Map<string, string>; sandboxModules: Set<string> } {
     const modules: Record<string, BundledModule> = {};
+    const sandboxModules = new Set<string>();
     const entries = new Map<string, string>();
     const pending: ResolvedFile[] = [];
     const seen = new Set<string>();
@@ -99,7 +103,11 @@ export class NodeModulesBundler {
         }
         // ES modules of packages use the sandbox's fs, child_process and http as the guest does.
         const sandboxModule = file.kind === "esm" ? SANDBOX_BUILTINS[specifier.replace(/^node:/, "")] : undefined;
-        if (sandboxModule) return `${"../".repeat(name.split("/").length - 1)}${sandboxModule}`;
+        if (sandboxModule) {
+          sandboxModules.add(sandboxModule);
+          if (sandboxModule === "secure-exec-fs-promises.js") sandboxModules.add("secure-exec-fs.js");
+          return `${"../".repeat(name.split("/").length - 1)}${sandboxModule}`;
+        }
         if (isBuiltinSpecifier(specifier)) return specifier.includes(":") ? undefined : `node:${specifier}`;
         const target = specifier.startsWith(".") || specifier.startsWith("/")
           ? this.resolveFile(resolve(dirname(file.path), specifier), file.kind)
@@ -112,7 +120,7 @@ export class NodeModulesBundler {
       });
       modules[name] = file.kind === "esm" ? { js: rewritten } : { cjs: rewritten };
     }
-    return { modules, entries };
+    return { modules, entries, sandboxModules };
   }
 
   private rewriteSpecifiers(source: string, file: ResolvedFile, map: (specifier: string) => string | undefined): string {

@@ -179,6 +179,7 @@ export class ProcessPool {
       compatibilityFlags: readonly string[];
       guestModule: string;
       extraModules?: Record<string, unknown>;
+      runtimeModules?: string[];
       network: boolean;
     },
   ): void {

@@ -41,6 +41,8 @@ export interface RunRequest {
   fs?: { snapshot: unknown; onChanges(changes: unknown): void };
   /** Modules beside the guest (resolved packages), by module name. */
   extraModules?: Record<string, unknown>;
+  /** Sandbox builtins (fs, child_process, http modules) the guest or its packages import. */
+  runtimeModules?: string[];
   /** A guest HTTP server started (`true`) or stopped listening on `port`. */
   onListenerChange?: (port: number, listening: boolean) => void;
 }
@@ -92,6 +94,7 @@ export function buildRunMessage(request: RunRequest, token: string, isolateId: s
       compatibilityFlags: cellDefinition.guest.compatibilityFlags,
       guestModule: request.guestModule,
       extraModules: request.extraModules,
+      runtimeModules: request.runtimeModules,
       network: hasNetwork(request),
     },
     input: {
@@ -118,6 +121,7 @@ function buildWarmMessage(request: RunRequest): {
   compatibilityFlags: readonly string[];
   guestModule: string;
   extraModules?: Record<string, unknown>;
+  runtimeModules?: string[];
   network: boolean;
 } {
   return {
@@ -125,6 +129,7 @@ function buildWarmMessage(request: RunRequest): {
     compatibilityFlags: cellDefinition.guest.compatibilityFlags,
     guestModule: request.guestModule,
     extraModules: request.extraModules,
+    runtimeModules: request.runtimeModules,
     network: hasNetwork(request),
   };
 }

@@ -16,7 +16,7 @@ import type {
 } from "./types.js";
 import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
-import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, usesVirtualFs } from "../host/guest-module.js";
+import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, usesVirtualFs } from "../host/guest-module.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { stripTypes } from "../host/typescript.js";
 import { ModuleNotFoundError, NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
@@ -340,20 +340,27 @@ export class NodeRuntime {
   }
 
   private bundler: NodeModulesBundler | undefined;
-  private readonly bundledPackages = new Map<string, { modules: Record<string, BundledModule>; entry: string }>();
+  private readonly bundledPackages = new Map<
+    string,
+    { modules: Record<string, BundledModule>; entry: string; sandboxModules: Set<string> }
+  >();
 
-  /** Module name for a guest's `import "pkg"`, adding the package's modules to `into`. */
-  private resolvePackage(specifier: string, into: Record<string, BundledModule>): string {
+  /**
+   * Module name for a guest's `import "pkg"`, adding the package's modules to `into` and the
+   * sandbox builtins they import to `sandboxModules`.
+   */
+  private resolvePackage(specifier: string, into: Record<string, BundledModule>, sandboxModules: Set<string>): string {
     const setting = this.options.nodeModules;
     if (!setting) throw new ModuleNotFoundError(specifier, `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
     let bundled = this.bundledPackages.get(specifier);
     if (!bundled) {
       this.bundler ??= new NodeModulesBundler(typeof setting === "string" ? setting : setting.hostPath);
-      const { modules, entries } = this.bundler.bundle([specifier], `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
-      bundled = { modules, entry: entries.get(specifier)! };
+      const bundle = this.bundler.bundle([specifier], `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
+      bundled = { modules: bundle.modules, entry: bundle.entries.get(specifier)!, sandboxModules: bundle.sandboxModules };
       this.bundledPackages.set(specifier, bundled);
     }
     Object.assign(into, bundled.modules);
+    for (const name of bundled.sandboxModules) sandboxModules.add(name);
     return bundled.entry;
   }
 
@@ -377,11 +384,13 @@ export class NodeRuntime {
   ): Promise<RunOutcome> {
     let guestModule: string;
     const extraModules: Record<string, BundledModule> = {};
+    const sandboxModules = new Set<string>();
     try {
       const language = call.language ?? this.options.language;
       guestModule = compileGuestModule(language === "ts" ? stripTypes(code) : code, {
-        resolveBare: (specifier) => this.resolvePackage(specifier, extraModules),
+        resolveBare: (specifier) => this.resolvePackage(specifier, extraModules, sandboxModules),
       });
+      for (const name of sandboxModulesOf(guestModule)) sandboxModules.add(name);
     } catch (error) {
       let outcome: RunOutcome;
       if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
@@ -411,7 +420,8 @@ export class NodeRuntime {
         control,
         extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,
         networkPolicy: permissions?.network,
-        fs: usesVirtualFs(guestModule) || Object.values(extraModules).some((module) => JSON.stringify(module).includes("secure-exec-fs"))
+        runtimeModules: [...sandboxModules],
+        fs: usesVirtualFs(sandboxModules)
           ? { snapshot: await this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
           : undefined,
         onListenerChange: (port, listening) => {

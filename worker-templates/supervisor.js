@@ -17,18 +17,15 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
 };
 
-/** Every isolate gets the prelude and bridge; the sandbox builtins only when its code imports them. */
+/** Every isolate gets the prelude and bridge; the sandbox builtins the host found its code imports. */
 function runtimeModulesFor(worker) {
   const modules = {
     "secure-exec-prelude.js": GUEST_RUNTIME_MODULES["secure-exec-prelude.js"],
     "secure-exec-bridge.js": GUEST_RUNTIME_MODULES["secure-exec-bridge.js"],
   };
-  const code = [worker.guestModule, ...Object.values(worker.extraModules ?? {}).map((m) => JSON.stringify(m))].join("\n");
-  for (const [name, source] of Object.entries(GUEST_RUNTIME_MODULES)) {
-    if (code.includes(name)) modules[name] = source;
+  for (const name of worker.runtimeModules ?? []) {
+    if (GUEST_RUNTIME_MODULES[name]) modules[name] = GUEST_RUNTIME_MODULES[name];
   }
-  // fs/promises re-exports fs.
-  if (modules["secure-exec-fs-promises.js"]) modules["secure-exec-fs.js"] = GUEST_RUNTIME_MODULES["secure-exec-fs.js"];
   return modules;
 }
 
