@@ -21,12 +21,12 @@ const supervisorWorker :Workerd.Worker = (
   compatibilityDate = "2026-04-01",
   modules = [
     (name = "supervisor.js", esModule = embed "worker-templates/supervisor.js"),
-    (name = "guest-prelude.js.txt", text = embed "worker-templates/guest-prelude.js"),
-    (name = "guest-bridge.js.txt", text = embed "worker-templates/guest-bridge.js"),
-    (name = "guest-child-process.js.txt", text = embed "worker-templates/guest-child-process.js"),
-    (name = "guest-http.js.txt", text = embed "worker-templates/guest-http.js"),
-    (name = "guest-fs.js.txt", text = embed "worker-templates/guest-fs.js"),
-    (name = "guest-fs-promises.js.txt", text = embed "worker-templates/guest-fs-promises.js"),
+    (name = "guest-prelude.js", text = embed "worker-templates/guest-prelude.js"),
+    (name = "guest-bridge.js", text = embed "worker-templates/guest-bridge.js"),
+    (name = "guest-child-process.js", text = embed "worker-templates/guest-child-process.js"),
+    (name = "guest-http.js", text = embed "worker-templates/guest-http.js"),
+    (name = "guest-fs.js", text = embed "worker-templates/guest-fs.js"),
+    (name = "guest-fs-promises.js", text = embed "worker-templates/guest-fs-promises.js"),
   ],
   bindings = [
     # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).

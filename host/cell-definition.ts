@@ -85,7 +85,7 @@ const supervisorWorker :Workerd.Worker = (
   compatibilityDate = "${compatibilityDate}",
   modules = [
     (name = "${supervisor.mainModule}", esModule = embed "worker-templates/supervisor.js"),
-${cellDefinition.guestTemplates.map((name) => `    (name = "${name}.txt", text = embed "worker-templates/${name}"),`).join("\n")}
+${cellDefinition.guestTemplates.map((name) => `    (name = "${name}", text = embed "worker-templates/${name}"),`).join("\n")}
   ],
   bindings = [
     # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).

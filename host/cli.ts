@@ -5,7 +5,8 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { ExecOptions } from "../runtime/types.js";
-import { API_VERSION, loadServerConfig, ServerConfigError } from "./server-config.js";
+import { API_VERSION } from "./http-app.js";
+import { loadServerConfig, ServerConfigError } from "./server-config.js";
 // The runtime and the server (Miniflare and friends) load only when a command needs them,
 // so --help and usage errors answer at once.
 

@@ -3,7 +3,6 @@
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
 import { parse, type Node, type Program } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
-import { isBareSpecifier } from "./node-modules.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
@@ -67,8 +66,11 @@ interface Edit {
 }
 
 export interface CompileOptions {
-  /** Module name to import for a bare package specifier (throws when it cannot be found). */
-  resolveBare?: (specifier: string) => string;
+  /**
+   * Module name to import instead of `specifier` (e.g. a package the host bundled), or
+   * undefined to leave it; throws when a package cannot be found.
+   */
+  resolveBare?: (specifier: string) => string | undefined;
 }
 
 export function compileGuestModule(source: string, options: CompileOptions = {}): string {
@@ -94,7 +96,7 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
     const value = (literal as Node & { value?: unknown }).value;
     const target =
       shimmedSpecifier(literal as Node & { value?: unknown }) ??
-      (typeof value === "string" && isBareSpecifier(value) && options.resolveBare ? options.resolveBare(value) : undefined);
+      (typeof value === "string" ? options.resolveBare?.(value) : undefined);
     if (target) specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: JSON.stringify(target) });
   };
   walkSimple(program, {

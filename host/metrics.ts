@@ -1,33 +1,14 @@
 // Prometheus metrics of the HTTP service. Each server owns its own registry, so several
 // servers (tests, embedders) in one process do not collide.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { HttpObserver } from "./http-app.js";
 import type { TenantRegistry } from "./tenancy.js";
 
-export type RunRoute = "exec" | "run";
-/** ok: exit 0; nonzero_exit: the guest failed; killed: exit 137 (time, CPU or memory limit);
- * aborted: the client went away; error: the service could not run it. */
-export type RunOutcomeLabel = "ok" | "nonzero_exit" | "killed" | "aborted" | "error";
-export type KillReason = "timeout" | "cpu" | "memory" | "lost" | "other";
-export type RejectionReason = "unauthorized" | "concurrency" | "rate" | "bad_request" | "too_large";
-
-export interface ServerMetrics {
+export interface ServerMetrics extends HttpObserver {
   readonly registry: Registry;
-  observeRun(tenant: string, route: RunRoute, outcome: RunOutcomeLabel, durationSeconds: number, killReason?: KillReason): void;
-  observeRejection(tenant: string, reason: RejectionReason): void;
-  observeResponse(route: string, status: number): void;
   /** Prometheus text exposition. */
   render(): Promise<string>;
   readonly contentType: string;
-}
-
-/** Best-effort: which host limit killed a run, from the note the host appends to stderr. */
-export function killReasonOf(stderr: string): KillReason {
-  const tail = stderr.slice(-400);
-  if (/CPU time limit of \d+ ms exceeded/.test(tail)) return "cpu";
-  if (/time limit of \d+ ms exceeded/.test(tail)) return "timeout";
-  if (/ran out of memory/.test(tail)) return "memory";
-  if (/sandbox process lost/.test(tail)) return "lost";
-  return "other";
 }
 
 export function createServerMetrics(tenants: TenantRegistry, options: { defaultMetrics?: boolean } = {}): ServerMetrics {

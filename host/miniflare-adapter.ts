@@ -116,7 +116,7 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
           { type: "ESModule", path: `/${cellDefinition.supervisor.mainModule}`, contents: supervisorSource },
           ...Object.entries(guestTemplates).map(([name, contents]) => ({
             type: "Text" as const,
-            path: `/${name}.txt`,
+            path: `/${name}`,
             contents,
           })),
         ],

@@ -73,8 +73,6 @@ export interface ResolvedServerConfig {
   metricsToken: string | undefined;
 }
 
-/** Version of the HTTP API and CLI. */
-export const API_VERSION = "0.1.0";
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = "127.0.0.1";
 export const ANONYMOUS_TENANT = "default";

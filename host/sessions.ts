@@ -16,6 +16,7 @@ interface Session {
 }
 
 export class SessionRegistry {
+  readonly maxPerTenant = MAX_SESSIONS_PER_TENANT;
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
 

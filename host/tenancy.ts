@@ -1,48 +1,15 @@
 // Tenants of the HTTP service: who a bearer token is, and each tenant's own runtime,
 // concurrency cap and rate limit. Tenants never share a runtime, so they never share a
 // workerd process: one tenant's runaway guest cannot stall another's runs.
-import { createHash, timingSafeEqual } from "node:crypto";
 import { NodeRuntime } from "../runtime/index.js";
 import type { RuntimeStats } from "../runtime/index.js";
 import type { ToolDefinitions } from "../runtime/types.js";
+import { AdmissionGate, type Admission } from "./admission.js";
+import { BearerTokens, type Authentication } from "./bearer-auth.js";
 import type { ResolvedServerConfig, ResolvedTenant } from "./server-config.js";
 
-export type Admission =
-  | { ok: true; release: () => void }
-  | { ok: false; reason: "concurrency" | "rate"; retryAfterSeconds: number; message: string };
-
-/** Token bucket: holds up to `perMinute` starts, refilled continuously. */
-class RateLimiter {
-  private tokens: number;
-  private updatedAt = performance.now();
-  private readonly perMs: number;
-
-  constructor(private readonly perMinute: number) {
-    this.tokens = perMinute;
-    this.perMs = perMinute / 60_000;
-  }
-
-  private refill(): void {
-    const now = performance.now();
-    this.tokens = Math.min(this.perMinute, this.tokens + (now - this.updatedAt) * this.perMs);
-    this.updatedAt = now;
-  }
-
-  /** Takes one token, or answers how many seconds until one is available. */
-  take(): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    this.refill();
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return { ok: true };
-    }
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - this.tokens) / this.perMs / 1000)) };
-  }
-}
-
 export class Tenant {
-  /** Requests admitted and not yet finished (runs in flight, streaming or not). */
-  inFlight = 0;
-  private readonly rate: RateLimiter | undefined;
+  private readonly gate: AdmissionGate;
   private runtimePromise: Promise<NodeRuntime> | undefined;
   private live: NodeRuntime | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -53,46 +20,21 @@ export class Tenant {
     private readonly tools: ToolDefinitions | undefined,
     private readonly idleRuntimeMs: number,
   ) {
-    this.rate = config.ratePerMinute !== undefined ? new RateLimiter(config.ratePerMinute) : undefined;
+    this.gate = new AdmissionGate(config.name, config, (busy) => (busy ? this.cancelIdleTimer() : this.armIdleTimer()));
   }
 
   get name(): string {
     return this.config.name;
   }
 
+  /** Requests admitted and not yet finished (runs in flight, streaming or not). */
+  get inFlight(): number {
+    return this.gate.inFlight;
+  }
+
   /** Checks the concurrency cap, then the rate limit; a rejected request consumes nothing. */
   admit(): Admission {
-    if (this.inFlight >= this.config.maxConcurrent) {
-      return {
-        ok: false,
-        reason: "concurrency",
-        retryAfterSeconds: 1,
-        message: `tenant "${this.name}" already has ${this.inFlight} runs in flight (limit ${this.config.maxConcurrent})`,
-      };
-    }
-    if (this.rate) {
-      const taken = this.rate.take();
-      if (!taken.ok) {
-        return {
-          ok: false,
-          reason: "rate",
-          retryAfterSeconds: taken.retryAfterSeconds,
-          message: `tenant "${this.name}" exceeded its rate of ${this.config.ratePerMinute} runs per minute`,
-        };
-      }
-    }
-    this.inFlight += 1;
-    this.cancelIdleTimer();
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.inFlight -= 1;
-        if (this.inFlight === 0) this.armIdleTimer();
-      },
-    };
+    return this.gate.admit();
   }
 
   /** The tenant's runtime, created on first use; a failed creation is retried by the next request. */
@@ -158,17 +100,9 @@ export class Tenant {
   }
 }
 
-function digest(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
-}
-
-export type Authentication =
-  | { ok: true; tenant: Tenant }
-  | { ok: false; message: string };
-
 export class TenantRegistry {
   private readonly tenants = new Map<string, Tenant>();
-  private readonly digests: { digest: Buffer; tenant: Tenant }[] = [];
+  private readonly tokens = new BearerTokens<Tenant>();
   readonly authenticated: boolean;
 
   constructor(config: ResolvedServerConfig) {
@@ -176,7 +110,7 @@ export class TenantRegistry {
     for (const tenantConfig of config.tenants) {
       const tenant = new Tenant(tenantConfig, config.tools, config.idleRuntimeMs);
       this.tenants.set(tenant.name, tenant);
-      if (tenantConfig.token !== undefined) this.digests.push({ digest: digest(tenantConfig.token), tenant });
+      if (tenantConfig.token !== undefined) this.tokens.add(tenantConfig.token, tenant);
     }
   }
 
@@ -189,20 +123,9 @@ export class TenantRegistry {
   }
 
   /** Maps an `Authorization` header to a tenant; without configured tenants everyone is "default". */
-  authenticate(authorization: string | undefined): Authentication {
+  authenticate(authorization: string | undefined): Authentication<Tenant> {
     if (!this.authenticated) return { ok: true, tenant: this.all()[0]! };
-    if (authorization === undefined || authorization.trim() === "") {
-      return { ok: false, message: "missing bearer token: send Authorization: Bearer <token>" };
-    }
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-    if (!match) return { ok: false, message: "malformed Authorization header: expected Bearer <token>" };
-    const presented = digest(match[1]!);
-    let found: Tenant | undefined;
-    // Compare against every tenant so timing says nothing about which token is close.
-    for (const entry of this.digests) {
-      if (timingSafeEqual(entry.digest, presented)) found = entry.tenant;
-    }
-    return found ? { ok: true, tenant: found } : { ok: false, message: "unknown bearer token" };
+    return this.tokens.authenticate(authorization);
   }
 
   async dispose(): Promise<void> {

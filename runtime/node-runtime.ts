@@ -19,7 +19,7 @@ import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } fr
 import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, usesVirtualFs } from "../host/guest-module.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { stripTypes } from "../host/typescript.js";
-import { ModuleNotFoundError, NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
+import { isBareSpecifier, ModuleNotFoundError, NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -388,7 +388,7 @@ export class NodeRuntime {
     try {
       const language = call.language ?? this.options.language;
       guestModule = compileGuestModule(language === "ts" ? stripTypes(code) : code, {
-        resolveBare: (specifier) => this.resolvePackage(specifier, extraModules, sandboxModules),
+        resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.resolvePackage(specifier, extraModules, sandboxModules) : undefined),
       });
       for (const name of sandboxModulesOf(guestModule)) sandboxModules.add(name);
     } catch (error) {

@@ -1,12 +1,12 @@
 // Static worker of every sandbox process. It owns the Worker Loader binding and turns
 // the host's per-run configuration into a fresh guest isolate, streaming its events back.
 // Bindings (see config.capnp): LOADER (Worker Loader), HOST (service binding to the host).
-import GUEST_PRELUDE from "./guest-prelude.js.txt";
-import GUEST_CHILD_PROCESS from "./guest-child-process.js.txt";
-import GUEST_HTTP from "./guest-http.js.txt";
-import GUEST_BRIDGE from "./guest-bridge.js.txt";
-import GUEST_FS from "./guest-fs.js.txt";
-import GUEST_FS_PROMISES from "./guest-fs-promises.js.txt";
+import GUEST_PRELUDE from "./guest-prelude.js";
+import GUEST_CHILD_PROCESS from "./guest-child-process.js";
+import GUEST_HTTP from "./guest-http.js";
+import GUEST_BRIDGE from "./guest-bridge.js";
+import GUEST_FS from "./guest-fs.js";
+import GUEST_FS_PROMISES from "./guest-fs-promises.js";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
