@@ -1,21 +1,7 @@
 // One sandbox cell (a workerd process): its supervisor worker and the capabilities wired
 // into it. The Miniflare adapter launches cells from this, and config.capnp is rendered
 // from it (`npm run gen:capnp`), so the reference configuration and the running one agree.
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-
-function templatePath(name: string): string {
-  // Works from source (host/) and from the build (dist/host/).
-  const fromBuild = fileURLToPath(new URL(`../../worker-templates/${name}`, import.meta.url));
-  const fromSource = fileURLToPath(new URL(`../worker-templates/${name}`, import.meta.url));
-  try {
-    readFileSync(fromSource);
-    return fromSource;
-  } catch {
-    return fromBuild;
-  }
-}
-
+// No Node APIs: the edge Worker takes its guests' compatibility settings from here too.
 export const cellDefinition = {
   compatibilityDate: "2026-04-01",
   supervisor: {
@@ -40,24 +26,6 @@ export const cellDefinition = {
     compatibilityFlags: ["nodejs_compat"],
   },
 } as const;
-
-export interface CellSources {
-  supervisorSource: string;
-  /** Template file name → source. */
-  guestTemplates: Record<string, string>;
-}
-
-let cachedSources: CellSources | undefined;
-
-export function loadCellSources(): CellSources {
-  cachedSources ??= {
-    supervisorSource: readFileSync(templatePath("supervisor.js"), "utf8"),
-    guestTemplates: Object.fromEntries(
-      cellDefinition.guestTemplates.map((name) => [name, readFileSync(templatePath(name), "utf8")]),
-    ),
-  };
-  return cachedSources;
-}
 
 /** The reference configuration of one cell, in workerd's text format. */
 export function renderReferenceCapnp(): string {

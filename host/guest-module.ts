@@ -54,6 +54,12 @@ export class GuestSyntaxError extends Error {
   }
 }
 
+/** What Node prints on stderr for a module that does not parse. */
+export function syntaxErrorReport(code: string, error: GuestSyntaxError): string {
+  const sourceLine = code.split("\n")[error.line - 1] ?? "";
+  return `file:///workspace/${GUEST_MODULE_NAME}:${error.line}\n${sourceLine}\n${" ".repeat(error.column)}^\n\nSyntaxError: ${error.message}\n`;
+}
+
 /** Replaces a span with spaces, keeping newlines so later lines keep their numbers. */
 function blank(source: string, start: number, end: number): string {
   return source.slice(start, end).replace(/[^\n]/g, " ");

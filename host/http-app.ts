@@ -68,6 +68,7 @@ export type ErrorCode =
   | "too_many_sessions"
   | "session_busy"
   | "session_ended"
+  | "misconfigured"
   | "internal_error";
 
 export interface ErrorBody {

@@ -1,9 +1,40 @@
 // The only module that talks to Miniflare: it launches one workerd process running the
 // cell's supervisor and hands back its pid, direct URL and exit notice.
-import { Miniflare, type WorkerOptions } from "miniflare";
+import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { cellDefinition, loadCellSources } from "./cell-definition.js";
+import { fileURLToPath } from "node:url";
+import { Miniflare, type WorkerOptions } from "miniflare";
+import { cellDefinition } from "./cell-definition.js";
 
+function templatePath(name: string): string {
+  // Works from source (host/) and from the build (dist/host/).
+  const fromBuild = fileURLToPath(new URL(`../../worker-templates/${name}`, import.meta.url));
+  const fromSource = fileURLToPath(new URL(`../worker-templates/${name}`, import.meta.url));
+  try {
+    readFileSync(fromSource);
+    return fromSource;
+  } catch {
+    return fromBuild;
+  }
+}
+
+interface CellSources {
+  supervisorSource: string;
+  /** Template file name → source. */
+  guestTemplates: Record<string, string>;
+}
+
+let cachedSources: CellSources | undefined;
+
+function loadCellSources(): CellSources {
+  cachedSources ??= {
+    supervisorSource: readFileSync(templatePath("supervisor.js"), "utf8"),
+    guestTemplates: Object.fromEntries(
+      cellDefinition.guestTemplates.map((name) => [name, readFileSync(templatePath(name), "utf8")]),
+    ),
+  };
+  return cachedSources;
+}
 
 export interface WorkerdExit {
   /** Last lines workerd wrote to stderr, for telling an OOM from other deaths. */

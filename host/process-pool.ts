@@ -6,6 +6,7 @@ import type { RuntimeLimits } from "../runtime/types.js";
 import { SandboxProcess } from "./sandbox-process.js";
 import { takeProcess } from "./spare-processes.js";
 import { memoryCapMb } from "./memory-cap.js";
+import type { GuestWorker } from "./supervisor-protocol.js";
 
 export class PoolDisposedError extends Error {
   constructor() {
@@ -174,14 +175,7 @@ export class ProcessPool {
   preloadFor(
     guestModule: string,
     sandbox: SandboxProcess,
-    worker: {
-      compatibilityDate: string;
-      compatibilityFlags: readonly string[];
-      guestModule: string;
-      extraModules?: Record<string, unknown>;
-      runtimeModules?: string[];
-      network: boolean;
-    },
+    worker: GuestWorker,
   ): void {
     const key = codeKey(guestModule);
     const seenBefore = this.seenCode.delete(key);

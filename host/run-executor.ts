@@ -1,17 +1,27 @@
 // Carries one run to a sandbox process and back: per-run worker configuration out,
 // streamed NDJSON events in, with the deadline, abort and process-loss rules applied.
 import { randomBytes, randomUUID } from "node:crypto";
-import { Buffer } from "node:buffer";
 import type { OutputListener } from "../runtime/types.js";
-import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
 import { registerEgressPolicy } from "./egress.js";
 import type { PermissionPolicy } from "../runtime/options.js";
 import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
 import type { SandboxProcess } from "./sandbox-process.js";
+import {
+  buildRunMessage,
+  EXIT_KILLED,
+  exitCodeOf,
+  GuestEventDecoder,
+  guestWorkerOf,
+  isPort,
+  validJson,
+  type GuestEvent,
+  type RunMessageFields,
+} from "./supervisor-protocol.js";
 
-export const EXIT_KILLED = 137;
+export { EXIT_KILLED } from "./supervisor-protocol.js";
+
 const SUSPECT_WINDOW_MS = 5_000;
 
 export interface RunRequest {
@@ -65,73 +75,12 @@ export interface RunOutcome {
   outcome: "exited" | "timeout" | "cpu-limit" | "lost" | "out-of-memory";
 }
 
-interface GuestEvent {
-  /** The guest has started (its isolate accepts deliveries). */
-  s?: number;
-  o?: string;
-  e?: string;
-  /** A guest server listens on this port / stopped listening. */
-  l?: number;
-  lc?: number;
-  /** Filesystem changes of the run (sent just before the exit). */
-  fs?: unknown;
-  x?: number;
-  r?: string;
-}
-
-/** The per-run configuration of the dynamic worker, as the supervisor receives it. */
-export function buildRunMessage(request: RunRequest, token: string, isolateId: string): string {
-  const stdin =
-    request.stdin === undefined
-      ? undefined
-      : typeof request.stdin === "string"
-        ? Buffer.from(request.stdin, "utf8").toString("base64")
-        : Buffer.from(request.stdin.buffer, request.stdin.byteOffset, request.stdin.byteLength).toString("base64");
-  return JSON.stringify({
-    isolateId,
-    worker: {
-      compatibilityDate: cellDefinition.compatibilityDate,
-      compatibilityFlags: cellDefinition.guest.compatibilityFlags,
-      guestModule: request.guestModule,
-      extraModules: request.extraModules,
-      runtimeModules: request.runtimeModules,
-      network: hasNetwork(request),
-    },
-    input: {
-      egressToken: hasNetwork(request) ? token : undefined,
-      fs: request.fs?.snapshot,
-      env: request.env,
-      cwd: request.cwd,
-      stdin,
-      stdinMode: request.stdinMode ?? "buffer",
-      argv: request.argv ?? [],
-      outputBytes: request.outputBytes,
-      token,
-    },
-  });
-}
-
-/** What `/warm` needs to load an isolate of this guest ahead of demand (isolate id added later). */
 function hasNetwork(request: RunRequest): boolean {
   return request.networkPolicy !== undefined && request.networkPolicy !== "deny";
 }
 
-function buildWarmMessage(request: RunRequest): {
-  compatibilityDate: string;
-  compatibilityFlags: readonly string[];
-  guestModule: string;
-  extraModules?: Record<string, unknown>;
-  runtimeModules?: string[];
-  network: boolean;
-} {
-  return {
-    compatibilityDate: cellDefinition.compatibilityDate,
-    compatibilityFlags: cellDefinition.guest.compatibilityFlags,
-    guestModule: request.guestModule,
-    extraModules: request.extraModules,
-    runtimeModules: request.runtimeModules,
-    network: hasNetwork(request),
-  };
+function messageFieldsOf(request: RunRequest): RunMessageFields {
+  return { ...request, network: hasNetwork(request), fsSnapshot: request.fs?.snapshot };
 }
 
 class AttemptLost extends Error {}
@@ -243,7 +192,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     // A replay is a new isolate; a preloaded one has never run anything.
     isolateId = preloadedIsolateId ?? randomUUID();
     guestStarted = false;
-    const body = buildRunMessage(request, token, isolateId);
+    const body = buildRunMessage(messageFieldsOf(request), token, isolateId);
     attemptController = new AbortController();
     currentProcess = sandbox;
     let cpuWatch: NodeJS.Timeout | undefined;
@@ -278,20 +227,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       responseBody = response.body;
       // A reset socket must not surface as an uncaught stream error.
       response.body.on("error", () => {});
-      let pending = "";
-      const utf8 = new TextDecoder();
+      const decoder = new GuestEventDecoder();
       const iterator = response.body[Symbol.asyncIterator]();
       for (;;) {
         const next = await Promise.race([iterator.next(), lostWatch]);
         if (next.done) break;
-        // A character may span two network chunks.
-        pending += utf8.decode(next.value as Buffer, { stream: true });
-        let newline: number;
-        while ((newline = pending.indexOf("\n")) !== -1) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          if (line.length > 0) handleEvent(parseEvent(line));
-        }
+        for (const event of decoder.push(next.value as Uint8Array)) handleEvent(event);
       }
       if (!done) throw new AttemptLost();
     } catch (error) {
@@ -309,13 +250,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       if (cpuWatch) clearInterval(cpuWatch);
       sandbox.endRun(ticket);
       pool.release(sandbox);
-      pool.preloadFor(request.guestModule, sandbox, buildWarmMessage(request));
+      pool.preloadFor(request.guestModule, sandbox, guestWorkerOf(messageFieldsOf(request)));
     }
   };
 
-  // Events come from guest-controlled code: each field is checked before it is believed.
   const handleEvent = (event: GuestEvent): void => {
-    if (done || typeof event !== "object" || event === null) return;
+    if (done) return;
     if (event.s !== undefined) markStarted();
     if (event.fs !== undefined) request.fs?.onChanges(event.fs);
     if (isPort(event.l)) {
@@ -335,8 +275,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       stderr.write(event.e);
     }
     if (event.x !== undefined) {
-      const exitCode = Number.isInteger(event.x) && event.x >= 0 && event.x <= 255 ? event.x : 1;
-      finish({ exitCode, returnJson: validJson(event.r), outcome: "exited" });
+      finish({ exitCode: exitCodeOf(event.x), returnJson: validJson(event.r), outcome: "exited" });
     }
   };
 
@@ -418,29 +357,6 @@ async function killIfStuck(sandbox: SandboxProcess): Promise<void> {
   sandbox.suspectRunaway(SUSPECT_WINDOW_MS);
   const responsive = await sandbox.probe(500);
   if (!responsive) await sandbox.kill({ reason: "killed", detail: "a guest overran its limit" });
-}
-
-function parseEvent(line: string): GuestEvent {
-  try {
-    return JSON.parse(line) as GuestEvent;
-  } catch {
-    return {};
-  }
-}
-
-function isPort(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) > 0 && (value as number) < 65536;
-}
-
-/** A return value is handed on only if it is JSON (the guest's JSON.stringify may be replaced). */
-function validJson(value: unknown): string | undefined {
-  if (typeof value !== "string") return undefined;
-  try {
-    JSON.parse(value);
-    return value;
-  } catch {
-    return undefined;
-  }
 }
 
 function isConnectionError(error: unknown): boolean {

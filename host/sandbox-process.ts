@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { Pool } from "undici";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
 import { hostEndpointAddress } from "./host-router.js";
-import { cellDefinition } from "./cell-definition.js";
+import { buildRunMessage } from "./supervisor-protocol.js";
 import { compileGuestModule } from "./guest-module.js";
 
 const HEARTBEAT_INTERVAL_MS = 100;
@@ -98,15 +98,7 @@ export class SandboxProcess {
         const response = await this.dispatcher.request({
           path: "/run",
           method: "POST",
-          body: JSON.stringify({
-            isolateId: `secure-exec-warmup-${round}`,
-            worker: {
-              compatibilityDate: cellDefinition.compatibilityDate,
-              compatibilityFlags: cellDefinition.guest.compatibilityFlags,
-              guestModule,
-            },
-            input: { env: {}, cwd: "/", outputBytes: 1024, token: "" },
-          }),
+          body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024 }, "", `secure-exec-warmup-${round}`),
         });
         await response.body.text();
       } catch {

@@ -47,6 +47,11 @@ export interface ServerConfig {
   idleRuntimeMs?: number;
   /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
+  /**
+   * Names this host among several behind one load balancer: session ids start with
+   * `<instanceId>.`, so the balancer can route a session's requests to the host that holds it.
+   */
+  instanceId?: string;
 }
 
 export interface ResolvedTenant {
@@ -71,6 +76,7 @@ export interface ResolvedServerConfig {
   maxBodyBytes: number;
   idleRuntimeMs: number;
   metricsToken: string | undefined;
+  instanceId: string | undefined;
 }
 
 export const DEFAULT_PORT = 8080;
@@ -116,6 +122,7 @@ const configSchema = z.strictObject({
   maxConcurrent: positiveInt.max(10_000).optional(),
   idleRuntimeMs: z.number().int().min(0).optional(),
   metricsToken: z.string().min(1).optional(),
+  instanceId: z.string().regex(/^[A-Za-z0-9-]{1,32}$/, { message: 'use 1 to 32 letters, digits or "-"' }).optional(),
 });
 
 function describeIssue(error: z.ZodError, where: string): string {
@@ -150,11 +157,13 @@ export interface ResolveOptions {
   port?: number;
   /** Overrides `config.host`. */
   host?: string;
+  /** Overrides `config.instanceId`. */
+  instanceId?: string;
 }
 
 /** Validates a config object and fills in defaults. Throws `ServerConfigError` naming the bad value. */
 export function resolveServerConfig(input: unknown = {}, options: ResolveOptions = {}): ResolvedServerConfig {
-  const parsed = configSchema.safeParse(input ?? {});
+  const parsed = configSchema.safeParse(options.instanceId === undefined ? (input ?? {}) : { ...(input as object), instanceId: options.instanceId });
   if (!parsed.success) throw new ServerConfigError(describeIssue(parsed.error, "server config"));
   const config = parsed.data;
   const tools = config.tools as ToolDefinitions | undefined;
@@ -244,6 +253,7 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
     maxBodyBytes: config.maxBodyBytes ?? 1024 * 1024,
     idleRuntimeMs: config.idleRuntimeMs ?? 600_000,
     metricsToken: config.metricsToken,
+    instanceId: config.instanceId,
   };
 }
 
@@ -268,5 +278,10 @@ export async function loadConfigModule(path: string): Promise<unknown> {
 export async function loadServerConfig(options: ResolveOptions & { configPath?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ResolvedServerConfig> {
   const env = options.env ?? process.env;
   const raw = options.configPath ? await loadConfigModule(options.configPath) : {};
-  return resolveServerConfig(raw, { tokens: options.tokens ?? env.SECURE_EXEC_TOKENS, port: options.port, host: options.host });
+  return resolveServerConfig(raw, {
+    tokens: options.tokens ?? env.SECURE_EXEC_TOKENS,
+    port: options.port,
+    host: options.host,
+    instanceId: options.instanceId ?? env.SECURE_EXEC_INSTANCE_ID,
+  });
 }

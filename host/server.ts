@@ -10,7 +10,7 @@ import { createHttpApp, type HttpApp } from "./http-app.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
 import { resolveServerConfig, type ResolvedServerConfig } from "./server-config.js";
 import { TenantRegistry, type Tenant } from "./tenancy.js";
-import { SessionRegistry } from "./sessions.js";
+import { SESSION_IDLE_MS, SessionRegistry } from "./sessions.js";
 
 export { API_VERSION, execRequestSchema, openApiDocument, type ErrorBody, type ErrorCode, type ExecRequest, type StreamEvent } from "./http-app.js";
 
@@ -33,7 +33,7 @@ export interface ServerAppOptions {
 /** Builds the Hono app and its tenants from a resolved config. */
 export function createServerApp(config: ResolvedServerConfig, options: ServerAppOptions = {}): ServerApp {
   const tenants = new TenantRegistry(config);
-  const sessions = new SessionRegistry();
+  const sessions = new SessionRegistry(SESSION_IDLE_MS, config.instanceId);
   const metrics = createServerMetrics(tenants, { defaultMetrics: options.defaultMetrics });
   let shuttingDown = false;
   const app = createHttpApp({

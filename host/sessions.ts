@@ -20,7 +20,11 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly idleMs = SESSION_IDLE_MS) {
+  constructor(
+    private readonly idleMs = SESSION_IDLE_MS,
+    /** Prefix of every id (`<instanceId>.<uuid>`): which host holds the session. */
+    private readonly instanceId?: string,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, idleMs));
     this.sweeper.unref();
   }
@@ -35,7 +39,7 @@ export class SessionRegistry {
     if (this.count(tenant.name) >= MAX_SESSIONS_PER_TENANT) return { error: "too_many_sessions" };
     const runtime = await tenant.runtime();
     const runner = await runtime.createResidentRunner();
-    const id = randomUUID();
+    const id = this.instanceId === undefined ? randomUUID() : `${this.instanceId}.${randomUUID()}`;
     this.sessions.set(id, { id, tenant: tenant.name, runner, lastUsed: Date.now(), busy: false });
     return { id };
   }

@@ -16,7 +16,7 @@ import type {
 } from "./types.js";
 import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
-import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, usesVirtualFs } from "../host/guest-module.js";
+import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { stripTypes } from "../host/typescript.js";
 import { isBareSpecifier, ModuleNotFoundError, NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
@@ -486,7 +486,5 @@ export class NodeRuntime {
 }
 
 function syntaxErrorOutcome(code: string, error: GuestSyntaxError): RunOutcome {
-  const sourceLine = code.split("\n")[error.line - 1] ?? "";
-  const stderr = `file:///workspace/${GUEST_MODULE_NAME}:${error.line}\n${sourceLine}\n${" ".repeat(error.column)}^\n\nSyntaxError: ${error.message}\n`;
-  return { stdout: "", stderr, exitCode: 1, outcome: "exited" };
+  return { stdout: "", stderr: syntaxErrorReport(code, error), exitCode: 1, outcome: "exited" };
 }

@@ -518,6 +518,23 @@ describe("configuration", () => {
     expect(() => resolveServerConfig({ prot: 1 })).toThrow(/prot/);
     expect(() => resolveServerConfig({ tenants: { a: { token: "t", limits: { memoryMb: 1 } } } })).toThrow(/limits\.memoryMb.*tenant "a"/);
     expect(() => resolveServerConfig({ maxTimeoutMs: 2 ** 40 })).toThrow(/maxTimeoutMs/);
+    expect(() => resolveServerConfig({ instanceId: "host 1" })).toThrow(/instanceId/);
+    expect(resolveServerConfig({ instanceId: "a" }, { instanceId: "host-2" }).instanceId).toBe("host-2");
+  });
+
+  it("prefixes session ids with the instanceId, so a balancer can route them to their host", async () => {
+    const prefixed = createServerApp(resolveServerConfig({ tenants: { a: { token: "t" } }, instanceId: "host-7" }), { defaultMetrics: false });
+    try {
+      const headers = { authorization: "Bearer t", "content-type": "application/json" };
+      const opened = await prefixed.app.request("/v1/sessions", { method: "POST", headers, body: "{}" });
+      expect(opened.status).toBe(201);
+      const { id } = (await opened.json()) as { id: string };
+      expect(id).toMatch(/^host-7\.[0-9a-f-]{36}$/);
+      const exec = await prefixed.app.request(`/v1/sessions/${id}/exec`, { method: "POST", headers, body: JSON.stringify({ code: "__return(1 + 1)" }) });
+      expect(await exec.json()).toMatchObject({ exitCode: 0, value: 2 });
+    } finally {
+      await prefixed.dispose();
+    }
   });
 });
 

@@ -1,0 +1,6 @@
+import type { SupervisorBindings } from "./edge-bindings.js";
+
+declare const supervisor: {
+  fetch(request: Request, env: SupervisorBindings): Promise<Response>;
+};
+export default supervisor;
