@@ -13,6 +13,14 @@ export default {
       ratePerMinute: 600, // runs started per minute (bursts up to this many)
       timeoutMs: 10_000, // default and cap of a run's wall-clock time
       env: { PLAN: "pro" }, // process.env defaults of this tenant's runs
+      // Tools only acme's runs get, besides the shared `tools` below.
+      tools: {
+        "acme-quota": {
+          description: "Remaining monthly quota of acme",
+          inputSchema: { type: "object", additionalProperties: false },
+          handler: () => ({ remaining: 1000 }),
+        },
+      },
     },
     globex: {
       token: process.env.GLOBEX_TOKEN ?? "globex-dev-token",

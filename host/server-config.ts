@@ -23,6 +23,8 @@ export interface TenantConfig {
   timeoutMs?: number;
   /** Runtime limits of this tenant's runtime (merged over `ServerConfig.limits`). */
   limits?: Partial<RuntimeLimits>;
+  /** Operator tools only this tenant's runs get, besides `ServerConfig.tools` (same name: this one wins). */
+  tools?: ToolDefinitions;
 }
 
 /** What a config module's default export holds. */
@@ -64,6 +66,8 @@ export interface ResolvedTenant {
   timeoutCapMs: number;
   defaultTimeoutMs: number;
   limits: Partial<RuntimeLimits>;
+  /** The config's tools with the tenant's own over them. */
+  tools: ToolDefinitions | undefined;
 }
 
 export interface ResolvedServerConfig {
@@ -108,6 +112,7 @@ const tenantSchema = z.strictObject({
   env: envRecord.optional(),
   timeoutMs: timeoutMs.optional(),
   limits: limitsShape.optional(),
+  tools: z.record(z.string(), z.unknown()).optional(),
 });
 
 const configSchema = z.strictObject({
@@ -167,15 +172,17 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
   if (!parsed.success) throw new ServerConfigError(describeIssue(parsed.error, "server config"));
   const config = parsed.data;
   const tools = config.tools as ToolDefinitions | undefined;
-  if (tools) {
-    // Fail at start-up, not at a tenant's first run.
+  // Fail at start-up, not at a tenant's first run.
+  const checkTools = (definitions: ToolDefinitions, tenant?: string): void => {
     try {
-      new ToolGateway().register(tools);
+      new ToolGateway().register(definitions);
     } catch (error) {
-      if (error instanceof ToolDefinitionError) throw new ServerConfigError(error.message.replace(/^secure-exec: /, "server config: "));
-      throw error;
+      if (!(error instanceof ToolDefinitionError)) throw error;
+      const where = tenant === undefined ? "server config: " : `server config: tenants.${tenant}.`;
+      throw new ServerConfigError(error.message.replace(/^secure-exec: /, where));
     }
-  }
+  };
+  if (tools) checkTools(tools);
 
   const tenantConfigs: Record<string, z.infer<typeof tenantSchema>> = { ...(config.tenants ?? {}) };
   if (options.tokens !== undefined && options.tokens.trim() !== "") {
@@ -208,6 +215,9 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
     seenTokens.set(tenant.token, name);
     const limits = { ...baseLimits, ...((tenant.limits ?? {}) as Partial<RuntimeLimits>) };
     checkLimits(limits, name);
+    const tenantTools = tenant.tools as ToolDefinitions | undefined;
+    const mergedTools = tenantTools ? { ...tools, ...tenantTools } : tools;
+    if (tenantTools) checkTools(mergedTools!, name);
     const cap = tenant.timeoutMs ?? maxTimeoutMs;
     return {
       name,
@@ -218,6 +228,7 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
       timeoutCapMs: cap,
       defaultTimeoutMs: Math.min(tenant.timeoutMs ?? defaultTimeoutMs, cap),
       limits,
+      tools: mergedTools,
     };
   });
 
@@ -239,6 +250,7 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
       timeoutCapMs: maxTimeoutMs,
       defaultTimeoutMs,
       limits: baseLimits,
+      tools,
     });
   }
 

@@ -3,7 +3,6 @@
 // workerd process: one tenant's runaway guest cannot stall another's runs.
 import { NodeRuntime } from "../runtime/index.js";
 import type { RuntimeStats } from "../runtime/index.js";
-import type { ToolDefinitions } from "../runtime/types.js";
 import { AdmissionGate, type Admission } from "./admission.js";
 import { BearerTokens, type Authentication } from "./bearer-auth.js";
 import type { ResolvedServerConfig, ResolvedTenant } from "./server-config.js";
@@ -17,7 +16,6 @@ export class Tenant {
 
   constructor(
     readonly config: ResolvedTenant,
-    private readonly tools: ToolDefinitions | undefined,
     private readonly idleRuntimeMs: number,
   ) {
     this.gate = new AdmissionGate(config.name, config, (busy) => (busy ? this.cancelIdleTimer() : this.armIdleTimer()));
@@ -44,7 +42,7 @@ export class Tenant {
       const creating = NodeRuntime.create({
         env: this.config.env,
         tenant: this.name,
-        tools: this.tools,
+        tools: this.config.tools,
         limits: this.config.limits,
       });
       this.runtimePromise = creating;
@@ -108,7 +106,7 @@ export class TenantRegistry {
   constructor(config: ResolvedServerConfig) {
     this.authenticated = config.authenticated;
     for (const tenantConfig of config.tenants) {
-      const tenant = new Tenant(tenantConfig, config.tools, config.idleRuntimeMs);
+      const tenant = new Tenant(tenantConfig, config.idleRuntimeMs);
       this.tenants.set(tenant.name, tenant);
       if (tenantConfig.token !== undefined) this.tokens.add(tenantConfig.token, tenant);
     }

@@ -269,6 +269,7 @@ describe("edge settings", () => {
     expect(() => edgeConfigOf(undefined, JSON.stringify({ port: 1 }))).toThrow(/"port" is not available on the edge/);
     expect(() => edgeConfigOf(undefined, JSON.stringify({ limits: { memoryMb: 64 } }))).toThrow(/"limits\.memoryMb" is not available on the edge/);
     expect(() => edgeConfigOf(undefined, JSON.stringify({ tenants: { a: { token: "t", limits: { processes: 2 } } } }))).toThrow(/"tenants\.a\.limits\.processes"/);
+    expect(() => edgeConfigOf(undefined, JSON.stringify({ tenants: { a: { token: "t", tools: {} } } }))).toThrow(/"tenants\.a\.tools"/);
     expect(() => edgeConfigOf("a:", undefined)).toThrow(ServerConfigError);
   });
 });

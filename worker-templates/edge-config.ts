@@ -29,12 +29,17 @@ export function edgeConfigOf(tokens: string | undefined, configJson: string | un
     }
   }
   if (typeof raw === "object" && raw !== null) {
-    const settings = raw as { limits?: Record<string, unknown>; tenants?: Record<string, { limits?: Record<string, unknown> }> };
+    const settings = raw as { limits?: Record<string, unknown>; tenants?: Record<string, { limits?: Record<string, unknown>; tools?: unknown }> };
     for (const name of NODE_ONLY_SETTINGS) {
       if (name in settings) throw new ServerConfigError(`SECURE_EXEC_CONFIG_JSON "${name}" is not available on the edge deployment`);
     }
     checkEdgeLimits(settings.limits, "");
-    for (const [tenant, tenantSettings] of Object.entries(settings.tenants ?? {})) checkEdgeLimits(tenantSettings?.limits, `tenants.${tenant}.`);
+    for (const [tenant, tenantSettings] of Object.entries(settings.tenants ?? {})) {
+      if (typeof tenantSettings === "object" && tenantSettings !== null && "tools" in tenantSettings) {
+        throw new ServerConfigError(`SECURE_EXEC_CONFIG_JSON "tenants.${tenant}.tools" is not available on the edge deployment`);
+      }
+      checkEdgeLimits(tenantSettings?.limits, `tenants.${tenant}.`);
+    }
   }
   return resolveServerConfig(raw, { tokens });
 }
