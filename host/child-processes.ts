@@ -2,7 +2,7 @@
 // (same runtime, same permissions and limits); their output and exit are delivered to the
 // parent's isolate in order. Anything else is ENOENT.
 import { randomUUID } from "node:crypto";
-import type { RunControl, RunOutcome } from "./run-executor.js";
+import { RunHandle, type RunControl, type RunOutcome } from "./run-executor.js";
 import type { ToolCallScope, ToolGateway } from "./tool-gateway.js";
 import { signalName, signalNumber } from "./signals.js";
 
@@ -14,7 +14,7 @@ export interface ChildGuestOptions {
   cwd?: string;
   argv: string[];
   depth: number;
-  control: RunControl;
+  control: RunHandle;
   signal: AbortSignal;
   onStdout: (chunk: Uint8Array) => void;
   onStderr: (chunk: Uint8Array) => void;
@@ -103,7 +103,7 @@ export class GuestChildProcesses {
         };
       } else {
         program = async () => {
-          const control = {} as RunControl;
+          const control = new RunHandle();
           record.control = control;
           const env = { ...this.host.baseEnv, ...(message.env as Record<string, string> | undefined) };
           const outcome = await this.host.startGuest(plan.code, {

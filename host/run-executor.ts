@@ -33,6 +33,8 @@ export interface RunRequest {
   /** Extra `process.argv` entries after the script. */
   argv?: string[];
   timeoutMs?: number;
+  /** Time the call already spent before the run (compiling), counted against `timeoutMs`. */
+  spentMs?: number;
   cpuTimeLimitMs?: number;
   signal?: AbortSignal;
   onStdout?: OutputListener;
@@ -43,8 +45,8 @@ export interface RunRequest {
   onHostMessage?: (runId: string, signal: AbortSignal, control: RunControl) => HostMessageHandler;
   /** "stream": stdin stays open for `control.deliver` (spawn); default: `stdin`, then end. */
   stdinMode?: "buffer" | "stream";
-  /** Filled in by `executeRun`: reaches the live guest. */
-  control?: RunControl;
+  /** Attached by `executeRun`: reaches the live guest. */
+  control?: RunHandle;
   /** The runtime's network policy; without one (or "deny") the guest has no outbound network. */
   networkPolicy?: PermissionPolicy;
   /** The runtime's filesystem: shipped to the guest, and its changes applied back. */
@@ -63,6 +65,40 @@ export interface RunControl {
   deliver(message: Record<string, unknown>): Promise<unknown>;
   /** Ends the run now with `exitCode`, noting `reason` on stderr when given. */
   kill(exitCode: number, reason?: string): void;
+}
+
+/**
+ * A caller's handle on a run that may not have started yet (it is still compiling): messages
+ * wait for the start, and a kill before it ends the run as soon as it starts.
+ */
+export class RunHandle implements RunControl {
+  private live: RunControl | undefined;
+  private ended = false;
+  private pendingKill: { exitCode: number; reason?: string } | undefined;
+  private readonly waiters: (() => void)[] = [];
+
+  /** Called by `executeRun` once the run exists. */
+  attach(live: RunControl): void {
+    this.live = live;
+    if (this.pendingKill) live.kill(this.pendingKill.exitCode, this.pendingKill.reason);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** The run ended without starting (e.g. it did not compile). */
+  end(): void {
+    this.ended = true;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  async deliver(message: Record<string, unknown>): Promise<unknown> {
+    while (!this.live && !this.ended) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return this.live ? this.live.deliver(message) : { ok: false, error: "the run has ended" };
+  }
+
+  kill(exitCode: number, reason?: string): void {
+    if (this.live) this.live.kill(exitCode, reason);
+    else this.pendingKill ??= { exitCode, reason };
+  }
 }
 
 export interface RunOutcome {
@@ -139,7 +175,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         stderr.note(`secure-exec: time limit of ${request.timeoutMs} ms exceeded; the guest was killed\n`);
         finish({ exitCode: EXIT_KILLED, outcome: "timeout" });
         stopGuest();
-      }, request.timeoutMs),
+      }, Math.max(1, request.timeoutMs - (request.spentMs ?? 0))),
     );
   }
   const onAbort = (): void => {
@@ -178,7 +214,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       stopGuest();
     },
   };
-  if (request.control) Object.assign(request.control, control);
+  request.control?.attach(control);
   const hostHandler = request.onHostMessage?.(runId, runEnded.signal, control);
   const unregisterEgress = hasNetwork(request) ? registerEgressPolicy(token, request.networkPolicy!) : () => {};
   const unregister = registerRunToken(token, async (message) => {

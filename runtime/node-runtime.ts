@@ -16,12 +16,12 @@ import type {
 } from "./types.js";
 import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
-import { compileGuestModule, GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
+import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
+import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
-import { stripTypes } from "../host/typescript.js";
 import { isBareSpecifier, ModuleNotFoundError, NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
-import { executeRun, type RunControl, type RunOutcome } from "../host/run-executor.js";
+import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
 import { signalNumber } from "../host/signals.js";
 import { retainSpares } from "../host/spare-processes.js";
@@ -131,7 +131,7 @@ export class NodeRuntime {
     const call = parseOptions(execOptionsSchema, options, "spawn option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
     const pid = this.nextPid++;
-    const control = {} as RunControl;
+    const control = new RunHandle();
     const initialStdin = call.stdin;
     let exitCode: number | null = null;
     const finished = this.launch(code, { ...call, stdin: undefined }, {
@@ -380,33 +380,59 @@ export class NodeRuntime {
   private async launch(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunControl; pid?: number },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number },
+  ): Promise<RunOutcome> {
+    const control = extras.control ?? new RunHandle();
+    try {
+      return await this.compileAndRun(code, call, { ...extras, control });
+    } finally {
+      // Messages waiting for a run that never started get their answer.
+      control.end();
+    }
+  }
+
+  private async compileAndRun(
+    code: string,
+    call: ExecOptions & { argv?: string[] },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number },
   ): Promise<RunOutcome> {
     let guestModule: string;
     const extraModules: Record<string, BundledModule> = {};
     const sandboxModules = new Set<string>();
+    const limits = this.options.limits;
+    const timeoutMs = call.timeout ?? limits.timeoutMs;
+    const compileStarted = performance.now();
     try {
-      const language = call.language ?? this.options.language;
-      guestModule = compileGuestModule(language === "ts" ? stripTypes(code) : code, {
-        resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.resolvePackage(specifier, extraModules, sandboxModules) : undefined),
-      });
+      const compiled = await withinDeadline(
+        compileGuest(code, {
+          language: call.language ?? this.options.language,
+          resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.resolvePackage(specifier, extraModules, sandboxModules) : undefined),
+        }),
+        timeoutMs,
+        call.signal,
+      );
+      if (compiled === undefined) {
+        const stderr = `secure-exec: time limit of ${timeoutMs} ms exceeded while compiling the guest; the guest was killed\n`;
+        call.onStderr?.(new TextEncoder().encode(stderr));
+        return { stdout: "", stderr, exitCode: EXIT_KILLED, outcome: "timeout" };
+      }
+      guestModule = compiled;
       for (const name of sandboxModulesOf(guestModule)) sandboxModules.add(name);
     } catch (error) {
       let outcome: RunOutcome;
       if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
-      else if (error instanceof ModuleNotFoundError) {
+      else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
       call.onStderr?.(new TextEncoder().encode(outcome.stderr));
       return outcome;
     }
-    const limits = this.options.limits;
     const permissions = this.options.permissions;
     // The env permission decides which variables a guest sees at all.
     const env = Object.fromEntries(
       Object.entries({ ...this.options.env, ...call.env }).filter(([name]) => isPermitted(permissions?.env, name, "allow")),
     );
-    const control = extras.control ?? ({} as RunControl);
+    const control = extras.control;
     this.runsInFlight += 1;
     this.runsTotal += 1;
     try {
@@ -433,7 +459,8 @@ export class NodeRuntime {
           }
           for (const waiter of [...this.listenerWaiters]) waiter();
         },
-        timeoutMs: call.timeout ?? limits.timeoutMs,
+        timeoutMs,
+        spentMs: performance.now() - compileStarted,
         cpuTimeLimitMs: call.cpuTimeLimitMs ?? limits.cpuTimeLimitMs,
         signal: call.signal,
         onStdout: call.onStdout,
@@ -482,6 +509,28 @@ export class NodeRuntime {
     } finally {
       this.runsInFlight -= 1;
     }
+  }
+}
+
+/** Resolves with the compiled module, or undefined when `timeoutMs` passes first; rejects on abort. */
+async function withinDeadline(compiling: Promise<string>, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<string | undefined> {
+  if (timeoutMs === undefined && signal === undefined) return compiling;
+  // A compile that loses the race may still fail later; nobody waits for it then.
+  compiling.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      compiling,
+      new Promise<undefined>((resolve, reject) => {
+        if (timeoutMs !== undefined) timer = setTimeout(() => resolve(undefined), timeoutMs);
+        onAbort = () => reject(signal!.reason ?? new DOMException("This operation was aborted", "AbortError"));
+        signal?.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
 }
 

@@ -1,6 +1,6 @@
 // The `secure-exec` command, run as a real process from the build (dist/host/cli.js).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,26 +11,10 @@ const cli = join(root, "dist/host/cli.js");
 let dir: string;
 const children = new Set<ChildProcess>();
 
-/** True when some source of the CLI is newer than its compiled file (or that is missing). */
-function buildIsStale(): boolean {
-  for (const folder of ["host", "runtime"]) {
-    for (const name of readdirSync(join(root, folder))) {
-      if (!name.endsWith(".ts") || name.endsWith(".d.ts")) continue;
-      const built = join(root, "dist", folder, name.replace(/\.ts$/, ".js"));
-      if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(root, folder, name)).mtimeMs) return true;
-    }
-  }
-  return false;
-}
-
+// The CLI runs from the build, which test/global-setup.ts keeps current.
 beforeAll(() => {
-  // The CLI runs from the build; compile the current sources first when they changed.
-  if (buildIsStale()) {
-    const build = spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", root], { encoding: "utf8" });
-    if (!existsSync(cli)) throw new Error(`build failed:\n${build.stdout}\n${build.stderr}`);
-  }
   dir = mkdtempSync(join(tmpdir(), "secure-exec-cli-test-"));
-}, 120_000);
+});
 
 afterAll(() => {
   for (const child of children) child.kill("SIGKILL");

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
+import { INLINE_COMPILE_LIMIT } from "../host/guest-compiler.js";
 
 const nodeModules = fileURLToPath(new URL("../node_modules", import.meta.url));
 
@@ -73,5 +74,40 @@ describe("sandbox builtins beyond imports", () => {
     } finally {
       await own.dispose();
     }
+  });
+});
+
+// Sources over INLINE_COMPILE_LIMIT are compiled on a worker thread: the same module must come out.
+describe("large sources (compiled off the host's event loop)", () => {
+  const padding = `// ${"padding ".repeat(INLINE_COMPILE_LIMIT / 8)}\n`;
+
+  it("resolve packages, static and dynamic, like small ones", async () => {
+    const code = `import equal from "fast-deep-equal";\n${padding}const { Hono } = await import("hono");\nconsole.log(equal({ a: [1] }, { a: [1] }), typeof Hono);`;
+    expect(code.length).toBeGreaterThan(INLINE_COMPILE_LIMIT);
+    expect(await rt.exec(code)).toEqual({ stdout: "true function\n", stderr: "", exitCode: 0 });
+  });
+
+  it("report a syntax error at its line, and a missing package by name", async () => {
+    const broken = await rt.exec(`${padding}const ok = 1;\nlet x = ;\n`);
+    expect(broken.exitCode).toBe(1);
+    expect(broken.stderr).toMatch(/guest\.js:3\nlet x = ;\n\s+\^\n\nSyntaxError: /);
+    const missing = await rt.exec(`import nothing from "no-such-package-here";\n${padding}`);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/Cannot find package 'no-such-package-here'/);
+  });
+
+  it("strip TypeScript types", async () => {
+    const result = await rt.run(`${padding}const n: number = 41;\ninterface Shape { n: number }\nconst shape: Shape = { n: n + 1 };\n__return(shape.n);`, { language: "ts" });
+    expect([result.exitCode, result.value]).toEqual([0, 42]);
+  });
+
+  it("count compiling against the timeout, and honour an abort while compiling", async () => {
+    const huge = `let n = 0;\n${"n++;\n".repeat(400_000)}`;
+    const timedOut = await rt.exec(huge, { timeout: 50 });
+    expect([timedOut.exitCode, timedOut.stderr]).toEqual([137, expect.stringMatching(/time limit of 50 ms exceeded/)]);
+    const controller = new AbortController();
+    const aborted = rt.exec(huge, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error("stop compiling")), 20);
+    await expect(aborted).rejects.toThrow("stop compiling");
   });
 });
