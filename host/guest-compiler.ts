@@ -1,6 +1,8 @@
 // Compiles guest source for a run. Small sources compile inline (microseconds); large ones
 // go to worker threads, because parsing 1 MB takes ~0.7 s and the host's event loop serves
-// every tenant, heartbeat and HTTP request.
+// every tenant, heartbeat and HTTP request. The queue lives here, on the host: each thread
+// runs one job at a time, queues are per runtime and served in turn, a job whose run gave
+// up is dropped (or its thread terminated), and a thread that dies fails only its own job.
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -11,6 +13,8 @@ import { stripTypes } from "./typescript.js";
 
 /** Sources up to this many characters compile on the calling thread (~10 ms at most). */
 export const INLINE_COMPILE_LIMIT = 16 * 1024;
+/** Compiles one runtime may have waiting; more are refused (`CompilerBusyError`). */
+export const MAX_QUEUED_PER_RUNTIME = 32;
 /** Heap of a compiler thread: a pathological source fails its own run, not the host. */
 const WORKER_HEAP_MB = 1024;
 
@@ -18,8 +22,13 @@ export interface GuestCompileOptions {
   language: "js" | "ts";
   /** Module name for an import specifier (a bundled package), or undefined to leave it. */
   resolveBare: (specifier: string) => string | undefined;
+  /** Whose queue the compile waits in (one per runtime): queues are served in turn. */
+  queue: string;
+  /** Abandons the compile: a waiting job is dropped, a running one's thread is terminated. */
+  signal?: AbortSignal;
 }
 
+/** The guest's source could not be compiled (e.g. the compiler ran out of memory on it). */
 export class GuestCompileError extends Error {
   constructor(message: string) {
     super(message);
@@ -27,9 +36,22 @@ export class GuestCompileError extends Error {
   }
 }
 
+/** The runtime already has `MAX_QUEUED_PER_RUNTIME` compiles waiting. */
+export class CompilerBusyError extends Error {
+  constructor() {
+    super(`secure-exec: ${MAX_QUEUED_PER_RUNTIME} large sources of this runtime are already waiting to compile; try again later`);
+    this.name = "CompilerBusyError";
+  }
+}
+
+interface QueuedJob {
+  job: Omit<CompileJob, "id">;
+  settle: (reply: CompileReply | { aborted: unknown }) => void;
+}
+
 interface CompilerThread {
   worker: Worker;
-  pending: Map<number, (reply: CompileReply) => void>;
+  running: { id: number; entry: QueuedJob } | undefined;
 }
 
 /** The compiled worker script: beside this module in the build; in the build when running from source. */
@@ -41,45 +63,103 @@ function workerScript(): URL | undefined {
   return undefined;
 }
 
-const threads: (CompilerThread | undefined)[] = [];
 const threadCount = Math.max(1, Math.min(2, availableParallelism()));
+const threads: (CompilerThread | undefined)[] = new Array(threadCount).fill(undefined);
+/** Waiting jobs by queue, in arrival order; queues are served round-robin. */
+const queues = new Map<string, QueuedJob[]>();
 let nextJobId = 1;
 
 function startThread(slot: number, script: URL): CompilerThread {
   // The host's own Node flags (e.g. --input-type) need not suit a plain module worker.
   const worker = new Worker(script, { execArgv: [], resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
-  const thread: CompilerThread = { worker, pending: new Map() };
   worker.unref();
-  worker.on("message", (reply: CompileReply) => {
-    const settle = thread.pending.get(reply.id);
-    thread.pending.delete(reply.id);
-    settle?.(reply);
-  });
-  const fail = (error: unknown): void => {
-    if (threads[slot] === thread) threads[slot] = undefined;
-    const message = error instanceof Error ? error.message : String(error);
-    for (const [id, settle] of thread.pending) settle({ id, ok: false, error: `the compiler thread failed: ${message}` });
-    thread.pending.clear();
+  const thread: CompilerThread = { worker, running: undefined };
+  const finishRunning = (reply: CompileReply | { aborted: unknown }): void => {
+    const running = thread.running;
+    thread.running = undefined;
+    worker.unref();
+    running?.entry.settle(reply);
   };
-  worker.on("error", fail);
-  worker.on("exit", (code) => fail(new Error(`exited with code ${code}`)));
+  worker.on("message", (reply: CompileReply) => {
+    if (thread.running?.id !== reply.id) return;
+    finishRunning(reply);
+    dispatch(script);
+  });
+  const lost = (error: unknown): void => {
+    if (threads[slot] !== thread) return;
+    threads[slot] = undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    // Only the job it was running fails; waiting jobs go to a fresh thread.
+    if (thread.running) finishRunning({ id: thread.running.id, ok: false, error: `the compiler thread stopped: ${message}` });
+    dispatch(script);
+  };
+  worker.on("error", lost);
+  worker.on("exit", (code) => lost(new Error(`exit code ${code}`)));
   return thread;
 }
 
-function post(job: Omit<CompileJob, "id">, script: URL): Promise<CompileReply> {
-  // The least busy thread; a second one starts only while the first is busy.
-  const load = (index: number): number => threads[index]?.pending.size ?? 0;
-  let slot = 0;
-  for (let index = 1; index < threadCount; index += 1) if (load(index) < load(slot)) slot = index;
-  const thread = (threads[slot] ??= startThread(slot, script));
-  const id = nextJobId++;
-  return new Promise((resolve) => {
-    thread.pending.set(id, resolve);
+/** Hands waiting jobs to idle threads, taking one from each queue in turn. */
+function dispatch(script: URL): void {
+  for (let slot = 0; slot < threadCount; slot += 1) {
+    if (threads[slot]?.running) continue;
+    const entry = takeNext();
+    if (!entry) return;
+    const thread = (threads[slot] ??= startThread(slot, script));
+    const id = nextJobId++;
+    thread.running = { id, entry };
     thread.worker.ref();
-    thread.worker.postMessage({ ...job, id } satisfies CompileJob);
-  }).finally(() => {
-    if (thread.pending.size === 0) thread.worker.unref();
-  }) as Promise<CompileReply>;
+    thread.worker.postMessage({ ...entry.job, id } satisfies CompileJob);
+  }
+}
+
+function takeNext(): QueuedJob | undefined {
+  for (const [queue, jobs] of queues) {
+    const entry = jobs.shift();
+    queues.delete(queue);
+    // Re-inserted at the end: the next job comes from the next queue.
+    if (jobs.length > 0) queues.set(queue, jobs);
+    if (entry) return entry;
+  }
+  return undefined;
+}
+
+function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: AbortSignal | undefined, script: URL): Promise<CompileReply> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const waiting = queues.get(queue) ?? [];
+  if (waiting.length >= MAX_QUEUED_PER_RUNTIME) return Promise.reject(new CompilerBusyError());
+  return new Promise<CompileReply>((resolve, reject) => {
+    const onAbort = (): void => {
+      const jobs = queues.get(queue);
+      const index = jobs?.indexOf(entry) ?? -1;
+      if (index !== -1) {
+        jobs!.splice(index, 1);
+        if (jobs!.length === 0) queues.delete(queue);
+        entry.settle({ aborted: signal!.reason });
+        return;
+      }
+      // Running: stop the parse where it is; the thread is replaced for the next job.
+      for (const [slot, thread] of threads.entries()) {
+        if (thread?.running?.entry !== entry) continue;
+        threads[slot] = undefined;
+        thread.running = undefined;
+        void thread.worker.terminate();
+        entry.settle({ aborted: signal!.reason });
+        dispatch(script);
+      }
+    };
+    const entry: QueuedJob = {
+      job,
+      settle: (reply) => {
+        signal?.removeEventListener("abort", onAbort);
+        if ("aborted" in reply) reject(reply.aborted);
+        else resolve(reply);
+      },
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    waiting.push(entry);
+    queues.set(queue, waiting);
+    dispatch(script);
+  });
 }
 
 function unwrap(reply: CompileReply): Extract<CompileReply, { ok: true }> {
@@ -88,18 +168,21 @@ function unwrap(reply: CompileReply): Extract<CompileReply, { ok: true }> {
   throw new GuestCompileError(`secure-exec: the guest source could not be compiled (${reply.error})`);
 }
 
-/** The module a run loads for `source`; throws GuestSyntaxError, or what `resolveBare` throws. */
+/**
+ * The module a run loads for `source`. Throws GuestSyntaxError, GuestCompileError,
+ * CompilerBusyError, what `resolveBare` throws, or the signal's reason.
+ */
 export async function compileGuest(source: string, options: GuestCompileOptions): Promise<string> {
   const script = source.length > INLINE_COMPILE_LIMIT ? workerScript() : undefined;
   if (!script) {
     return compileGuestModule(options.language === "ts" ? stripTypes(source) : source, { resolveBare: options.resolveBare });
   }
-  const first = unwrap(await post({ source, language: options.language }, script));
+  const first = unwrap(await compileOnThread({ source, language: options.language }, options.queue, options.signal, script));
   const resolved: Record<string, string> = {};
   for (const specifier of first.specifiers) {
     const target = options.resolveBare(specifier);
     if (target !== undefined) resolved[specifier] = target;
   }
   if (Object.keys(resolved).length === 0) return first.guestModule;
-  return unwrap(await post({ source, language: options.language, resolved }, script)).guestModule;
+  return unwrap(await compileOnThread({ source, language: options.language, resolved }, options.queue, options.signal, script)).guestModule;
 }

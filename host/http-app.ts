@@ -349,6 +349,9 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
       if (isAbortError(error) || signal.aborted) {
         return { status: 499, body: errorBody("client_closed_request", "the client went away; the run was killed"), outcome: "aborted" };
       }
+      if (error instanceof Error && error.name === "CompilerBusyError") {
+        return { status: 503, body: errorBody("runtime_unavailable", error.message), outcome: "error" };
+      }
       if (error instanceof Error && error.name === "RuntimeDisposedError") {
         return { status: 503, body: errorBody("shutting_down", "the tenant's runtime was shut down during the run"), outcome: "error" };
       }
@@ -367,7 +370,9 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
         const failure = failureOf(error);
         finish(failure.outcome);
         // 499 (client gone) is outside Hono's status union; nobody reads it anyway.
-        return new Response(JSON.stringify(failure.body), { status: failure.status, headers: { "Content-Type": "application/json" } });
+        const headers: Record<string, string> = { "Content-Type": "application/json" };
+        if (failure.status === 503) headers["Retry-After"] = "1";
+        return new Response(JSON.stringify(failure.body), { status: failure.status, headers });
       }
     }
 

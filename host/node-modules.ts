@@ -2,14 +2,13 @@
 // to the guest isolate as modules of its own (ES modules, CommonJS and JSON), with every
 // specifier rewritten to the exact module name so workerd needs no resolution of its own.
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { builtinModules } from "node:module";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
 import { parse, type Node } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
+import { isBuiltinSpecifier, ModuleNotFoundError } from "./specifiers.js";
 
 export type BundledModule = { js: string } | { cjs: string } | { json: unknown };
 
-const BUILTINS = new Set(builtinModules);
 const MAX_FILES = 5_000;
 const PROCESS_MODULE = "node_modules/.secure-exec/process.cjs";
 const SANDBOX_BUILTINS: Record<string, string> = {
@@ -20,20 +19,6 @@ const SANDBOX_BUILTINS: Record<string, string> = {
 };
 const MAX_BYTES = 64 * 1024 * 1024;
 
-export class ModuleNotFoundError extends Error {
-  constructor(specifier: string, importer: string) {
-    super(`Cannot find package '${specifier}' imported from ${importer}`);
-    this.name = "Error [ERR_MODULE_NOT_FOUND]";
-  }
-}
-
-export function isBuiltinSpecifier(specifier: string): boolean {
-  return specifier.startsWith("node:") || specifier.startsWith("cloudflare:") || specifier.startsWith("workerd:") || BUILTINS.has(specifier);
-}
-
-export function isBareSpecifier(specifier: string): boolean {
-  return !specifier.startsWith(".") && !specifier.startsWith("/") && !isBuiltinSpecifier(specifier) && !specifier.startsWith("secure-exec-");
-}
 
 type ModuleKind = "esm" | "cjs" | "json";
 

@@ -76,6 +76,17 @@ export class RunHandle implements RunControl {
   private ended = false;
   private pendingKill: { exitCode: number; reason?: string } | undefined;
   private readonly waiters: (() => void)[] = [];
+  private readonly killedEarly = new AbortController();
+
+  /** Aborted when the run is killed before it started (its compile can stop). */
+  get killedBeforeStart(): AbortSignal {
+    return this.killedEarly.signal;
+  }
+
+  /** How a kill before the start ends the run. */
+  get earlyKill(): { exitCode: number; reason?: string } | undefined {
+    return this.live ? undefined : this.pendingKill;
+  }
 
   /** Called by `executeRun` once the run exists. */
   attach(live: RunControl): void {
@@ -96,8 +107,12 @@ export class RunHandle implements RunControl {
   }
 
   kill(exitCode: number, reason?: string): void {
-    if (this.live) this.live.kill(exitCode, reason);
-    else this.pendingKill ??= { exitCode, reason };
+    if (this.live) {
+      this.live.kill(exitCode, reason);
+    } else if (!this.ended && !this.pendingKill) {
+      this.pendingKill = { exitCode, reason };
+      this.killedEarly.abort(new Error("the run was killed before it started"));
+    }
   }
 }
 

@@ -19,7 +19,8 @@ import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } fr
 import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
 import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
-import { isBareSpecifier, ModuleNotFoundError, NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
+import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
+import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -27,6 +28,7 @@ import { signalNumber } from "../host/signals.js";
 import { retainSpares } from "../host/spare-processes.js";
 import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
 import type { z } from "zod";
+import { randomUUID } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 
 type ParsedRuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
@@ -60,6 +62,8 @@ export class NodeRuntime {
   private readonly residentRunners = new Set<ResidentRunner>();
   private readonly spawned = new Set<SpawnedGuest>();
   private readonly listeners = new Map<number, { pid: number; control: RunControl }>();
+  /** This runtime's turn in the shared compiler threads' queue. */
+  private readonly compileQueue = randomUUID();
   private readonly listenerWaiters = new Set<() => void>();
   private nextPid = 1;
   private runsInFlight = 0;
@@ -402,30 +406,39 @@ export class NodeRuntime {
     const limits = this.options.limits;
     const timeoutMs = call.timeout ?? limits.timeoutMs;
     const compileStarted = performance.now();
+    // Compiling ends early at the deadline, on abort, and on a kill before the start.
+    const compileDeadline = new AbortController();
+    const deadlineTimer = timeoutMs === undefined ? undefined : setTimeout(() => compileDeadline.abort(new Error("time limit")), timeoutMs);
+    const stopCompiling = AbortSignal.any([compileDeadline.signal, extras.control.killedBeforeStart, ...(call.signal ? [call.signal] : [])]);
     try {
-      const compiled = await withinDeadline(
-        compileGuest(code, {
-          language: call.language ?? this.options.language,
-          resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.resolvePackage(specifier, extraModules, sandboxModules) : undefined),
-        }),
-        timeoutMs,
-        call.signal,
-      );
-      if (compiled === undefined) {
-        const stderr = `secure-exec: time limit of ${timeoutMs} ms exceeded while compiling the guest; the guest was killed\n`;
-        call.onStderr?.(new TextEncoder().encode(stderr));
-        return { stdout: "", stderr, exitCode: EXIT_KILLED, outcome: "timeout" };
-      }
-      guestModule = compiled;
+      guestModule = await compileGuest(code, {
+        language: call.language ?? this.options.language,
+        resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.resolvePackage(specifier, extraModules, sandboxModules) : undefined),
+        queue: this.compileQueue,
+        signal: stopCompiling,
+      });
       for (const name of sandboxModulesOf(guestModule)) sandboxModules.add(name);
     } catch (error) {
       let outcome: RunOutcome;
-      if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
+      const earlyKill = extras.control.earlyKill;
+      if (call.signal?.aborted) throw call.signal.reason;
+      if (earlyKill) {
+        outcome = { stdout: "", stderr: earlyKill.reason ?? "", exitCode: earlyKill.exitCode, outcome: "exited" };
+      } else if (compileDeadline.signal.aborted) {
+        outcome = {
+          stdout: "",
+          stderr: `secure-exec: time limit of ${timeoutMs} ms exceeded while compiling the guest; the guest was killed\n`,
+          exitCode: EXIT_KILLED,
+          outcome: "timeout",
+        };
+      } else if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
       else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
       call.onStderr?.(new TextEncoder().encode(outcome.stderr));
       return outcome;
+    } finally {
+      clearTimeout(deadlineTimer);
     }
     const permissions = this.options.permissions;
     // The env permission decides which variables a guest sees at all.
@@ -509,28 +522,6 @@ export class NodeRuntime {
     } finally {
       this.runsInFlight -= 1;
     }
-  }
-}
-
-/** Resolves with the compiled module, or undefined when `timeoutMs` passes first; rejects on abort. */
-async function withinDeadline(compiling: Promise<string>, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<string | undefined> {
-  if (timeoutMs === undefined && signal === undefined) return compiling;
-  // A compile that loses the race may still fail later; nobody waits for it then.
-  compiling.catch(() => {});
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      compiling,
-      new Promise<undefined>((resolve, reject) => {
-        if (timeoutMs !== undefined) timer = setTimeout(() => resolve(undefined), timeoutMs);
-        onAbort = () => reject(signal!.reason ?? new DOMException("This operation was aborted", "AbortError"));
-        signal?.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    if (timer) clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
 }
 

@@ -188,6 +188,14 @@ describe("wrangler dev", () => {
     expect(result.body.stderr).toMatch(/guest\.js:1\nlet x = ;\n\s+\^\n\nSyntaxError: /);
   });
 
+  it("loads Node builtins by bare name and refuses packages as Node does without nodeModules", async () => {
+    const builtin = await json("/v1/exec", { body: { code: 'import path from "path"; console.log(path.posix.join("a", "b"));' } });
+    expect(builtin.body).toEqual({ stdout: "a/b\n", stderr: "", exitCode: 0 });
+    const missing = await json("/v1/exec", { body: { code: 'import _ from "lodash";' } });
+    expect(missing.body.exitCode).toBe(1);
+    expect(missing.body.stderr).toMatch(/Cannot find package 'lodash'/);
+  });
+
   it("gives guests no network and no host calls", async () => {
     const result = await json("/v1/exec", {
       body: {

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
-import { INLINE_COMPILE_LIMIT } from "../host/guest-compiler.js";
+import { INLINE_COMPILE_LIMIT, MAX_QUEUED_PER_RUNTIME } from "../host/guest-compiler.js";
 
 const nodeModules = fileURLToPath(new URL("../node_modules", import.meta.url));
 
@@ -99,6 +99,33 @@ describe("large sources (compiled off the host's event loop)", () => {
   it("strip TypeScript types", async () => {
     const result = await rt.run(`${padding}const n: number = 41;\ninterface Shape { n: number }\nconst shape: Shape = { n: n + 1 };\n__return(shape.n);`, { language: "ts" });
     expect([result.exitCode, result.value]).toEqual([0, 42]);
+  });
+
+  it("bound each runtime's compile queue, and drop or stop compiles whose calls gave up", async () => {
+    const huge = `let n = 0;\n${"n++;\n".repeat(400_000)}`;
+    const controller = new AbortController();
+    const calls = Array.from({ length: MAX_QUEUED_PER_RUNTIME + 4 }, () =>
+      rt.exec(huge, { signal: controller.signal }).then(
+        () => "ran",
+        (error: Error) => error.name,
+      ),
+    );
+    // Two are compiling at most; the rest wait, and past the bound calls are refused at once.
+    const refused = await Promise.race([calls.at(-1)!, new Promise((resolve) => setTimeout(() => resolve("still waiting"), 5_000))]);
+    expect(refused).toBe("CompilerBusyError");
+    controller.abort(new Error("giving up"));
+    const outcomes = await Promise.all(calls);
+    expect(outcomes.filter((outcome) => outcome === "CompilerBusyError").length).toBeGreaterThanOrEqual(1);
+    expect(outcomes.every((outcome) => outcome === "CompilerBusyError" || outcome === "Error")).toBe(true);
+    // The threads stopped mid-parse were replaced: large sources compile again.
+    const after = await rt.exec(`${padding}console.log("compiled again")`);
+    expect(after.stdout).toBe("compiled again\n");
+  });
+
+  it("end a spawned guest killed while it is still compiling", async () => {
+    const guest = await rt.spawn(`console.log("started");\n${"0;\n".repeat(400_000)}`);
+    guest.kill("SIGTERM");
+    expect(await guest.wait()).toBe(143);
   });
 
   it("count compiling against the timeout, and honour an abort while compiling", async () => {

@@ -5,7 +5,8 @@ import supervisor from "./supervisor.js";
 import type { SupervisorBindings } from "./edge-bindings.js";
 import type { ExecOptions, RunResult } from "../runtime/types.js";
 import type { RunEngine } from "../host/http-app.js";
-import { compileGuestModule, GuestSyntaxError, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
+import { compileGuestModule, GUEST_MODULE_NAME, GuestSyntaxError, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
+import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
 import { OutputCapture } from "../host/output-capture.js";
 import { buildRunMessage, EXIT_KILLED, exitCodeOf, GuestEventDecoder, validJson } from "../host/supervisor-protocol.js";
 
@@ -63,17 +64,25 @@ export class EdgeRuntime implements RunEngine {
   private async execute(code: string, options: ExecOptions): Promise<EdgeOutcome> {
     const { signal } = options;
     if (signal?.aborted) throw abortReason(signal);
+    const cwd = options.cwd ?? DEFAULT_CWD;
     let guestModule: string;
     try {
-      guestModule = compileGuestModule(code);
+      // No packages here: a package import fails as in a Node runtime without nodeModules.
+      guestModule = compileGuestModule(code, {
+        resolveBare: (specifier) => {
+          if (isBareSpecifier(specifier)) throw new ModuleNotFoundError(specifier, `file://${cwd}/${GUEST_MODULE_NAME}`);
+          return undefined;
+        },
+      });
     } catch (error) {
-      if (!(error instanceof GuestSyntaxError)) throw error;
-      const stderr = syntaxErrorReport(code, error);
+      let stderr: string;
+      if (error instanceof GuestSyntaxError) stderr = syntaxErrorReport(code, error);
+      else if (error instanceof ModuleNotFoundError) stderr = `${error.name}: ${error.message}\n`;
+      else throw error;
       options.onStderr?.(new TextEncoder().encode(stderr));
       return { stdout: "", stderr, exitCode: 1 };
     }
     const runtimeModules = sandboxModulesOf(guestModule);
-    const cwd = options.cwd ?? DEFAULT_CWD;
     const isolateId = crypto.randomUUID();
     const message = buildRunMessage(
       {
@@ -92,10 +101,6 @@ export class EdgeRuntime implements RunEngine {
 
     const stdout = new OutputCapture("stdout", this.options.outputBytes, options.onStdout);
     const stderr = new OutputCapture("stderr", this.options.outputBytes, options.onStderr);
-    const response = await supervisor.fetch(new Request("http://supervisor/run", { method: "POST", body: message }), this.bindings);
-    if (!response.body) throw new Error(`secure-exec: the supervisor answered ${response.status} without a body`);
-    const reader = response.body.getReader();
-
     let ended: ((outcome: EdgeOutcome) => void) | undefined;
     let failed: ((error: unknown) => void) | undefined;
     const outcome = new Promise<EdgeOutcome>((resolve, reject) => {
@@ -103,19 +108,21 @@ export class EdgeRuntime implements RunEngine {
       failed = reject;
     });
     let done = false;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
     const stopGuest = (): void => {
       // The guest stops its own timers; the platform ends what ignores that.
       void supervisor
         .fetch(new Request("http://supervisor/deliver", { method: "POST", body: JSON.stringify({ kind: "terminate", isolateId }) }), this.bindings)
         .then((reply) => reply.body?.cancel())
         .catch(() => undefined)
-        .finally(() => reader.cancel().catch(() => undefined));
+        .finally(() => reader?.cancel().catch(() => undefined));
     };
     const finish = (exitCode: number, returnJson?: string): void => {
       if (done) return;
       done = true;
       ended!({ stdout: stdout.text(), stderr: stderr.text(), exitCode, returnJson });
     };
+    // Armed before the guest starts: its first synchronous stretch runs inside the call below.
     const timer =
       options.timeout !== undefined
         ? setTimeout(() => {
@@ -136,6 +143,10 @@ export class EdgeRuntime implements RunEngine {
     void (async () => {
       const decoder = new GuestEventDecoder();
       try {
+        const response = await supervisor.fetch(new Request("http://supervisor/run", { method: "POST", body: message }), this.bindings);
+        if (!response.body) throw new Error(`the supervisor answered ${response.status} without a body`);
+        reader = response.body.getReader();
+        if (done) stopGuest();
         for (;;) {
           const next = await reader.read();
           if (next.done) break;
