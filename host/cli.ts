@@ -174,8 +174,7 @@ async function serveCommand(flags: ServeFlags): Promise<number> {
       process.stderr.write(`secure-exec: demo run failed: ${error instanceof Error ? error.message : String(error)}\n`),
     );
   }
-  // Until a sandbox exists this closes gracefully; once Miniflare is loaded its own exit hook
-  // ends the process on SIGINT/SIGTERM (exit 130/143), and every workerd process goes with it.
+  // SIGINT/SIGTERM close gracefully: in-flight runs end, every workerd process is stopped.
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.stderr.write(`secure-exec: ${signal} received, shutting down\n`);

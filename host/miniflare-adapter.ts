@@ -1,5 +1,7 @@
 // The only module that talks to Miniflare: it launches one workerd process running the
-// cell's supervisor and hands back its pid, direct URL and exit notice.
+// cell's supervisor and hands back its pid, direct URL and exit notice. The host calls it
+// through host/workerd-launcher.ts, which runs it on a thread of its own: building
+// Miniflare's configuration takes ~120 ms of synchronous work per launch.
 import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -76,7 +78,7 @@ async function ensureLauncher(): Promise<string> {
  * is reachable on its direct socket: pid (from the launcher), exit notice with the stderr
  * tail, and a kill that also releases Miniflare.
  */
-async function startWorkerd(workers: WorkerOptions[], workerName: string): Promise<WorkerdHandle> {
+async function startWorkerd(workers: WorkerOptions[], workerName: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   const launcher = await ensureLauncher();
   let resolvePid: (pid: number) => void = () => {};
   const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
@@ -91,7 +93,11 @@ async function startWorkerd(workers: WorkerOptions[], workerName: string): Promi
     handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       stdout.on("data", (chunk: Buffer) => {
         const match = new RegExp(`${PID_MARKER}(\\d+)`).exec(chunk.toString());
-        if (match) resolvePid((pidForLogs = Number(match[1])));
+        if (match) {
+          pidForLogs = Number(match[1]);
+          onPid?.(pidForLogs);
+          resolvePid(pidForLogs);
+        }
         else if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
       });
       stderr.on("data", (chunk: Buffer) => {
@@ -134,7 +140,7 @@ async function startWorkerd(workers: WorkerOptions[], workerName: string): Promi
 }
 
 /** `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts). */
-export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle> {
+export async function launchWorkerd(hostAddress: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   const { supervisorSource, guestTemplates } = loadCellSources();
   return startWorkerd(
     [
@@ -161,6 +167,7 @@ export async function launchWorkerd(hostAddress: string): Promise<WorkerdHandle>
       },
     ],
     cellDefinition.supervisor.name,
+    onPid,
   );
 }
 
@@ -188,7 +195,7 @@ const REFUSE_WORKER_NAME = "no-network";
  * Launches a workerd process running one static worker (no Worker Loader, no host binding),
  * reachable on a direct socket. Same pid reporting, stderr tail and kill as `launchWorkerd`.
  */
-export async function launchStaticWorkerd(options: StaticWorkerdOptions): Promise<WorkerdHandle> {
+export async function launchStaticWorkerd(options: StaticWorkerdOptions, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   const refuseSource = `export default { fetch() { throw new Error(${JSON.stringify(options.denyNetworkMessage)}); } };`;
   return startWorkerd(
     [
@@ -218,5 +225,6 @@ export async function launchStaticWorkerd(options: StaticWorkerdOptions): Promis
       },
     ],
     STATIC_WORKER_NAME,
+    onPid,
   );
 }

@@ -16,7 +16,7 @@ import { parse, type Node } from "acorn";
 import { z } from "zod";
 import type { ResidentExecOptions, ResidentRunner, ResidentRunnerOptions, RunResult } from "../runtime/types.js";
 import { parseOptions } from "../runtime/options.js";
-import { launchStaticWorkerd, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
+import { launchStaticWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
 

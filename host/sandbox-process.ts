@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { Pool } from "undici";
-import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
+import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { hostEndpointAddress } from "./host-router.js";
 import { buildRunMessage } from "./supervisor-protocol.js";
 import { compileGuestModule } from "./guest-module.js";

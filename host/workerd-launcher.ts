@@ -1,0 +1,188 @@
+// Launches workerd processes for the host. Miniflare runs on a thread of its own
+// (host/workerd-launch-thread.ts): its synchronous start (~120 ms per launch) would otherwise
+// stall every runtime, heartbeat and HTTP request on the host's event loop. Handles come
+// back as plain pid + URL; killing is a SIGKILL from here, then Miniflare's clean-up there.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { SHARE_ENV, Worker } from "node:worker_threads";
+import { launchStaticWorkerd as launchStaticHere, launchWorkerd as launchCellHere, type StaticWorkerdOptions, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
+import { LAUNCH_THREAD_ROLE, type FromLaunchThread, type LaunchRequest, type ToLaunchThread } from "./workerd-launch-thread.js";
+
+export type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
+
+interface Launching {
+  resolve: (handle: WorkerdHandle) => void;
+  reject: (error: Error) => void;
+  pid?: number;
+}
+
+interface Live {
+  pid: number;
+  exit: (exit: WorkerdExit) => void;
+  killed?: () => void;
+}
+
+/** Pids of processes whose launch has not answered yet: killed if the host exits first. */
+const unconfirmedPids = new Set<number>();
+process.once("exit", () => {
+  for (const pid of unconfirmedPids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function threadScript(): URL | undefined {
+  for (const candidate of ["./workerd-launch-thread.js", "../dist/host/workerd-launch-thread.js"]) {
+    const url = new URL(candidate, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  return undefined;
+}
+
+class LaunchThread {
+  private readonly worker: Worker;
+  private readonly launching = new Map<number, Launching>();
+  private readonly live = new Map<number, Live>();
+  private nextId = 1;
+
+  constructor(script: URL, onGone: () => void) {
+    // SHARE_ENV: Miniflare reads settings (workerd path, debug flags) from the environment.
+    this.worker = new Worker(script, { env: SHARE_ENV, execArgv: [], workerData: { role: LAUNCH_THREAD_ROLE } });
+    this.worker.unref();
+    this.worker.on("message", (message: FromLaunchThread) => this.receive(message));
+    const gone = (error: unknown): void => {
+      onGone();
+      const reason = new Error(`secure-exec: the workerd launch thread stopped (${error instanceof Error ? error.message : String(error)})`);
+      for (const launching of this.launching.values()) {
+        if (launching.pid !== undefined) kill(launching.pid);
+        launching.reject(reason);
+      }
+      this.launching.clear();
+      // Their Miniflare instances are gone with the thread: the processes go too.
+      for (const live of this.live.values()) {
+        kill(live.pid);
+        live.exit({ stderrTail: "" });
+        live.killed?.();
+      }
+      this.live.clear();
+    };
+    this.worker.on("error", gone);
+    this.worker.on("exit", (code) => gone(new Error(`exit code ${code}`)));
+  }
+
+  launch(request: LaunchRequest): Promise<WorkerdHandle> {
+    const id = this.nextId++;
+    return new Promise<WorkerdHandle>((resolve, reject) => {
+      this.launching.set(id, { resolve, reject });
+      this.updateRef();
+      this.post({ type: "launch", id, request });
+    });
+  }
+
+  private post(message: ToLaunchThread): void {
+    this.worker.postMessage(message);
+  }
+
+  /** The thread keeps the host alive only while it launches or holds live processes. */
+  private updateRef(): void {
+    if (this.launching.size + this.live.size > 0) this.worker.ref();
+    else this.worker.unref();
+  }
+
+  private receive(message: FromLaunchThread): void {
+    switch (message.type) {
+      case "pid": {
+        const launching = this.launching.get(message.id);
+        if (launching) launching.pid = message.pid;
+        unconfirmedPids.add(message.pid);
+        return;
+      }
+      case "failed": {
+        const launching = this.launching.get(message.id);
+        this.launching.delete(message.id);
+        if (launching?.pid !== undefined) unconfirmedPids.delete(launching.pid);
+        launching?.reject(new Error(message.error));
+        this.updateRef();
+        return;
+      }
+      case "launched": {
+        const launching = this.launching.get(message.id);
+        this.launching.delete(message.id);
+        unconfirmedPids.delete(message.pid);
+        if (!launching) return;
+        let resolveExit!: (exit: WorkerdExit) => void;
+        const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
+        const live: Live = { pid: message.pid, exit: resolveExit };
+        this.live.set(message.id, live);
+        let killing: Promise<void> | undefined;
+        launching.resolve({
+          pid: message.pid,
+          url: new URL(message.url),
+          exited,
+          kill: () => {
+            killing ??= new Promise<void>((resolve) => {
+              kill(message.pid);
+              live.killed = resolve;
+              if (!this.live.has(message.id)) resolve();
+              else this.post({ type: "kill", id: message.id });
+            });
+            return killing;
+          },
+        });
+        this.updateRef();
+        return;
+      }
+      case "exited": {
+        const live = this.live.get(message.id);
+        live?.exit({ stderrTail: message.stderrTail });
+        if (live && !live.killed) {
+          this.live.delete(message.id);
+          this.updateRef();
+        }
+        return;
+      }
+      case "killed": {
+        const live = this.live.get(message.id);
+        this.live.delete(message.id);
+        live?.killed?.();
+        this.updateRef();
+        return;
+      }
+    }
+  }
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+let thread: LaunchThread | undefined;
+
+function launch(request: LaunchRequest): Promise<WorkerdHandle> {
+  if (!thread) {
+    const script = threadScript();
+    // Without the build (running from source), launch on this thread.
+    if (!script) return request.kind === "cell" ? launchCellHere(request.hostAddress) : launchStaticHere(request.options);
+    thread = new LaunchThread(script, () => {
+      thread = undefined;
+    });
+  }
+  return thread.launch(request);
+}
+
+/** A workerd process running one sandbox cell; its HOST binding reaches `hostAddress`. */
+export function launchWorkerd(hostAddress: string): Promise<WorkerdHandle> {
+  return launch({ kind: "cell", hostAddress });
+}
+
+/** A workerd process running one static worker (the resident runner). */
+export function launchStaticWorkerd(options: StaticWorkerdOptions): Promise<WorkerdHandle> {
+  return launch({ kind: "static", options });
+}
