@@ -1,20 +1,8 @@
 // Worker thread of host/workerd-launcher.ts: Miniflare lives here, so building a workerd
 // configuration (~120 ms of synchronous work) never stalls the host's event loop.
 import { parentPort, workerData } from "node:worker_threads";
-import { launchStaticWorkerd, launchWorkerd, type StaticWorkerdOptions, type WorkerdHandle } from "./miniflare-adapter.js";
-
-export const LAUNCH_THREAD_ROLE = "secure-exec-workerd-launcher";
-
-export type LaunchRequest = { kind: "cell"; hostAddress: string } | { kind: "static"; options: StaticWorkerdOptions };
-
-export type ToLaunchThread = { type: "launch"; id: number; request: LaunchRequest } | { type: "kill"; id: number };
-
-export type FromLaunchThread =
-  | { type: "pid"; id: number; pid: number }
-  | { type: "launched"; id: number; pid: number; url: string }
-  | { type: "failed"; id: number; error: string }
-  | { type: "exited"; id: number; stderrTail: string }
-  | { type: "killed"; id: number };
+import { launchStaticWorkerd, launchWorkerd, type WorkerdHandle } from "./miniflare-adapter.js";
+import { LAUNCH_THREAD_ROLE, type FromLaunchThread, type LaunchRequest, type ToLaunchThread } from "./workerd-launcher.js";
 
 export function launchHere(request: LaunchRequest, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   return request.kind === "cell" ? launchWorkerd(request.hostAddress, onPid) : launchStaticWorkerd(request.options, onPid);

@@ -5,10 +5,23 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SHARE_ENV, Worker } from "node:worker_threads";
-import { launchStaticWorkerd as launchStaticHere, launchWorkerd as launchCellHere, type StaticWorkerdOptions, type WorkerdExit, type WorkerdHandle } from "./miniflare-adapter.js";
-import { LAUNCH_THREAD_ROLE, type FromLaunchThread, type LaunchRequest, type ToLaunchThread } from "./workerd-launch-thread.js";
+import type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
 
 export type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
+
+export const LAUNCH_THREAD_ROLE = "secure-exec-workerd-launcher";
+
+export type LaunchRequest = { kind: "cell"; hostAddress: string } | { kind: "static"; options: StaticWorkerdOptions };
+
+export type ToLaunchThread = { type: "launch"; id: number; request: LaunchRequest } | { type: "kill"; id: number };
+
+export type FromLaunchThread =
+  | { type: "pid"; id: number; pid: number }
+  | { type: "launched"; id: number; pid: number; url: string }
+  | { type: "failed"; id: number; error: string }
+  | { type: "exited"; id: number; stderrTail: string }
+  | { type: "killed"; id: number };
+
 
 interface Launching {
   resolve: (handle: WorkerdHandle) => void;
@@ -169,12 +182,17 @@ function launch(request: LaunchRequest): Promise<WorkerdHandle> {
   if (!thread) {
     const script = threadScript();
     // Without the build (running from source), launch on this thread.
-    if (!script) return request.kind === "cell" ? launchCellHere(request.hostAddress) : launchStaticHere(request.options);
+    if (!script) return launchOnThisThread(request);
     thread = new LaunchThread(script, () => {
       thread = undefined;
     });
   }
   return thread.launch(request);
+}
+
+async function launchOnThisThread(request: LaunchRequest): Promise<WorkerdHandle> {
+  const adapter = await import("./miniflare-adapter.js");
+  return request.kind === "cell" ? adapter.launchWorkerd(request.hostAddress) : adapter.launchStaticWorkerd(request.options);
 }
 
 /** A workerd process running one sandbox cell; its HOST binding reaches `hostAddress`. */
