@@ -59,7 +59,7 @@ let miniflareWorkerdPath: string | undefined;
 /** A launcher script that reports workerd's pid before exec'ing it (same pid). */
 async function ensureLauncher(): Promise<string> {
   if (miniflareWorkerdPath) return miniflareWorkerdPath;
-  const { mkdtempSync, writeFileSync, chmodSync } = await import("node:fs");
+  const { existsSync, mkdtempSync, writeFileSync, chmodSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
   const { createRequire } = await import("node:module");
@@ -67,7 +67,12 @@ async function ensureLauncher(): Promise<string> {
   const workerdBinary: string = process.env.SECURE_EXEC_WORKERD_PATH ?? (require("workerd") as { default: string }).default;
   const dir = mkdtempSync(join(tmpdir(), "secure-exec-"));
   const launcher = join(dir, "workerd-launcher.sh");
-  writeFileSync(launcher, `#!/bin/sh\necho "${PID_MARKER}$$"\nexec '${workerdBinary.replace(/'/g, "'\\''")}' "$@"\n`);
+  const quoted = (path: string) => `'${path.replace(/'/g, "'\\''")}'`;
+  // setpriv (util-linux) makes the kernel SIGKILL workerd when the thread that launched it
+  // dies, however the host ends (SIGTERM, SIGKILL, crash); both execs keep the pid.
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
+  const exec = setpriv ? `exec ${quoted(setpriv)} --pdeathsig KILL -- ${quoted(workerdBinary)} "$@"` : `exec ${quoted(workerdBinary)} "$@"`;
+  writeFileSync(launcher, `#!/bin/sh\necho "${PID_MARKER}$$"\n${exec}\n`);
   chmodSync(launcher, 0o755);
   miniflareWorkerdPath = launcher;
   return launcher;

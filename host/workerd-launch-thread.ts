@@ -26,6 +26,8 @@ if (port && (workerData as { role?: unknown } | null)?.role === LAUNCH_THREAD_RO
         void handle.exited.then((exit) => {
           handles.delete(id);
           send({ type: "exited", id, stderrTail: exit.stderrTail });
+          // However the process ended, its Miniflare (server, pool, temp files) goes too.
+          void handle.kill();
         });
         send({ type: "launched", id, pid: handle.pid, url: handle.url.href });
       },

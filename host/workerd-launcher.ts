@@ -35,10 +35,10 @@ interface Live {
   killed?: () => void;
 }
 
-/** Pids of processes whose launch has not answered yet: killed if the host exits first. */
-const unconfirmedPids = new Set<number>();
+/** Pids of every workerd process launched and not yet gone: killed if the host exits first. */
+const knownPids = new Set<number>();
 process.once("exit", () => {
-  for (const pid of unconfirmedPids) {
+  for (const pid of knownPids) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
@@ -61,13 +61,17 @@ class LaunchThread {
   private readonly live = new Map<number, Live>();
   private nextId = 1;
 
-  constructor(script: URL, onGone: () => void) {
+  private gone = false;
+
+  constructor(script: URL, onGone: (thread: LaunchThread) => void) {
     // SHARE_ENV: Miniflare reads settings (workerd path, debug flags) from the environment.
     this.worker = new Worker(script, { env: SHARE_ENV, execArgv: [], workerData: { role: LAUNCH_THREAD_ROLE } });
     this.worker.unref();
     this.worker.on("message", (message: FromLaunchThread) => this.receive(message));
     const gone = (error: unknown): void => {
-      onGone();
+      if (this.gone) return;
+      this.gone = true;
+      onGone(this);
       const reason = new Error(`secure-exec: the workerd launch thread stopped (${error instanceof Error ? error.message : String(error)})`);
       for (const launching of this.launching.values()) {
         if (launching.pid !== undefined) kill(launching.pid);
@@ -109,14 +113,15 @@ class LaunchThread {
     switch (message.type) {
       case "pid": {
         const launching = this.launching.get(message.id);
-        if (launching) launching.pid = message.pid;
-        unconfirmedPids.add(message.pid);
+        if (!launching) return;
+        launching.pid = message.pid;
+        knownPids.add(message.pid);
         return;
       }
       case "failed": {
         const launching = this.launching.get(message.id);
         this.launching.delete(message.id);
-        if (launching?.pid !== undefined) unconfirmedPids.delete(launching.pid);
+        if (launching?.pid !== undefined) knownPids.delete(launching.pid);
         launching?.reject(new Error(message.error));
         this.updateRef();
         return;
@@ -124,8 +129,11 @@ class LaunchThread {
       case "launched": {
         const launching = this.launching.get(message.id);
         this.launching.delete(message.id);
-        unconfirmedPids.delete(message.pid);
-        if (!launching) return;
+        if (!launching) {
+          kill(message.pid);
+          return;
+        }
+        knownPids.add(message.pid);
         let resolveExit!: (exit: WorkerdExit) => void;
         const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
         const live: Live = { pid: message.pid, exit: resolveExit };
@@ -150,6 +158,7 @@ class LaunchThread {
       }
       case "exited": {
         const live = this.live.get(message.id);
+        if (live) knownPids.delete(live.pid);
         live?.exit({ stderrTail: message.stderrTail });
         if (live && !live.killed) {
           this.live.delete(message.id);
@@ -169,6 +178,7 @@ class LaunchThread {
 }
 
 function kill(pid: number): void {
+  knownPids.delete(pid);
   try {
     process.kill(pid, "SIGKILL");
   } catch {
@@ -183,8 +193,8 @@ function launch(request: LaunchRequest): Promise<WorkerdHandle> {
     const script = threadScript();
     // Without the build (running from source), launch on this thread.
     if (!script) return launchOnThisThread(request);
-    thread = new LaunchThread(script, () => {
-      thread = undefined;
+    thread = new LaunchThread(script, (stopped) => {
+      if (thread === stopped) thread = undefined;
     });
   }
   return thread.launch(request);

@@ -153,3 +153,39 @@ describe("crashed processes", () => {
     expect(shared).toEqual([]);
   });
 });
+
+describe("a host that dies", () => {
+  // The host process runs from the build (test/global-setup.ts keeps it current).
+  const hostScript = `
+    const { NodeRuntime } = await import(${JSON.stringify(new URL("../dist/runtime/index.js", import.meta.url).href)});
+    const rt = await NodeRuntime.create();
+    const runner = await rt.createResidentRunner();
+    await rt.exec("1");
+    console.log(JSON.stringify({ host: process.pid }));
+    setInterval(() => {}, 1000);
+  `;
+
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    it(`takes its workerd processes with it when it gets ${signal}`, async () => {
+      const { spawn, execFileSync } = await import("node:child_process");
+      const host = spawn(process.execPath, ["--input-type=module", "-e", hostScript], { stdio: ["ignore", "pipe", "inherit"] });
+      const exited = new Promise((resolve) => host.once("exit", resolve));
+      const ready = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        host.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes("\n")) resolve(out);
+        });
+        host.once("exit", () => reject(new Error(`the host exited early: ${out}`)));
+      });
+      expect(JSON.parse(ready).host).toBe(host.pid);
+      const children = execFileSync("pgrep", ["-P", String(host.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+      // Runtime processes, a spare and the resident runner's process.
+      expect(children.length).toBeGreaterThanOrEqual(2);
+      host.kill(signal);
+      await exited;
+      for (const pid of children) await waitUntilGone(pid);
+      expect(children.filter(isRunning)).toEqual([]);
+    });
+  }
+});
