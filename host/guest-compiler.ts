@@ -3,10 +3,9 @@
 // every tenant, heartbeat and HTTP request. The queue lives here, on the host: each thread
 // runs one job at a time, queues are per runtime and served in turn, a job whose run gave
 // up is dropped (or its thread terminated), and a thread that dies fails only its own job.
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { builtHostModule } from "./built-module.js";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
 import type { CompileJob, CompileReply } from "./guest-compiler-worker.js";
 import { stripTypes } from "./typescript.js";
@@ -52,15 +51,6 @@ interface QueuedJob {
 interface CompilerThread {
   worker: Worker;
   running: { id: number; entry: QueuedJob } | undefined;
-}
-
-/** The compiled worker script: beside this module in the build; in the build when running from source. */
-function workerScript(): URL | undefined {
-  for (const candidate of ["./guest-compiler-worker.js", "../dist/host/guest-compiler-worker.js"]) {
-    const url = new URL(candidate, import.meta.url);
-    if (existsSync(fileURLToPath(url))) return url;
-  }
-  return undefined;
 }
 
 const threadCount = Math.max(1, Math.min(2, availableParallelism()));
@@ -173,7 +163,7 @@ function unwrap(reply: CompileReply): Extract<CompileReply, { ok: true }> {
  * CompilerBusyError, what `resolveBare` throws, or the signal's reason.
  */
 export async function compileGuest(source: string, options: GuestCompileOptions): Promise<string> {
-  const script = source.length > INLINE_COMPILE_LIMIT ? workerScript() : undefined;
+  const script = source.length > INLINE_COMPILE_LIMIT ? builtHostModule("guest-compiler-worker.js") : undefined;
   if (!script) {
     return compileGuestModule(options.language === "ts" ? stripTypes(source) : source, { resolveBare: options.resolveBare });
   }

@@ -81,17 +81,6 @@ export class ResidentRunnerEndedError extends Error {
   }
 }
 
-// No orphans: whatever happens to the host, the runners' workerd processes go with it.
-const liveRunnerPids = new Set<number>();
-process.once("exit", () => {
-  for (const pid of liveRunnerPids) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
 
 let workerSource: string | undefined;
 function loadWorkerSource(): string {
@@ -181,7 +170,6 @@ class ResidentGuest implements DiagnosableResidentRunner {
     private readonly socket: WebSocket,
     private readonly settings: ResidentRunnerSettings,
   ) {
-    liveRunnerPids.add(handle.pid);
     void handle.exited.then((exit) => this.onProcessExit(exit));
     socket.addEventListener("message", (event) => this.inFlight?.onMessage(event.data as string));
     socket.addEventListener("close", () => this.onSessionClosed());
@@ -215,7 +203,6 @@ class ResidentGuest implements DiagnosableResidentRunner {
       this.inFlight?.kill("secure-exec: the resident runner was disposed; the guest was killed\n", "was disposed");
       await this.handle.kill();
       this.closeSocket();
-      liveRunnerPids.delete(this.handle.pid);
     })();
     return this.disposing;
   }
@@ -373,7 +360,6 @@ class ResidentGuest implements DiagnosableResidentRunner {
   }
 
   private onProcessExit(exit: WorkerdExit): void {
-    liveRunnerPids.delete(this.handle.pid);
     const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
     const reason = outOfMemory
       ? `was killed: its process ran out of memory (limits.memoryMb = ${this.settings.memoryMb})`

@@ -21,18 +21,6 @@ export interface ProcessLoss {
   detail: string;
 }
 
-const liveProcesses = new Set<SandboxProcess>();
-
-// No orphans: whatever happens to the host, its workerd processes go with it.
-process.once("exit", () => {
-  for (const sandbox of liveProcesses) {
-    try {
-      process.kill(sandbox.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
 
 let nextProcessNumber = 1;
 
@@ -57,7 +45,6 @@ export class SandboxProcess {
   private constructor(private readonly handle: WorkerdHandle) {
     this.pid = handle.pid;
     this.dispatcher = new Pool(handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
-    liveProcesses.add(this);
     this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
@@ -255,7 +242,6 @@ export class SandboxProcess {
 
   private onExit(exit: WorkerdExit): ProcessLoss {
     this.stopHeartbeat();
-    liveProcesses.delete(this);
     const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
     this.loss = outOfMemory
       ? { reason: "out-of-memory", detail: "the sandbox process ran out of memory" }

@@ -4,7 +4,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { launchStaticWorkerd, launchWorkerd, type WorkerdHandle } from "./miniflare-adapter.js";
 import { LAUNCH_THREAD_ROLE, type FromLaunchThread, type LaunchRequest, type ToLaunchThread } from "./workerd-launcher.js";
 
-export function launchHere(request: LaunchRequest, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
+function launchHere(request: LaunchRequest, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   return request.kind === "cell" ? launchWorkerd(request.hostAddress, onPid) : launchStaticWorkerd(request.options, onPid);
 }
 

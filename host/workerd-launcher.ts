@@ -2,9 +2,8 @@
 // (host/workerd-launch-thread.ts): its synchronous start (~120 ms per launch) would otherwise
 // stall every runtime, heartbeat and HTTP request on the host's event loop. Handles come
 // back as plain pid + URL; killing is a SIGKILL from here, then Miniflare's clean-up there.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { SHARE_ENV, Worker } from "node:worker_threads";
+import { builtHostModule } from "./built-module.js";
 import type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
 
 export type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
@@ -35,7 +34,10 @@ interface Live {
   killed?: () => void;
 }
 
-/** Pids of every workerd process launched and not yet gone: killed if the host exits first. */
+/**
+ * Pids of every workerd process launched and not yet gone: killed if the host exits first
+ * (the one such hook; setpriv's death signal covers hosts that die without running it).
+ */
 const knownPids = new Set<number>();
 process.once("exit", () => {
   for (const pid of knownPids) {
@@ -46,14 +48,6 @@ process.once("exit", () => {
     }
   }
 });
-
-function threadScript(): URL | undefined {
-  for (const candidate of ["./workerd-launch-thread.js", "../dist/host/workerd-launch-thread.js"]) {
-    const url = new URL(candidate, import.meta.url);
-    if (existsSync(fileURLToPath(url))) return url;
-  }
-  return undefined;
-}
 
 class LaunchThread {
   private readonly worker: Worker;
@@ -190,7 +184,7 @@ let thread: LaunchThread | undefined;
 
 function launch(request: LaunchRequest): Promise<WorkerdHandle> {
   if (!thread) {
-    const script = threadScript();
+    const script = builtHostModule("workerd-launch-thread.js");
     // Without the build (running from source), launch on this thread.
     if (!script) return launchOnThisThread(request);
     thread = new LaunchThread(script, (stopped) => {
@@ -202,7 +196,19 @@ function launch(request: LaunchRequest): Promise<WorkerdHandle> {
 
 async function launchOnThisThread(request: LaunchRequest): Promise<WorkerdHandle> {
   const adapter = await import("./miniflare-adapter.js");
-  return request.kind === "cell" ? adapter.launchWorkerd(request.hostAddress) : adapter.launchStaticWorkerd(request.options);
+  let launchedPid: number | undefined;
+  const onPid = (pid: number): void => {
+    launchedPid = pid;
+    knownPids.add(pid);
+  };
+  try {
+    const handle = await (request.kind === "cell" ? adapter.launchWorkerd(request.hostAddress, onPid) : adapter.launchStaticWorkerd(request.options, onPid));
+    void handle.exited.then(() => knownPids.delete(handle.pid));
+    return handle;
+  } catch (error) {
+    if (launchedPid !== undefined) knownPids.delete(launchedPid);
+    throw error;
+  }
 }
 
 /** A workerd process running one sandbox cell; its HOST binding reaches `hostAddress`. */
