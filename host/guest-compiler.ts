@@ -53,15 +53,17 @@ interface CompilerThread {
   running: { id: number; entry: QueuedJob } | undefined;
 }
 
+/** Without a build (running from source) everything compiles inline. */
+const COMPILER_SCRIPT = builtHostModule("guest-compiler-worker.js");
 const threadCount = Math.max(1, Math.min(2, availableParallelism()));
 const threads: (CompilerThread | undefined)[] = new Array(threadCount).fill(undefined);
 /** Waiting jobs by queue, in arrival order; queues are served round-robin. */
 const queues = new Map<string, QueuedJob[]>();
 let nextJobId = 1;
 
-function startThread(slot: number, script: URL): CompilerThread {
+function startThread(slot: number): CompilerThread {
   // The host's own Node flags (e.g. --input-type) need not suit a plain module worker.
-  const worker = new Worker(script, { execArgv: [], resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+  const worker = new Worker(COMPILER_SCRIPT!, { execArgv: [], resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
   worker.unref();
   const thread: CompilerThread = { worker, running: undefined };
   const finishRunning = (reply: CompileReply | { aborted: unknown }): void => {
@@ -73,7 +75,7 @@ function startThread(slot: number, script: URL): CompilerThread {
   worker.on("message", (reply: CompileReply) => {
     if (thread.running?.id !== reply.id) return;
     finishRunning(reply);
-    dispatch(script);
+    dispatch();
   });
   const lost = (error: unknown): void => {
     if (threads[slot] !== thread) return;
@@ -81,7 +83,7 @@ function startThread(slot: number, script: URL): CompilerThread {
     const message = error instanceof Error ? error.message : String(error);
     // Only the job it was running fails; waiting jobs go to a fresh thread.
     if (thread.running) finishRunning({ id: thread.running.id, ok: false, error: `the compiler thread stopped: ${message}` });
-    dispatch(script);
+    dispatch();
   };
   worker.on("error", lost);
   worker.on("exit", (code) => lost(new Error(`exit code ${code}`)));
@@ -89,12 +91,12 @@ function startThread(slot: number, script: URL): CompilerThread {
 }
 
 /** Hands waiting jobs to idle threads, taking one from each queue in turn. */
-function dispatch(script: URL): void {
+function dispatch(): void {
   for (let slot = 0; slot < threadCount; slot += 1) {
     if (threads[slot]?.running) continue;
     const entry = takeNext();
     if (!entry) return;
-    const thread = (threads[slot] ??= startThread(slot, script));
+    const thread = (threads[slot] ??= startThread(slot));
     const id = nextJobId++;
     thread.running = { id, entry };
     thread.worker.ref();
@@ -113,7 +115,7 @@ function takeNext(): QueuedJob | undefined {
   return undefined;
 }
 
-function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: AbortSignal | undefined, script: URL): Promise<CompileReply> {
+function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: AbortSignal | undefined): Promise<CompileReply> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   const waiting = queues.get(queue) ?? [];
   if (waiting.length >= MAX_QUEUED_PER_RUNTIME) return Promise.reject(new CompilerBusyError());
@@ -134,7 +136,7 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
         thread.running = undefined;
         void thread.worker.terminate();
         entry.settle({ aborted: signal!.reason });
-        dispatch(script);
+        dispatch();
       }
     };
     const entry: QueuedJob = {
@@ -148,7 +150,7 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
     signal?.addEventListener("abort", onAbort, { once: true });
     waiting.push(entry);
     queues.set(queue, waiting);
-    dispatch(script);
+    dispatch();
   });
 }
 
@@ -163,16 +165,15 @@ function unwrap(reply: CompileReply): Extract<CompileReply, { ok: true }> {
  * CompilerBusyError, what `resolveBare` throws, or the signal's reason.
  */
 export async function compileGuest(source: string, options: GuestCompileOptions): Promise<string> {
-  const script = source.length > INLINE_COMPILE_LIMIT ? builtHostModule("guest-compiler-worker.js") : undefined;
-  if (!script) {
+  if (source.length <= INLINE_COMPILE_LIMIT || !COMPILER_SCRIPT) {
     return compileGuestModule(options.language === "ts" ? stripTypes(source) : source, { resolveBare: options.resolveBare });
   }
-  const first = unwrap(await compileOnThread({ source, language: options.language }, options.queue, options.signal, script));
+  const first = unwrap(await compileOnThread({ source, language: options.language }, options.queue, options.signal));
   const resolved: Record<string, string> = {};
   for (const specifier of first.specifiers) {
     const target = options.resolveBare(specifier);
     if (target !== undefined) resolved[specifier] = target;
   }
   if (Object.keys(resolved).length === 0) return first.guestModule;
-  return unwrap(await compileOnThread({ source, language: options.language, resolved }, options.queue, options.signal, script)).guestModule;
+  return unwrap(await compileOnThread({ source, language: options.language, resolved }, options.queue, options.signal)).guestModule;
 }

@@ -40,13 +40,7 @@ interface Live {
  */
 const knownPids = new Set<number>();
 process.once("exit", () => {
-  for (const pid of knownPids) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
+  for (const pid of [...knownPids]) kill(pid);
 });
 
 class LaunchThread {
@@ -54,7 +48,6 @@ class LaunchThread {
   private readonly launching = new Map<number, Launching>();
   private readonly live = new Map<number, Live>();
   private nextId = 1;
-
   private gone = false;
 
   constructor(script: URL, onGone: (thread: LaunchThread) => void) {
