@@ -146,11 +146,14 @@ export function errorBody(code: ErrorCode, message: string, issues?: { path: str
   return { error: issues ? { code, message, issues } : { code, message } };
 }
 
-function formatIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): { path: string; message: string }[] {
-  return error.issues.map((issue) => ({
+/** 400 body for a request that failed its schema: every issue, the first three in the message. */
+function invalidRequestBody(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): ErrorBody {
+  const issues = error.issues.map((issue) => ({
     path: issue.path.length > 0 ? issue.path.map(String).join(".") : "(body)",
     message: issue.message,
   }));
+  const summary = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`).join("; ");
+  return errorBody("invalid_request", `invalid request body: ${summary}`, issues);
 }
 
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
@@ -294,11 +297,9 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
 
   const validateBody = zValidator("json", execRequestSchema, (result, c) => {
     if (result.success) return;
-    const issues = formatIssues(result.error);
     // The hook's context is typed without this app's variables.
     observer.observeRejection((c as unknown as Context<Env>).get("tenant").name, "bad_request");
-    const summary = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`).join("; ");
-    return c.json(errorBody("invalid_request", `invalid request body: ${summary}`, issues), 400);
+    return c.json(invalidRequestBody(result.error), 400);
   });
 
   const handleRun = async (c: Context<Env>, route: RunRoute, body: ExecRequest): Promise<Response> => {
@@ -458,10 +459,7 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
     timeout: z.number().int().positive().optional().describe("Wall-clock limit in ms; on expiry the session ends"),
   });
   const validateSessionExec = zValidator("json", sessionExecSchema, (result, c) => {
-    if (result.success) return;
-    const issues = formatIssues(result.error);
-    const summary = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`).join("; ");
-    return c.json(errorBody("invalid_request", `invalid request body: ${summary}`, issues), 400);
+    if (!result.success) return c.json(invalidRequestBody(result.error), 400);
   });
   const sessionsMissing = (c: Context<Env>) => c.json(errorBody("not_implemented", "this deployment has no resident sessions"), 501);
   app.post("/v1/sessions", async (c) => {
