@@ -4,9 +4,9 @@ import { readFile } from "node:fs/promises";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import type { ExecOptions } from "../runtime/types.js";
-import { API_VERSION } from "./http-app.js";
-import { loadServerConfig, ServerConfigError } from "./server-config.js";
+import type { ExecOptions } from "./api/types.js";
+import { API_VERSION } from "./service/http-app.js";
+import { loadServerConfig, ServerConfigError } from "./service/server-config.js";
 // The runtime and the server (Miniflare and friends) load only when a command needs them,
 // so --help and usage errors answer at once.
 
@@ -155,7 +155,7 @@ async function runDemo(serverUrl: string, file: string, token: string | undefine
 
 async function serveCommand(flags: ServeFlags): Promise<number> {
   const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG, port: flags.port, host: flags.host });
-  const { startServer } = await import("./server.js");
+  const { startServer } = await import("./service/server.js");
   let server;
   try {
     server = await startServer(config);

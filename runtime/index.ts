@@ -1,5 +1,5 @@
 export { NodeRuntime, type ResourceSnapshot, type RuntimeStats } from "./node-runtime.js";
-export { InvalidOptionsError } from "./options.js";
-export { ToolDefinitionError } from "../host/tool-gateway.js";
-export { PoolDisposedError as RuntimeDisposedError } from "../host/process-pool.js";
-export type * from "./types.js";
+export { InvalidOptionsError } from "../host/api/options.js";
+export { ToolDefinitionError } from "../host/capabilities/tools/tool-gateway.js";
+export { PoolDisposedError as RuntimeDisposedError } from "../host/engine/process-pool.js";
+export type * from "../host/api/types.js";

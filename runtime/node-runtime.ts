@@ -13,20 +13,20 @@ import type {
   ResidentRunnerOptions,
   RunResult,
   ToolDefinitions,
-} from "./types.js";
-import { startResidentRunner } from "../host/resident-runner.js";
-import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
-import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
-import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
-import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
-import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
-import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
-import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
-import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
-import { GuestChildProcesses } from "../host/child-processes.js";
-import { signalNumber } from "../host/signals.js";
-import { retainSpares } from "../host/spare-processes.js";
-import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
+} from "../host/api/types.js";
+import { startResidentRunner } from "../host/engine/resident-runner.js";
+import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "../host/api/options.js";
+import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/compile/guest-module.js";
+import { compileGuest, GuestCompileError } from "../host/compile/guest-compiler.js";
+import { VirtualFs, type FsChanges } from "../host/capabilities/fs/virtual-fs.js";
+import { NodeModulesBundler, type BundledModule } from "../host/compile/node-modules.js";
+import { isBareSpecifier, ModuleNotFoundError } from "../host/compile/specifiers.js";
+import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
+import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/engine/run-executor.js";
+import { GuestChildProcesses } from "../host/capabilities/child-process/child-processes.js";
+import { signalNumber } from "../host/capabilities/child-process/signals.js";
+import { retainSpares } from "../host/engine/spare-processes.js";
+import { ToolGateway, defaultToolCallLimits } from "../host/capabilities/tools/tool-gateway.js";
 import type { z } from "zod";
 import { randomUUID } from "node:crypto";
 import { existsSync, statSync } from "node:fs";

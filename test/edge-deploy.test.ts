@@ -9,8 +9,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { edgeConfigOf } from "../worker-templates/edge-config.js";
-import { ServerConfigError } from "../host/server-config.js";
+import { edgeConfigOf } from "../worker-templates/edge/edge-config.js";
+import { ServerConfigError } from "../host/service/server-config.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const wranglerBin = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");

@@ -1,8 +1,8 @@
 // The HTTP service against real workerd processes: routes, streaming, tenancy, limits, bad input.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ToolContext, ToolDefinitions } from "../runtime/index.js";
-import { createServerApp, startServer, type RunningServer, type ServerApp } from "../host/server.js";
-import { loadServerConfig, parseTokenList, resolveServerConfig, ServerConfigError } from "../host/server-config.js";
+import { createServerApp, startServer, type RunningServer, type ServerApp } from "../host/service/server.js";
+import { loadServerConfig, parseTokenList, resolveServerConfig, ServerConfigError } from "../host/service/server-config.js";
 
 interface Deferred<T = void> {
   promise: Promise<T>;

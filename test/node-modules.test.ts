@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
-import { INLINE_COMPILE_LIMIT, MAX_QUEUED_PER_RUNTIME } from "../host/guest-compiler.js";
+import { INLINE_COMPILE_LIMIT, MAX_QUEUED_PER_RUNTIME } from "../host/compile/guest-compiler.js";
 
 const nodeModules = fileURLToPath(new URL("../node_modules", import.meta.url));
 

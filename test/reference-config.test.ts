@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { renderReferenceCapnp } from "../host/cell-definition.js";
+import { renderReferenceCapnp } from "../host/engine/cell-definition.js";
 
 const root = new URL("../", import.meta.url);
 

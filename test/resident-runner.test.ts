@@ -3,8 +3,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
-import type { ResidentRunner } from "../runtime/types.js";
-import { prepareSnippet, type DiagnosableResidentRunner } from "../host/resident-runner.js";
+import type { ResidentRunner } from "../host/api/types.js";
+import { prepareSnippet, type DiagnosableResidentRunner } from "../host/engine/resident-runner.js";
 
 let rt: NodeRuntime;
 const runners: ResidentRunner[] = [];

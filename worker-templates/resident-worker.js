@@ -1,4 +1,4 @@
-// Main module of a resident runner's workerd process (host/resident-runner.ts): one static
+// Main module of a resident runner's workerd process (host/engine/resident-runner.ts): one static
 // worker that evaluates snippet after snippet in the same isolate, so globals persist.
 // Snippets are evaluated through the UNSAFE_EVAL binding (Miniflare's `unsafeEvalBinding`);
 // the binding stays in this module's scope and is never handed to guest code.

@@ -1,4 +1,4 @@
-import type { SupervisorBindings } from "./edge-bindings.js";
+import type { SupervisorBindings } from "./edge/edge-bindings.js";
 
 declare const supervisor: {
   fetch(request: Request, env: SupervisorBindings): Promise<Response>;

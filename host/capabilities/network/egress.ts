@@ -1,0 +1,143 @@
+// Guest network access. Guests have no outbound network unless the runtime's `network`
+// permission grants it; then their fetches reach this host-side proxy (workerd's proxy-style
+// external service), which checks the run's policy and forwards allowed requests.
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import type { PermissionPolicy } from "../../api/options.js";
+
+export const EGRESS_TOKEN_HEADER = "x-secure-exec-egress";
+
+const policies = new Map<string, PermissionPolicy>();
+
+export function registerEgressPolicy(token: string, policy: PermissionPolicy): () => void {
+  policies.set(token, policy);
+  return () => policies.delete(token);
+}
+
+/** Addresses a guest reaches only when a rule names them exactly. */
+export function isInternalAddress(address: string): boolean {
+  if (isIP(address) === 6) {
+    const groups = expandIPv6(address);
+    if (!groups) return true;
+    const [first] = groups as [number];
+    if (groups.every((group) => group === 0)) return true; // ::
+    if (groups.slice(0, 7).every((group) => group === 0) && groups[7] === 1) return true; // ::1
+    if ((first & 0xffc0) === 0xfe80 || (first & 0xfe00) === 0xfc00 || (first & 0xff00) === 0xff00) return true;
+    // IPv4 inside IPv6 (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, NAT64 64:ff9b::/96):
+    // judge the embedded IPv4 address, whichever way it was written.
+    const embedsV4 =
+      (groups.slice(0, 5).every((group) => group === 0) && (groups[5] === 0xffff || groups[5] === 0)) ||
+      (first === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((group) => group === 0));
+    if (embedsV4) {
+      const high = groups[6]!;
+      const low = groups[7]!;
+      return isInternalAddress(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`);
+    }
+    return false;
+  }
+  const [a, b] = address.split(".").map(Number) as [number, number];
+  return (
+    a === 127 || a === 10 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224
+  );
+}
+
+/** The eight 16-bit groups of an IPv6 address (a trailing dotted IPv4 part included). */
+function expandIPv6(address: string): number[] | undefined {
+  let text = address.toLowerCase().replace(/%.*$/, "");
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [, a, b, c, d] = dotted.map(Number) as [number, number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? left.length !== 8 : missing < 0) return undefined;
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill("0"), ...right].map((group) => parseInt(group, 16));
+  return groups.length === 8 && groups.every((group) => Number.isInteger(group) && group >= 0 && group <= 0xffff) ? groups : undefined;
+}
+
+type Decision = { allowed: true } | { allowed: false; reason: string };
+
+/** First matching rule wins; internal addresses need a rule without wildcards naming them. */
+export async function decideEgress(policy: PermissionPolicy, url: URL): Promise<Decision> {
+  if (url.protocol !== "http:" && url.protocol !== "https:") return { allowed: false, reason: `scheme ${url.protocol} is not allowed` };
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  const subjects = [`${host}:${port}`, host];
+  let explicit = false;
+  let allowed: boolean;
+  if (typeof policy === "string") {
+    allowed = policy === "allow";
+  } else {
+    const rule = policy.rules.find((candidate) => subjects.some((subject) => globMatch(candidate.pattern, subject)));
+    allowed = (rule?.action ?? policy.default) === "allow";
+    explicit = rule !== undefined && !rule.pattern.includes("*") && rule.action === "allow";
+  }
+  if (!allowed) return { allowed: false, reason: `${host}:${port} is denied by the network permission policy` };
+  if (!explicit) {
+    const addresses = isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [])).map((entry) => entry.address);
+    if (addresses.length === 0) return { allowed: false, reason: `${host} does not resolve` };
+    if (addresses.some(isInternalAddress)) {
+      return { allowed: false, reason: `${host} is a loopback, private or link-local address; name it in a rule to allow it` };
+    }
+  }
+  return { allowed: true };
+}
+
+function globMatch(pattern: string, subject: string): boolean {
+  const expression = pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^:]*");
+  return new RegExp(`^${expression}$`, "i").test(subject);
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "host", "content-length"]);
+
+/** Serves one proxied guest request (absolute-form request target). */
+export async function handleEgress(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const deny = (status: number, message: string) => {
+    response.writeHead(status, { "content-type": "text/plain", "x-secure-exec-denied": "1" });
+    response.end(`secure-exec: ${message}\n`);
+  };
+  const token = request.headers[EGRESS_TOKEN_HEADER];
+  const policy = typeof token === "string" ? policies.get(token) : undefined;
+  if (!policy) return deny(403, "network access is not granted to this run");
+  let url: URL;
+  try {
+    url = new URL(request.url ?? "");
+  } catch {
+    return deny(400, "malformed request target");
+  }
+  const decision = await decideEgress(policy, url);
+  if (!decision.allowed) return deny(403, decision.reason);
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name === EGRESS_TOKEN_HEADER) continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  try {
+    const hasBody = request.method !== "GET" && request.method !== "HEAD";
+    const upstream = await fetch(url, {
+      method: request.method,
+      headers,
+      body: hasBody ? (Readable.toWeb(request) as ReadableStream<Uint8Array>) : undefined,
+      redirect: "manual",
+      ...(hasBody ? { duplex: "half" } : {}),
+    } as RequestInit);
+    const replyHeaders: Record<string, string> = {};
+    upstream.headers.forEach((value, name) => {
+      if (!HOP_BY_HOP.has(name) && name !== "content-encoding") replyHeaders[name] = value;
+    });
+    response.writeHead(upstream.status, upstream.statusText, replyHeaders);
+    if (upstream.body) {
+      for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) response.write(chunk);
+    }
+    response.end();
+  } catch (error) {
+    if (!response.headersSent) deny(502, `upstream request failed: ${(error as Error).message}`);
+    else response.destroy();
+  }
+}

@@ -1,0 +1,71 @@
+// One sandbox cell (a workerd process): its supervisor worker and the capabilities wired
+// into it. The Miniflare adapter launches cells from this, and config.capnp is rendered
+// from it (`npm run gen:capnp`), so the reference configuration and the running one agree.
+// No Node APIs: the edge Worker takes its guests' compatibility settings from here too.
+export const cellDefinition = {
+  compatibilityDate: "2026-04-01",
+  supervisor: {
+    name: "supervisor",
+    mainModule: "supervisor.js",
+  },
+  /** Templates the supervisor embeds as text and hands to every guest isolate. */
+  guestTemplates: [
+    "guest-prelude.js",
+    "guest-bridge.js",
+    "guest-child-process.js",
+    "guest-http.js",
+    "guest-fs.js",
+    "guest-fs-promises.js",
+  ],
+  bindings: {
+    loader: "LOADER",
+    host: "HOST",
+    egress: "EGRESS",
+  },
+  guest: {
+    compatibilityFlags: ["nodejs_compat"],
+  },
+} as const;
+
+/** The reference configuration of one cell, in workerd's text format. */
+export function renderReferenceCapnp(): string {
+  const { supervisor, bindings, compatibilityDate } = cellDefinition;
+  return `# Reference workerd configuration of one secure-exec sandbox cell.
+# Generated from host/engine/cell-definition.ts by \`npm run gen:capnp\`; do not edit by hand.
+# The host launches the same cell through Miniflare, which adds its own loopback
+# plumbing; ${bindings.host} reaches the host process on a loopback port.
+#
+# Try it on its own: npx workerd serve --experimental config.capnp
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "${supervisor.name}", worker = .supervisorWorker),
+    (name = "host", external = (address = "127.0.0.1:8788", http = ())),
+    (name = "egress", external = (address = "127.0.0.1:8788", http = (style = proxy))),
+  ],
+  sockets = [
+    (name = "http", address = "127.0.0.1:8787", http = (), service = "${supervisor.name}"),
+  ],
+);
+
+const supervisorWorker :Workerd.Worker = (
+  compatibilityDate = "${compatibilityDate}",
+  modules = [
+    (name = "${supervisor.mainModule}", esModule = embed "worker-templates/supervisor.js"),
+${cellDefinition.guestTemplates.map((name) => `    (name = "${name}", text = embed "worker-templates/${name}"),`).join("\n")}
+  ],
+  bindings = [
+    # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).
+    (name = "${bindings.loader}", workerLoader = ()),
+    # Tools and other host capabilities, reached only through the supervisor.
+    (name = "${bindings.host}", service = "host"),
+    # The host's egress proxy: the globalOutbound of guests whose runtime grants network.
+    (name = "${bindings.egress}", service = "egress"),
+  ],
+  # Guests cannot fetch out: dynamic workers get globalOutbound = null, or EGRESS when the
+  # runtime's network permission grants access.
+  globalOutbound = "host",
+);
+`;
+}

@@ -1,0 +1,53 @@
+// Captures one output channel of a run up to a byte cap, streaming chunks to a listener.
+import type { OutputListener } from "../api/types.js";
+
+const encoder = new TextEncoder();
+
+export class OutputCapture {
+  private readonly parts: string[] = [];
+  private bytes = 0;
+  private truncated = false;
+
+  constructor(
+    private readonly channel: "stdout" | "stderr",
+    private readonly capBytes: number,
+    private readonly listener?: OutputListener,
+  ) {}
+
+  write(text: string): void {
+    if (this.truncated || text.length === 0) return;
+    let chunk = encoder.encode(text);
+    if (this.bytes + chunk.byteLength > this.capBytes) {
+      chunk = chunk.subarray(0, this.capBytes - this.bytes);
+      // Do not end on half a UTF-8 sequence.
+      let cut = chunk.byteLength;
+      while (cut > 0 && (chunk[cut - 1]! & 0xc0) === 0x80) cut -= 1;
+      if (cut > 0 && chunk[cut - 1]! >= 0xc0) cut -= 1;
+      chunk = chunk.subarray(0, cut);
+      this.truncated = true;
+    }
+    this.bytes += chunk.byteLength;
+    const kept = new TextDecoder().decode(chunk);
+    this.parts.push(kept);
+    if (chunk.byteLength > 0) this.listener?.(chunk);
+    if (this.truncated) {
+      const marker = `\n[secure-exec: ${this.channel} truncated at ${this.capBytes} bytes]\n`;
+      this.parts.push(marker);
+      this.listener?.(encoder.encode(marker));
+    }
+  }
+
+  /** Host-side notes (time limit, lost process) bypass the cap so they are never lost. */
+  note(text: string): void {
+    this.parts.push(text);
+    this.listener?.(encoder.encode(text));
+  }
+
+  get hasOutput(): boolean {
+    return this.bytes > 0;
+  }
+
+  text(): string {
+    return this.parts.join("");
+  }
+}

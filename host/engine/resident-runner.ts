@@ -1,0 +1,571 @@
+// Resident runner: one live guest that evaluates snippet after snippet (globals persist).
+//
+// The guest is a static worker (worker-templates/resident-worker.js) with Miniflare's
+// `unsafeEvalBinding`, alone in a workerd process of its own, so a timeout, a heap bomb or
+// process.exit ends that runner and nothing else. The host reaches it over the process's
+// direct socket with one long-lived WebSocket (undici): one message per snippet out, one
+// NDJSON message back when it ends. One HTTP request per snippet would be about as fast, but
+// workerd keeps ~2 KB per request it served, which would end a busy runner on its memory cap
+// after ~60,000 snippets; a WebSocket keeps it flat. See docs/resident-runner.md.
+import { readStatusKb } from "./sandbox-process.js";
+import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { templatePath } from "../package-files.js";
+import { WebSocket } from "undici";
+import { parse, type Node } from "acorn";
+import { z } from "zod";
+import type { ResidentExecOptions, ResidentRunner, ResidentRunnerOptions, RunResult } from "../api/types.js";
+import { parseOptions } from "../api/options.js";
+import { launchStaticWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
+import { cellDefinition } from "./cell-definition.js";
+import { OutputCapture } from "./output-capture.js";
+
+export interface ResidentRunnerSettings extends ResidentRunnerOptions {
+  env: Record<string, string>;
+  cwd: string;
+  memoryMb: number;
+  outputBytes: number;
+}
+
+/** A resident runner with its diagnostics (not part of the public `ResidentRunner` type). */
+export interface DiagnosableResidentRunner extends ResidentRunner {
+  /** Pid of the runner's workerd process (diagnostic; the process dies with the runner). */
+  processId(): number;
+}
+
+const EXIT_KILLED = 137;
+const WORKER_MODULE = "resident-worker.js";
+const CONFIG_MODULE = "resident-config.txt";
+const EVAL_BINDING = "UNSAFE_EVAL";
+/** Same words as a dynamic worker with `globalOutbound: null`. */
+const NO_NETWORK_MESSAGE =
+  "This worker is not permitted to access the internet via global functions like fetch(). It must use capabilities (such as bindings in 'env') to talk to the outside world.";
+/** Room above `memoryMb` for the runner's own code, compiled snippets and the channel. */
+const MEMORY_SLACK_MB = 32;
+const WARMUP_SNIPPETS = [
+  'console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); console.error("warm"); void 0',
+  "await new Promise((resolve) => setTimeout(resolve, 0)); void 0",
+  '__return({ warm: true }); ({ warm: [1, "x"] })',
+];
+const WARMUP_ROUNDS = 3;
+const WARMUP_TIMEOUT_MS = 10_000;
+/** A broken channel with a live process: how long to wait for the process to report its death. */
+const CHANNEL_LOSS_GRACE_MS = 250;
+/** How often (in execs) the host looks at the process's data size. */
+const MEMORY_CHECK_EVERY = 64;
+/** workerd refuses WebSocket messages above 32 MiB; a snippet must fit in one. */
+const MAX_SNIPPET_BYTES = 32 * 1024 * 1024 - 4096;
+
+const residentExecOptionsSchema = z.strictObject({
+  timeout: z.number().positive().finite().optional(),
+});
+const residentRunnerOptionsSchema = z.strictObject({
+  timeout: z.number().positive().finite().optional(),
+});
+
+/** `exec` while another `exec` of the same runner is in flight. */
+export class ResidentRunnerBusyError extends Error {
+  constructor() {
+    super(
+      "secure-exec: this resident runner is already running a snippet; a resident runner runs one exec at a time (await the previous exec first)",
+    );
+    this.name = "ResidentRunnerBusyError";
+  }
+}
+
+/** `exec` on a runner that was killed, exited or disposed. */
+export class ResidentRunnerEndedError extends Error {
+  constructor(readonly reason: string) {
+    super(`secure-exec: this resident runner ${reason}; create a new one with createResidentRunner()`);
+    this.name = "ResidentRunnerEndedError";
+  }
+}
+
+
+let workerSource: string | undefined;
+function loadWorkerSource(): string {
+  workerSource ??= readFileSync(templatePath(WORKER_MODULE), "utf8");
+  return workerSource;
+}
+
+export async function startResidentRunner(settings: ResidentRunnerSettings): Promise<ResidentRunner> {
+  const { env, cwd, memoryMb, outputBytes, ...runnerOptions } = settings;
+  const options = parseOptions(residentRunnerOptionsSchema, runnerOptions, "createResidentRunner option");
+  const handle = await launchStaticWorkerd({
+    mainModule: { name: WORKER_MODULE, source: loadWorkerSource() },
+    textModules: {
+      [CONFIG_MODULE]: JSON.stringify({ env, cwd, outputBytes }),
+    },
+    compatibilityDate: cellDefinition.compatibilityDate,
+    // Messages are small and local: permessage-deflate would only cost CPU on both ends.
+    compatibilityFlags: ["nodejs_compat", "no_web_socket_compression"],
+    unsafeEvalBinding: EVAL_BINDING,
+    denyNetworkMessage: NO_NETWORK_MESSAGE,
+  });
+  let runner: ResidentGuest;
+  try {
+    runner = new ResidentGuest(handle, await openSession(handle), { env, cwd, memoryMb, outputBytes, timeout: options.timeout });
+  } catch (error) {
+    await handle.kill();
+    throw error;
+  }
+  try {
+    await runner.warmUp();
+    await runner.applyMemoryLimit();
+  } catch (error) {
+    await runner.dispose();
+    throw error;
+  }
+  return runner;
+}
+
+interface GuestEvent {
+  o?: string;
+  e?: string;
+  x?: number;
+  r?: string;
+  end?: boolean;
+}
+
+interface InFlightExec {
+  /** Ends the exec with 137 and the note on stderr; the runner ends with `reason`. */
+  kill(note: string, reason: string): void;
+  /** One message of NDJSON events from the worker. */
+  onMessage(text: string): void;
+}
+
+/** The runner's one WebSocket to its worker. */
+async function openSession(handle: WorkerdHandle): Promise<WebSocket> {
+  const socket = new WebSocket(`ws://${handle.url.host}/session`);
+  await new Promise<void>((resolve, reject) => {
+    socket.addEventListener("open", () => resolve(), { once: true });
+    socket.addEventListener("error", () => reject(new Error("secure-exec: cannot open a session with the resident runner's process")), {
+      once: true,
+    });
+  });
+  return socket;
+}
+
+class ResidentGuest implements DiagnosableResidentRunner {
+  private busy = false;
+  private endReason: string | undefined;
+  private inFlight: InFlightExec | undefined;
+  private snippets = 0;
+  private disposing: Promise<void> | undefined;
+  /** Set once the RLIMIT_DATA cap is in place (sizes in KiB). */
+  private memoryCap: { limitKb: number; idleKb: number; collectAtKb: number; rebase: boolean } | undefined;
+  private execsSinceMemoryCheck = 0;
+
+  constructor(
+    private readonly handle: WorkerdHandle,
+    private readonly socket: WebSocket,
+    private readonly settings: ResidentRunnerSettings,
+  ) {
+    void handle.exited.then((exit) => this.onProcessExit(exit));
+    socket.addEventListener("message", (event) => this.inFlight?.onMessage(event.data as string));
+    socket.addEventListener("close", () => this.onSessionClosed());
+  }
+
+  processId(): number {
+    return this.handle.pid;
+  }
+
+  async exec(code: string, options?: ResidentExecOptions): Promise<RunResult> {
+    if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
+    const timeout =
+      options === undefined
+        ? this.settings.timeout
+        : (parseOptions(residentExecOptionsSchema, options, "resident exec option").timeout ?? this.settings.timeout);
+    if (this.endReason !== undefined) throw new ResidentRunnerEndedError(this.endReason);
+    if (this.busy) throw new ResidentRunnerBusyError();
+    this.busy = true;
+    try {
+      this.snippets += 1;
+      return await this.evaluate(code, `snippet-${this.snippets}`, timeout);
+    } finally {
+      this.busy = false;
+      this.watchMemory();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      this.end("was disposed");
+      this.inFlight?.kill("secure-exec: the resident runner was disposed; the guest was killed\n", "was disposed");
+      await this.handle.kill();
+      this.closeSocket();
+    })();
+    return this.disposing;
+  }
+
+  /** The first snippets pay one-off compilation (eval, node:util, node:stream) before any guest arrives. */
+  async warmUp(): Promise<void> {
+    for (let round = 0; round < WARMUP_ROUNDS; round += 1) {
+      for (const snippet of WARMUP_SNIPPETS) {
+        const result = await this.evaluate(snippet, "warmup", WARMUP_TIMEOUT_MS);
+        if (result.exitCode !== 0) {
+          throw new Error(`secure-exec: the resident runner failed to start: ${result.stderr.trim() || `exit code ${result.exitCode}`}`);
+        }
+      }
+    }
+  }
+
+  /** Caps the process's writable private memory (RLIMIT_DATA), as for sandbox processes: a heap bomb aborts only it. */
+  async applyMemoryLimit(): Promise<void> {
+    const idleKb = readStatusKb(this.handle.pid, "VmData") ?? 0;
+    const limitBytes = idleKb * 1024 + (this.settings.memoryMb + MEMORY_SLACK_MB) * 1024 * 1024;
+    await new Promise<void>((resolve) => {
+      execFile("prlimit", [`--pid=${this.handle.pid}`, `--data=${limitBytes}:${limitBytes}`], () => resolve());
+    });
+    if (idleKb > 0 && readDataLimit(this.handle.pid) === limitBytes) {
+      const limitKb = limitBytes / 1024;
+      this.memoryCap = { limitKb, idleKb, collectAtKb: idleKb + (limitKb - idleKb) / 2, rebase: false };
+    }
+  }
+
+  /**
+   * Garbage V8 has not collected yet (compiled snippets, mostly) counts against the cap; past
+   * half of it the runner asks V8 to collect. The next threshold starts from what is left after
+   * that, so a guest whose live data fills the cap still meets it.
+   */
+  private watchMemory(): void {
+    const cap = this.memoryCap;
+    if (!cap || this.endReason !== undefined || ++this.execsSinceMemoryCheck < MEMORY_CHECK_EVERY) return;
+    this.execsSinceMemoryCheck = 0;
+    const dataKb = readStatusKb(this.handle.pid, "VmData");
+    if (dataKb === undefined) return;
+    const headroomKb = cap.limitKb - cap.idleKb;
+    if (cap.rebase) {
+      cap.rebase = false;
+      cap.collectAtKb = Math.max(cap.idleKb + headroomKb / 2, dataKb + headroomKb / 4);
+    }
+    if (dataKb < cap.collectAtKb) return;
+    cap.rebase = true;
+    try {
+      this.socket.send(`g${cap.limitKb * 1024}`);
+    } catch {
+      // the session is gone; sessionBroken handles it
+    }
+  }
+
+  private end(reason: string): void {
+    this.endReason ??= reason;
+  }
+
+  private evaluate(code: string, name: string, timeoutMs: number | undefined): Promise<RunResult> {
+    const snippet = prepareSnippet(code);
+    const message = `${snippet.isAsync ? "a" : "s"}${name}\n${snippet.source}`;
+    if (message.length > MAX_SNIPPET_BYTES / 3 && Buffer.byteLength(message) > MAX_SNIPPET_BYTES) {
+      return Promise.reject(new RangeError(`secure-exec: the snippet is too large for a resident runner (at most ${MAX_SNIPPET_BYTES} bytes)`));
+    }
+    const stdout = new OutputCapture("stdout", this.settings.outputBytes);
+    const stderr = new OutputCapture("stderr", this.settings.outputBytes);
+    return new Promise<RunResult>((resolve) => {
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (exitCode: number, valueJson?: string): void => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        if (this.inFlight === inFlight) this.inFlight = undefined;
+        let stderrText = stderr.text();
+        if (exitCode === 1 && /^SyntaxError: [^\n]*\n$/.test(stderrText)) stderrText = locateSyntaxError(code, name) + stderrText;
+        const result: RunResult = { stdout: stdout.text(), stderr: stderrText, exitCode };
+        if (exitCode === 0 && valueJson !== undefined) result.value = JSON.parse(valueJson);
+        resolve(result);
+      };
+      const handleEvent = (event: GuestEvent): void => {
+        if (event.o !== undefined) stdout.write(event.o);
+        if (event.e !== undefined) stderr.write(event.e);
+        if (event.x === undefined) return;
+        if (event.end) {
+          // process.exit ends the runner; its process goes at once.
+          this.end(`has exited: the guest called process.exit(${event.x})`);
+          void this.handle.kill();
+        }
+        finish(event.x, event.r);
+      };
+      const inFlight: InFlightExec = {
+        kill: (note, reason) => {
+          if (done) return;
+          this.end(reason);
+          stderr.note(note);
+          finish(EXIT_KILLED);
+          void this.handle.kill();
+        },
+        onMessage: (text) => {
+          try {
+            let start = 0;
+            let newline: number;
+            while (!done && (newline = text.indexOf("\n", start)) !== -1) {
+              if (newline > start) handleEvent(JSON.parse(text.slice(start, newline)) as GuestEvent);
+              start = newline + 1;
+            }
+          } catch {
+            this.sessionBroken();
+          }
+        },
+      };
+      this.inFlight = inFlight;
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () =>
+            inFlight.kill(
+              `secure-exec: time limit of ${timeoutMs} ms exceeded; the resident runner was killed\n`,
+              `was killed: the time limit of ${timeoutMs} ms was exceeded`,
+            ),
+          timeoutMs,
+        );
+      }
+      try {
+        this.socket.send(message);
+      } catch {
+        this.sessionBroken();
+      }
+    });
+  }
+
+  /** The session failed while the process may live: a dead process reports itself first. */
+  private sessionBroken(): void {
+    if (this.endReason !== undefined) return;
+    const grace = setTimeout(() => {
+      if (this.endReason !== undefined) return;
+      const reason = "was killed: its session with the host broke";
+      if (this.inFlight) this.inFlight.kill("secure-exec: the resident runner stopped answering; the runner was killed\n", reason);
+      this.end(reason);
+      void this.handle.kill();
+    }, CHANNEL_LOSS_GRACE_MS);
+    grace.unref();
+  }
+
+  private onSessionClosed(): void {
+    this.sessionBroken();
+  }
+
+  private closeSocket(): void {
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  private onProcessExit(exit: WorkerdExit): void {
+    const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
+    const reason = outOfMemory
+      ? `was killed: its process ran out of memory (limits.memoryMb = ${this.settings.memoryMb})`
+      : "was killed: its process exited unexpectedly";
+    const what = outOfMemory
+      ? `the resident runner's process ran out of memory (limits.memoryMb = ${this.settings.memoryMb})`
+      : "the resident runner's process exited unexpectedly";
+    this.inFlight?.kill(`secure-exec: ${what}; the guest was killed\n`, reason);
+    this.end(reason);
+    this.closeSocket();
+    void this.handle.kill();
+  }
+}
+
+function readDataLimit(pid: number): number | undefined {
+  try {
+    const match = /Max data size\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+
+/**
+ * V8 reports a snippet that does not compile without saying where; acorn finds the spot,
+ * shown the way Node shows it (`snippet-3:1`, the line, a caret).
+ */
+function locateSyntaxError(code: string, name: string): string {
+  try {
+    parse(code, { ecmaVersion: "latest", sourceType: "script", allowHashBang: true, allowAwaitOutsideFunction: true });
+    return "";
+  } catch (error) {
+    const location = (error as { loc?: { line: number; column: number } }).loc;
+    if (!location) return "";
+    const sourceLine = code.split("\n")[location.line - 1] ?? "";
+    return `${name}:${location.line}\n${sourceLine}\n${" ".repeat(location.column)}^\n\n`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Snippets with top-level await
+
+export interface PreparedSnippet {
+  /** Script source for the eval binding. */
+  source: string;
+  /** The source evaluates to a promise of the snippet's completion value. */
+  isAsync: boolean;
+}
+
+type AnyNode = Node & { type: string; [key: string]: unknown };
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/**
+ * A snippet is evaluated as a classic script, so its top-level `var`, `let`, `const`,
+ * `function` and `class` declarations persist as globals, and its completion value is the
+ * value of its last expression. A script cannot `await`; a snippet that does is rewritten
+ * (like Node's REPL does): declarations are hoisted out as globals and the rest runs in an
+ * async arrow function whose result is the last expression statement. Line numbers stay.
+ */
+export function prepareSnippet(code: string): PreparedSnippet {
+  if (!code.includes("await")) return { source: code, isAsync: false };
+  const options = { ecmaVersion: "latest", sourceType: "script", allowHashBang: true } as const;
+  try {
+    parse(code, options);
+    return { source: code, isAsync: false };
+  } catch {
+    // try again with top-level await
+  }
+  let program: AnyNode;
+  try {
+    program = parse(code, { ...options, allowAwaitOutsideFunction: true }) as unknown as AnyNode;
+  } catch {
+    // Not valid either way: V8 reports the syntax error in its own words.
+    return { source: code, isAsync: false };
+  }
+  return { source: rewriteTopLevelAwait(code, program), isAsync: true };
+}
+
+function rewriteTopLevelAwait(code: string, program: AnyNode): string {
+  const varNames = new Set<string>();
+  const letNames = new Set<string>();
+  const functionNames: string[] = [];
+  const edits: Edit[] = [];
+  const text = (node: AnyNode): string => code.slice(node.start, node.end);
+
+  /** `a = (init), {b} = (init)` for the declarators that have an initialiser. */
+  const assignments = (declaration: AnyNode, names: Set<string>): string[] => {
+    const parts: string[] = [];
+    for (const declarator of declaration.declarations as AnyNode[]) {
+      const id = declarator.id as AnyNode;
+      collectPatternNames(id, names);
+      const init = declarator.init as AnyNode | null;
+      if (init) parts.push(`${text(id)} = (${text(init)})`);
+    }
+    return parts;
+  };
+  const replaceDeclarationStatement = (declaration: AnyNode, names: Set<string>): void => {
+    const parts = assignments(declaration, names);
+    edits.push({ start: declaration.start, end: declaration.end, text: parts.length > 0 ? `void (${parts.join(", ")});` : ";" });
+  };
+
+  // `var` anywhere outside functions is global; `let`, `const` and `class` only at the top.
+  const visit = (statement: AnyNode | null | undefined): void => {
+    if (!statement) return;
+    switch (statement.type) {
+      case "VariableDeclaration":
+        if (statement.kind === "var") replaceDeclarationStatement(statement, varNames);
+        break;
+      case "BlockStatement":
+        for (const child of statement.body as AnyNode[]) visit(child);
+        break;
+      case "IfStatement":
+        visit(statement.consequent as AnyNode);
+        visit(statement.alternate as AnyNode | null);
+        break;
+      case "ForStatement": {
+        const init = statement.init as AnyNode | null;
+        if (init?.type === "VariableDeclaration" && init.kind === "var") {
+          const parts = assignments(init, varNames);
+          edits.push({ start: init.start, end: init.end, text: parts.length > 0 ? parts.join(", ") : "void 0" });
+        }
+        visit(statement.body as AnyNode);
+        break;
+      }
+      case "ForInStatement":
+      case "ForOfStatement": {
+        const left = statement.left as AnyNode;
+        if (left.type === "VariableDeclaration" && left.kind === "var") {
+          const declarator = (left.declarations as AnyNode[])[0]!;
+          collectPatternNames(declarator.id as AnyNode, varNames);
+          edits.push({ start: left.start, end: left.end, text: text(declarator.id as AnyNode) });
+        }
+        visit(statement.body as AnyNode);
+        break;
+      }
+      case "WhileStatement":
+      case "DoWhileStatement":
+      case "LabeledStatement":
+      case "WithStatement":
+        visit(statement.body as AnyNode);
+        break;
+      case "TryStatement":
+        visit(statement.block as AnyNode);
+        visit((statement.handler as AnyNode | null)?.body as AnyNode | undefined);
+        visit(statement.finalizer as AnyNode | null);
+        break;
+      case "SwitchStatement":
+        for (const switchCase of statement.cases as AnyNode[]) {
+          for (const child of switchCase.consequent as AnyNode[]) visit(child);
+        }
+        break;
+      default:
+        break;
+    }
+  };
+
+  const body = program.body as AnyNode[];
+  body.forEach((statement, index) => {
+    if (statement.type === "VariableDeclaration" && statement.kind !== "var") {
+      replaceDeclarationStatement(statement, letNames);
+    } else if (statement.type === "FunctionDeclaration") {
+      // Stays a declaration (hoisted within the snippet); published as a global at the start.
+      functionNames.push((statement.id as AnyNode & { name: string }).name);
+    } else if (statement.type === "ClassDeclaration") {
+      const name = (statement.id as AnyNode & { name: string }).name;
+      letNames.add(name);
+      edits.push({ start: statement.start, end: statement.end, text: `${name} = ${text(statement)};` });
+    } else if (statement.type === "ExpressionStatement" && index === body.length - 1) {
+      // The completion value of the snippet.
+      edits.push({ start: statement.start, end: statement.end, text: `return (${text(statement.expression as AnyNode)});` });
+    } else {
+      visit(statement);
+    }
+  });
+
+  let rewritten = code;
+  for (const edit of edits.sort((a, b) => b.start - a.start)) {
+    rewritten = rewritten.slice(0, edit.start) + edit.text + rewritten.slice(edit.end);
+  }
+  for (const name of functionNames) varNames.add(name);
+  for (const name of letNames) varNames.delete(name);
+  const hoisted =
+    (varNames.size > 0 ? `var ${[...varNames].join(", ")}; ` : "") + (letNames.size > 0 ? `let ${[...letNames].join(", ")}; ` : "");
+  const publish = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join("");
+  // Everything on the first line keeps the snippet's line numbers.
+  return `${hoisted}(async () => { ${publish}${rewritten}\n})()`;
+}
+
+function collectPatternNames(pattern: AnyNode | null, names: Set<string>): void {
+  if (!pattern) return;
+  switch (pattern.type) {
+    case "Identifier":
+      names.add((pattern as AnyNode & { name: string }).name);
+      break;
+    case "ObjectPattern":
+      for (const property of pattern.properties as AnyNode[]) {
+        collectPatternNames(property.type === "RestElement" ? (property.argument as AnyNode) : (property.value as AnyNode), names);
+      }
+      break;
+    case "ArrayPattern":
+      for (const element of pattern.elements as (AnyNode | null)[]) collectPatternNames(element, names);
+      break;
+    case "RestElement":
+      collectPatternNames(pattern.argument as AnyNode, names);
+      break;
+    case "AssignmentPattern":
+      collectPatternNames(pattern.left as AnyNode, names);
+      break;
+    default:
+      break;
+  }
+}

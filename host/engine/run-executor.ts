@@ -1,0 +1,421 @@
+// Carries one run to a sandbox process and back: per-run worker configuration out,
+// streamed NDJSON events in, with the deadline, abort and process-loss rules applied.
+import { randomBytes, randomUUID } from "node:crypto";
+import type { OutputListener } from "../api/types.js";
+import { OutputCapture } from "./output-capture.js";
+import { registerRunToken, type HostMessageHandler } from "./host-router.js";
+import { registerEgressPolicy } from "../capabilities/network/egress.js";
+import type { PermissionPolicy } from "../api/options.js";
+import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
+import type { SandboxProcess } from "./sandbox-process.js";
+import {
+  buildRunMessage,
+  EXIT_KILLED,
+  exitCodeOf,
+  GuestEventDecoder,
+  guestWorkerOf,
+  isPort,
+  validJson,
+  type GuestEvent,
+  type RunMessageFields,
+} from "./supervisor-protocol.js";
+
+export { EXIT_KILLED } from "./supervisor-protocol.js";
+
+const SUSPECT_WINDOW_MS = 5_000;
+
+export interface RunRequest {
+  /** Guest module as produced by `compileGuestModule`. */
+  guestModule: string;
+  env: Record<string, string>;
+  cwd: string;
+  stdin?: string | Uint8Array;
+  /** Extra `process.argv` entries after the script. */
+  argv?: string[];
+  timeoutMs?: number;
+  /** Time the call already spent before the run (compiling), counted against `timeoutMs`. */
+  spentMs?: number;
+  cpuTimeLimitMs?: number;
+  signal?: AbortSignal;
+  onStdout?: OutputListener;
+  onStderr?: OutputListener;
+  outputBytes: number;
+  memoryMb: number;
+  /** Handles the guest's host calls (tools, child processes); called once per run. */
+  onHostMessage?: (runId: string, signal: AbortSignal, control: RunControl) => HostMessageHandler;
+  /** "stream": stdin stays open for `control.deliver` (spawn); default: `stdin`, then end. */
+  stdinMode?: "buffer" | "stream";
+  /** Attached by `executeRun`: reaches the live guest. */
+  control?: RunHandle;
+  /** The runtime's network policy; without one (or "deny") the guest has no outbound network. */
+  networkPolicy?: PermissionPolicy;
+  /** The runtime's filesystem: shipped to the guest, and its changes applied back. */
+  fs?: { snapshot: unknown; onChanges(changes: unknown): void };
+  /** Modules beside the guest (resolved packages), by module name. */
+  extraModules?: Record<string, unknown>;
+  /** Sandbox builtins (fs, child_process, http modules) the guest or its packages import. */
+  runtimeModules?: string[];
+  /** A guest HTTP server started (`true`) or stopped listening on `port`. */
+  onListenerChange?: (port: number, listening: boolean) => void;
+}
+
+/** A handle on a live run: messages to its isolate, and an early end. */
+export interface RunControl {
+  /** Sends a message to the guest isolate (stdin, child process events, HTTP requests). */
+  deliver(message: Record<string, unknown>): Promise<unknown>;
+  /** Ends the run now with `exitCode`, noting `reason` on stderr when given. */
+  kill(exitCode: number, reason?: string): void;
+}
+
+/**
+ * A caller's handle on a run that may not have started yet (it is still compiling): messages
+ * wait for the start, and a kill before it ends the run as soon as it starts.
+ */
+export class RunHandle implements RunControl {
+  private live: RunControl | undefined;
+  private ended = false;
+  private pendingKill: { exitCode: number; reason?: string } | undefined;
+  private readonly waiters: (() => void)[] = [];
+  private readonly killedEarly = new AbortController();
+
+  /** Aborted when the run is killed before it started (its compile can stop). */
+  get killedBeforeStart(): AbortSignal {
+    return this.killedEarly.signal;
+  }
+
+  /** How a kill before the start ends the run. */
+  get earlyKill(): { exitCode: number; reason?: string } | undefined {
+    return this.live ? undefined : this.pendingKill;
+  }
+
+  /** Called by `executeRun` once the run exists. */
+  attach(live: RunControl): void {
+    this.live = live;
+    if (this.pendingKill) live.kill(this.pendingKill.exitCode, this.pendingKill.reason);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** The run ended without starting (e.g. it did not compile). */
+  end(): void {
+    this.ended = true;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  async deliver(message: Record<string, unknown>): Promise<unknown> {
+    while (!this.live && !this.ended) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return this.live ? this.live.deliver(message) : { ok: false, error: "the run has ended" };
+  }
+
+  kill(exitCode: number, reason?: string): void {
+    if (this.live) {
+      this.live.kill(exitCode, reason);
+    } else if (!this.ended && !this.pendingKill) {
+      this.pendingKill = { exitCode, reason };
+      this.killedEarly.abort(new Error("the run was killed before it started"));
+    }
+  }
+}
+
+export interface RunOutcome {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  /** JSON text passed to `__return`, when the run ended with 0. */
+  returnJson?: string;
+  /** How the run ended, for metrics. */
+  outcome: "exited" | "timeout" | "cpu-limit" | "lost" | "out-of-memory";
+}
+
+function hasNetwork(request: RunRequest): boolean {
+  return request.networkPolicy !== undefined && request.networkPolicy !== "deny";
+}
+
+function messageFieldsOf(request: RunRequest): RunMessageFields {
+  return { ...request, network: hasNetwork(request), fsSnapshot: request.fs?.snapshot };
+}
+
+class AttemptLost extends Error {}
+
+export async function executeRun(pool: ProcessPool, request: RunRequest): Promise<RunOutcome> {
+  const { signal } = request;
+  if (signal?.aborted) throw abortReason(signal);
+  const runId = randomUUID();
+  const stdout = new OutputCapture("stdout", request.outputBytes, request.onStdout);
+  const stderr = new OutputCapture("stderr", request.outputBytes, request.onStderr);
+  const runEnded = new AbortController();
+  let observable = false;
+  let attemptController: AbortController | undefined;
+  let currentProcess: SandboxProcess | undefined;
+  let settle: ((outcome: RunOutcome) => void) | undefined;
+  let fail: ((error: unknown) => void) | undefined;
+  const ended = new Promise<RunOutcome>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  // Deliveries wait until the current attempt's guest has started (a replay starts over).
+  let guestStarted = false;
+  const startWaiters: (() => void)[] = [];
+  let done = false;
+  const finish = (outcome: Omit<RunOutcome, "stdout" | "stderr">): void => {
+    if (done) return;
+    done = true;
+    settle!({ ...outcome, stdout: stdout.text(), stderr: stderr.text() });
+    for (const wake of startWaiters.splice(0)) wake();
+  };
+
+  // Deadline and abort end the call at once; the process is checked afterwards and
+  // killed only if the guest still holds it.
+  const stopGuest = (): void => {
+    // Ask the isolate to stop its own timers first: a guest that keeps yielding would
+    // otherwise go on running after its request is gone.
+    const controller = attemptController;
+    const sandbox = currentProcess;
+    if (sandbox && isolateId && guestStarted) {
+      // The request is dropped once the isolate took the message (or could not in 100 ms).
+      const terminated = sandbox.dispatcher
+        .request({ path: "/deliver", method: "POST", body: JSON.stringify({ kind: "terminate", isolateId }) })
+        .then((response) => response.body.dump())
+        .catch(() => undefined);
+      void Promise.race([terminated, new Promise((resolve) => setTimeout(resolve, 100))]).then(() => controller?.abort());
+    } else {
+      controller?.abort();
+    }
+    if (sandbox) void killIfStuck(sandbox);
+  };
+  const timers: NodeJS.Timeout[] = [];
+  if (request.timeoutMs !== undefined) {
+    timers.push(
+      setTimeout(() => {
+        if (done) return;
+        stderr.note(`secure-exec: time limit of ${request.timeoutMs} ms exceeded; the guest was killed\n`);
+        finish({ exitCode: EXIT_KILLED, outcome: "timeout" });
+        stopGuest();
+      }, Math.max(1, request.timeoutMs - (request.spentMs ?? 0))),
+    );
+  }
+  const onAbort = (): void => {
+    if (done) return;
+    done = true;
+    fail!(abortReason(signal!));
+    for (const wake of startWaiters.splice(0)) wake();
+    stopGuest();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  const token = randomBytes(24).toString("base64url");
+  let isolateId = "";
+  const listening = new Set<number>();
+  const markStarted = (): void => {
+    guestStarted = true;
+    for (const wake of startWaiters.splice(0)) wake();
+  };
+  const pendingDeliveries: Promise<unknown>[] = [];
+  const control: RunControl = {
+    async deliver(message) {
+      // Messages wait for the guest to start, then go to the isolate it runs in.
+      while (!guestStarted && !done) await new Promise<void>((resolve) => startWaiters.push(resolve));
+      const sandbox = currentProcess;
+      if (!sandbox || done) return { ok: false, error: "the run has ended" };
+      const delivery = sandbox.dispatcher
+        .request({ path: "/deliver", method: "POST", body: JSON.stringify({ ...message, isolateId }) })
+        .then((response) => response.body.json());
+      pendingDeliveries.push(delivery.catch(() => undefined));
+      return delivery;
+    },
+    kill(exitCode, reason) {
+      if (done) return;
+      if (reason) stderr.note(reason);
+      finish({ exitCode, outcome: "exited" });
+      stopGuest();
+    },
+  };
+  request.control?.attach(control);
+  const hostHandler = request.onHostMessage?.(runId, runEnded.signal, control);
+  const unregisterEgress = hasNetwork(request) ? registerEgressPolicy(token, request.networkPolicy!) : () => {};
+  const unregister = registerRunToken(token, async (message) => {
+    if (done) return { ok: false, error: "this run has ended" };
+    observable = true;
+    if (!hostHandler) return { ok: false, error: "no host tools are available to this run" };
+    return hostHandler(message);
+  });
+
+  const attempt = async ({ sandbox, ticket }: Placement, preloadedIsolateId?: string): Promise<void> => {
+    // A replay is a new isolate; a preloaded one has never run anything.
+    isolateId = preloadedIsolateId ?? randomUUID();
+    guestStarted = false;
+    const body = buildRunMessage(messageFieldsOf(request), token, isolateId);
+    attemptController = new AbortController();
+    currentProcess = sandbox;
+    let cpuWatch: NodeJS.Timeout | undefined;
+    if (request.cpuTimeLimitMs !== undefined) {
+      const limit = request.cpuTimeLimitMs;
+      cpuWatch = setInterval(() => {
+        const since = sandbox.unresponsiveSince;
+        if (!done && since !== undefined && performance.now() - since >= limit) {
+          stderr.note(`secure-exec: CPU time limit of ${limit} ms exceeded; the guest was killed\n`);
+          finish({ exitCode: EXIT_KILLED, outcome: "cpu-limit" });
+          stopGuest();
+        }
+      }, Math.min(50, limit));
+      cpuWatch.unref();
+    }
+    const lostWatch = sandbox.lost.then(() => {
+      throw new AttemptLost();
+    });
+    lostWatch.catch(() => {});
+    let responseBody: { on(event: "error", listener: () => void): unknown; destroy(): unknown } | undefined;
+    try {
+      const response = await Promise.race([
+        sandbox.dispatcher.request({
+          path: "/run",
+          method: "POST",
+          body,
+          headers: { "content-type": "application/json" },
+          signal: attemptController.signal,
+        }),
+        lostWatch,
+      ]);
+      responseBody = response.body;
+      // A reset socket must not surface as an uncaught stream error.
+      response.body.on("error", () => {});
+      const decoder = new GuestEventDecoder();
+      const iterator = response.body[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await Promise.race([iterator.next(), lostWatch]);
+        if (next.done) break;
+        for (const event of decoder.push(next.value as Uint8Array)) handleEvent(event);
+      }
+      if (!done) throw new AttemptLost();
+    } catch (error) {
+      if (done) return;
+      if (error instanceof AttemptLost || sandbox.state === "dead" || !sandbox.isAlive()) {
+        await sandbox.lost.catch(() => undefined);
+        throw new AttemptLost();
+      }
+      // The connection failed while the process lives (it is being killed, or it dropped
+      // the socket): the same rules as a lost process apply.
+      if (isConnectionError(error)) throw new AttemptLost();
+      throw error;
+    } finally {
+      responseBody?.destroy();
+      if (cpuWatch) clearInterval(cpuWatch);
+      sandbox.endRun(ticket);
+      pool.release(sandbox);
+      pool.preloadFor(request.guestModule, sandbox, guestWorkerOf(messageFieldsOf(request)));
+    }
+  };
+
+  const handleEvent = (event: GuestEvent): void => {
+    if (done) return;
+    if (event.s !== undefined) markStarted();
+    if (event.fs !== undefined) request.fs?.onChanges(event.fs);
+    if (isPort(event.l)) {
+      listening.add(event.l);
+      request.onListenerChange?.(event.l, true);
+    }
+    if (isPort(event.lc)) {
+      listening.delete(event.lc);
+      request.onListenerChange?.(event.lc, false);
+    }
+    if (typeof event.o === "string") {
+      observable = true;
+      stdout.write(event.o);
+    }
+    if (typeof event.e === "string") {
+      observable = true;
+      stderr.write(event.e);
+    }
+    if (event.x !== undefined) {
+      finish({ exitCode: exitCodeOf(event.x), returnJson: validJson(event.r), outcome: "exited" });
+    }
+  };
+
+  void (async () => {
+    let excluded: SandboxProcess | undefined;
+    for (let attemptNumber = 0; !done; attemptNumber += 1) {
+      let placement: Placement;
+      let preloaded: string | undefined;
+      try {
+        const warm = attemptNumber === 0 ? await pool.takePreloaded(request.guestModule) : undefined;
+        if (warm) {
+          placement = warm;
+          preloaded = warm.isolateId;
+        } else {
+          placement = await pool.acquire(excluded);
+        }
+      } catch (error) {
+        if (done) return;
+        if (error instanceof PoolDisposedError && attemptNumber > 0) {
+          stderr.note("secure-exec: the runtime was disposed; the guest was killed\n");
+          finish({ exitCode: EXIT_KILLED, outcome: "lost" });
+          return;
+        }
+        done = true;
+        fail!(error);
+        return;
+      }
+      const { sandbox } = placement;
+      if (done) {
+        sandbox.endRun(placement.ticket);
+        pool.release(sandbox);
+        return;
+      }
+      try {
+        await attempt(placement, preloaded);
+        return;
+      } catch (error) {
+        if (done) return;
+        if (!(error instanceof AttemptLost)) {
+          done = true;
+          fail!(error);
+          return;
+        }
+        const loss = sandbox.loss;
+        // Replay once on another process if the guest has had no observable effect.
+        if (!observable && attemptNumber === 0) {
+          excluded = sandbox;
+          continue;
+        }
+        const what =
+          loss?.reason === "out-of-memory"
+            ? `the sandbox process ran out of memory (limits.memoryMb = ${request.memoryMb})`
+            : `sandbox process lost: ${loss?.detail ?? "the sandbox process exited"}`;
+        stderr.note(`secure-exec: ${what}; the guest was killed\n`);
+        finish({ exitCode: EXIT_KILLED, outcome: loss?.reason === "out-of-memory" ? "out-of-memory" : "lost" });
+        return;
+      }
+    }
+  })();
+
+  try {
+    return await ended;
+  } finally {
+    for (const port of listening) request.onListenerChange?.(port, false);
+    for (const timer of timers) clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    unregister();
+    unregisterEgress();
+    runEnded.abort();
+  }
+}
+
+/** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */
+async function killIfStuck(sandbox: SandboxProcess): Promise<void> {
+  if (sandbox.state === "dead") return;
+  sandbox.quarantine();
+  // The aborted guest may still start spinning later (its request was already queued there):
+  // the heartbeat keeps watching for a while and kills the process if it then stops answering.
+  sandbox.suspectRunaway(SUSPECT_WINDOW_MS);
+  const responsive = await sandbox.probe(500);
+  if (!responsive) await sandbox.kill({ reason: "killed", detail: "a guest overran its limit" });
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("UND_ERR_") || ["ECONNRESET", "ECONNREFUSED", "EPIPE"].includes(code));
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  if (signal.reason !== undefined) return signal.reason;
+  return new DOMException("This operation was aborted", "AbortError");
+}

@@ -1,0 +1,265 @@
+// One warm workerd process: its keep-alive channel, heartbeat and resource readings.
+import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { Pool } from "undici";
+import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
+import { hostEndpointAddress } from "./host-router.js";
+import { buildRunMessage } from "./supervisor-protocol.js";
+import { compileGuestModule } from "../compile/guest-module.js";
+
+const HEARTBEAT_INTERVAL_MS = 100;
+const WARMUP_RUNS = 3;
+/** A ping unanswered this long marks the process as unresponsive (a guest hogs it). */
+export const UNRESPONSIVE_AFTER_MS = 250;
+/** While a deadline's guest may still be running, a ping unanswered this long kills the process. */
+const SUSPECT_KILL_AFTER_MS = 2_000;
+
+export type ProcessState = "ready" | "unresponsive" | "retiring" | "dead";
+
+export interface ProcessLoss {
+  reason: "killed" | "out-of-memory" | "crashed";
+  detail: string;
+}
+
+
+let nextProcessNumber = 1;
+
+export class SandboxProcess {
+  readonly id = `p${nextProcessNumber++}`;
+  readonly pid: number;
+  readonly dispatcher: Pool;
+  state: ProcessState = "ready";
+  runsStarted = 0;
+  readonly inFlight = new Set<object>();
+  /** When the process last answered a ping (or started). */
+  lastPongAt = performance.now();
+  unresponsiveSince: number | undefined;
+  loss: ProcessLoss | undefined;
+  readonly lost: Promise<ProcessLoss>;
+  private pingStartedAt: number | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private killRequested: ProcessLoss | undefined;
+  private readonly stateListeners = new Set<() => void>();
+  idleDataKb = 0;
+
+  private constructor(private readonly handle: WorkerdHandle) {
+    this.pid = handle.pid;
+    this.dispatcher = new Pool(handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
+    this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
+    this.lost = handle.exited.then((exit) => this.onExit(exit));
+  }
+
+  /** `defaultMemoryCapMb` is applied while the process boots, so most handoffs need no prlimit. */
+  static async launch(defaultMemoryCapMb?: number): Promise<SandboxProcess> {
+    const started = performance.now();
+    const sandbox = new SandboxProcess(await launchWorkerd(await hostEndpointAddress()));
+    const launched = performance.now();
+    await Promise.all([
+      sandbox.warmGuestPath(),
+      defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
+    ]);
+    sandbox.bootTimings = [
+      { phase: "workerd-start", durationMs: launched - started },
+      { phase: "guest-warmup", durationMs: performance.now() - launched },
+    ];
+    return sandbox;
+  }
+
+  /** The RLIMIT_DATA cap in force, in MiB above the idle footprint. */
+  memoryCapMb: number | undefined;
+
+  /** How this process booted (it may have booted ahead of demand, as a spare). */
+  bootTimings: { phase: string; durationMs: number }[] = [];
+
+  /**
+   * The first runs of a process pay one-off compilation (prelude, node:util, node:stream);
+   * a few throwaway runs pay it before any guest arrives.
+   */
+  private async warmGuestPath(): Promise<void> {
+    // Compiled like any guest, so the warm-up exercises exactly the path real runs take.
+    const guestModule = compileGuestModule(
+      'console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0));',
+    );
+    for (let round = 0; round < WARMUP_RUNS; round += 1) {
+      try {
+        const response = await this.dispatcher.request({
+          path: "/run",
+          method: "POST",
+          body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024 }, "", `secure-exec-warmup-${round}`),
+        });
+        await response.body.text();
+      } catch {
+        // A process that cannot warm up shows it on its first run.
+        return;
+      }
+    }
+  }
+
+  onStateChange(listener: () => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  private setState(state: ProcessState): void {
+    if (this.state === state || this.state === "dead") return;
+    this.state = state;
+    for (const listener of this.stateListeners) listener();
+  }
+
+  /** Caps the process's writable private memory (RLIMIT_DATA): a heap bomb aborts only it. */
+  async applyMemoryLimit(capMb: number): Promise<void> {
+    if (this.memoryCapMb === capMb) return;
+    this.memoryCapMb = capMb;
+    const limitBytes = this.idleDataKb * 1024 + capMb * 1024 * 1024;
+    await new Promise<void>((resolve) => {
+      execFile("prlimit", [`--pid=${this.pid}`, `--data=${limitBytes}:${limitBytes}`], () => resolve());
+    });
+  }
+
+  isAlive(): boolean {
+    if (this.state === "dead") return false;
+    try {
+      process.kill(this.pid, 0);
+      return readStatusKb(this.pid, "VmRSS") !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  residentMemoryKb(): number | undefined {
+    return readStatusKb(this.pid, "VmRSS");
+  }
+
+  dataMemoryKb(): number | undefined {
+    return readStatusKb(this.pid, "VmData");
+  }
+
+  beginRun(run: object): void {
+    this.runsStarted += 1;
+    this.inFlight.add(run);
+    this.startHeartbeat();
+  }
+
+  endRun(run: object): void {
+    this.inFlight.delete(run);
+    if (this.inFlight.size === 0 && this.state === "ready" && performance.now() >= this.suspectUntil) this.stopHeartbeat();
+    for (const listener of this.stateListeners) listener();
+  }
+
+  retire(): void {
+    if (this.state === "dead") return;
+    this.setState("retiring");
+    if (this.inFlight.size === 0) void this.kill({ reason: "killed", detail: "recycled" });
+  }
+
+  /** After a deadline: no new runs until the process shows it is not held by the guest. */
+  quarantine(): void {
+    if (this.state !== "ready") return;
+    this.unresponsiveSince ??= performance.now();
+    this.setState("unresponsive");
+  }
+
+  /** For `windowMs`, a ping unanswered for long means a runaway: the process is killed. */
+  suspectRunaway(windowMs: number): void {
+    this.suspectUntil = performance.now() + windowMs;
+    this.startHeartbeat();
+  }
+
+  private suspectUntil = 0;
+
+  /** Answers whether the process responds within `withinMs`. */
+  async probe(withinMs: number): Promise<boolean> {
+    if (this.state === "dead") return false;
+    try {
+      const response = await this.dispatcher.request({
+        path: "/ping",
+        method: "GET",
+        signal: AbortSignal.timeout(withinMs),
+      });
+      await response.body.text();
+      this.markResponsive();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  kill(loss: ProcessLoss): Promise<void> {
+    this.killRequested ??= loss;
+    this.stopHeartbeat();
+    return this.handle.kill();
+  }
+
+  private markResponsive(): void {
+    this.lastPongAt = performance.now();
+    this.unresponsiveSince = undefined;
+    if (this.state === "unresponsive") this.setState("ready");
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeatTimer || this.state === "dead") return;
+    this.heartbeatTimer = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.pingStartedAt = undefined;
+  }
+
+  private beat(): void {
+    const now = performance.now();
+    if (this.pingStartedAt !== undefined) {
+      if (now - this.pingStartedAt > UNRESPONSIVE_AFTER_MS && this.state === "ready") {
+        this.unresponsiveSince = this.pingStartedAt;
+        this.setState("unresponsive");
+      }
+      if (now < this.suspectUntil && now - this.pingStartedAt > SUSPECT_KILL_AFTER_MS) {
+        void this.kill({ reason: "killed", detail: "a guest overran its limit" });
+        return;
+      }
+      for (const listener of this.stateListeners) listener();
+      return;
+    }
+    this.pingStartedAt = now;
+    this.dispatcher
+      .request({ path: "/ping", method: "GET" })
+      .then((response) => response.body.text())
+      .then(
+        () => {
+          this.pingStartedAt = undefined;
+          this.markResponsive();
+          if (this.inFlight.size === 0 && this.state !== "unresponsive" && performance.now() >= this.suspectUntil) {
+            this.stopHeartbeat();
+          }
+        },
+        () => {
+          this.pingStartedAt = undefined;
+        },
+      );
+  }
+
+  private onExit(exit: WorkerdExit): ProcessLoss {
+    this.stopHeartbeat();
+    const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
+    this.loss = outOfMemory
+      ? { reason: "out-of-memory", detail: "the sandbox process ran out of memory" }
+      : (this.killRequested ?? { reason: "crashed", detail: "the sandbox process exited unexpectedly" });
+    this.setState("dead");
+    void this.dispatcher.destroy().catch(() => {});
+    void this.handle.kill();
+    return this.loss;
+  }
+}
+
+/** A `/proc/<pid>/status` field in kB (undefined once the process is gone). */
+export function readStatusKb(pid: number, field: string): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const match = new RegExp(`${field}:\\s+(\\d+)`).exec(status);
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
