@@ -1,5 +1,5 @@
 # Reference workerd configuration of one secure-exec sandbox cell.
-# Generated from host/cell-definition.ts by `npm run gen:capnp`; do not edit by hand.
+# Generated from host/engine/cell-definition.ts by `npm run gen:capnp`; do not edit by hand.
 # The host launches the same cell through Miniflare, which adds its own loopback
 # plumbing; HOST reaches the host process on a loopback port.
 #

@@ -16,16 +16,22 @@ import type {
 } from "../host/api/types.js";
 import { startResidentRunner } from "../host/engine/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "../host/api/options.js";
-import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/compile/guest-module.js";
+import { GuestSyntaxError, sandboxModulesOf, syntaxErrorReport } from "../host/compile/guest-module.js";
 import { compileGuest, GuestCompileError } from "../host/compile/guest-compiler.js";
-import { VirtualFs, type FsChanges } from "../host/capabilities/fs/virtual-fs.js";
-import { NodeModulesBundler, type BundledModule } from "../host/compile/node-modules.js";
+import type { BundledModule } from "../host/compile/node-modules.js";
+import { GuestPackages } from "../host/compile/packages.js";
 import { isBareSpecifier, ModuleNotFoundError } from "../host/compile/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
-import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/engine/run-executor.js";
-import { GuestChildProcesses } from "../host/capabilities/child-process/child-processes.js";
-import { signalNumber } from "../host/capabilities/child-process/signals.js";
+import { executeRun, EXIT_KILLED, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
 import { retainSpares } from "../host/engine/spare-processes.js";
+import { prepareCapabilities, type RunCapability } from "../host/capabilities/capability.js";
+import { ChildProcessCapability } from "../host/capabilities/child-process/index.js";
+import { signalNumber } from "../host/capabilities/child-process/signals.js";
+import { FilesystemCapability } from "../host/capabilities/fs/index.js";
+import { VirtualFs } from "../host/capabilities/fs/virtual-fs.js";
+import { GuestServersCapability } from "../host/capabilities/http/index.js";
+import { NetworkCapability } from "../host/capabilities/network/index.js";
+import { ToolsCapability } from "../host/capabilities/tools/index.js";
 import { ToolGateway, defaultToolCallLimits } from "../host/capabilities/tools/tool-gateway.js";
 import type { z } from "zod";
 import { randomUUID } from "node:crypto";
@@ -61,13 +67,15 @@ export class NodeRuntime {
   private disposed = false;
   private readonly residentRunners = new Set<ResidentRunner>();
   private readonly spawned = new Set<SpawnedGuest>();
-  private readonly listeners = new Map<number, { pid: number; control: RunControl }>();
   /** This runtime's turn in the shared compiler threads' queue. */
   private readonly compileQueue = randomUUID();
-  private readonly listenerWaiters = new Set<() => void>();
   private nextPid = 1;
   private runsInFlight = 0;
   private runsTotal = 0;
+  private readonly packages: GuestPackages;
+  private readonly servers = new GuestServersCapability(() => new PoolDisposedError());
+  /** What a guest can be handed, each set up for every run (host/capabilities/). */
+  private readonly capabilities: readonly RunCapability[];
 
   private constructor(
     private readonly options: ParsedRuntimeOptions,
@@ -75,7 +83,35 @@ export class NodeRuntime {
     private readonly tools: ToolGateway,
     private readonly releaseSpares: () => void,
     private readonly vfs: VirtualFs,
-  ) {}
+  ) {
+    const nodeModules = options.nodeModules;
+    this.packages = new GuestPackages(typeof nodeModules === "string" ? nodeModules : nodeModules?.hostPath, options.cwd);
+    const permissions = options.permissions;
+    const toolsCapability = new ToolsCapability(tools, options.tenant, permissions?.tool);
+    this.capabilities = [
+      toolsCapability,
+      new ChildProcessCapability({
+        tools: toolsCapability,
+        policy: permissions?.childProcess,
+        readScript: (path) => {
+          try {
+            return new TextDecoder().decode(this.vfs.readFile(path));
+          } catch {
+            return undefined;
+          }
+        },
+        startGuest: (childCode, child) =>
+          this.launch(
+            childCode,
+            { env: child.env, cwd: child.cwd, argv: child.argv, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
+            { depth: child.depth, stdinMode: "stream", control: child.control },
+          ),
+      }),
+      new FilesystemCapability(vfs),
+      new NetworkCapability(permissions?.network),
+      this.servers,
+    ];
+  }
 
   /** Validates the options, starts the runtime's first sandbox process and resolves when it is ready. */
   static async create(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
@@ -182,71 +218,18 @@ export class NodeRuntime {
   /** Sends an HTTP request to a guest server listening on `port` (no host port is opened). */
   async fetch(port: number, request: GuestFetchRequest = {}): Promise<GuestFetchResponse> {
     this.assertLive();
-    const listener = this.listeners.get(port);
-    if (!listener) throw new Error(`secure-exec: no guest is listening on port ${port}`);
-    const body =
-      request.body === undefined
-        ? undefined
-        : (typeof request.body === "string" ? Buffer.from(request.body) : Buffer.from(request.body)).toString("base64");
-    const reply = (await listener.control.deliver({
-      kind: "http-request",
-      port,
-      method: (request.method ?? "GET").toUpperCase(),
-      path: request.path ?? "/",
-      headers: request.headers ?? {},
-      body,
-    })) as { ok: boolean; error?: string; status?: number; statusText?: string; headers?: Record<string, string>; body?: string };
-    if (!reply.ok) throw new Error(`secure-exec: guest server on port ${port} failed: ${reply.error ?? "no response"}`);
-    return {
-      status: reply.status ?? 200,
-      statusText: reply.statusText ?? "",
-      headers: reply.headers ?? {},
-      body: Buffer.from(reply.body ?? "", "base64").toString("utf8"),
-    };
+    return this.servers.fetch(port, request);
   }
 
   /** The guest server listening on `port`, if any. */
   findListener(query: ListenerQuery): ListenerInfo | undefined {
-    const listener = this.listeners.get(query.port);
-    return listener ? { port: query.port, pid: listener.pid } : undefined;
+    return this.servers.find(query);
   }
 
   /** Resolves once a guest listens on `port`; rejects after `timeoutMs` or on abort. */
   async waitForListener(query: ListenerQuery, options: WaitForListenerOptions = {}): Promise<ListenerInfo> {
     this.assertLive();
-    const found = this.findListener(query);
-    if (found) return found;
-    return new Promise<ListenerInfo>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const cleanup = () => {
-        this.listenerWaiters.delete(check);
-        if (timer) clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-      };
-      const check = () => {
-        const listener = this.findListener(query);
-        if (listener) {
-          cleanup();
-          resolve(listener);
-        } else if (this.disposed) {
-          cleanup();
-          reject(new PoolDisposedError());
-        }
-      };
-      const onAbort = () => {
-        cleanup();
-        reject(options.signal?.reason ?? new DOMException("This operation was aborted", "AbortError"));
-      };
-      if (options.signal?.aborted) return onAbort();
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      if (options.timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`secure-exec: no guest listened on port ${query.port} within ${options.timeoutMs} ms`));
-        }, options.timeoutMs);
-      }
-      this.listenerWaiters.add(check);
-    });
+    return this.servers.waitFor(query, options);
   }
 
   /** A live guest for low-latency repeated evaluation; disposed with the runtime. */
@@ -323,7 +306,7 @@ export class NodeRuntime {
       memory: { rssBytes: rssKb * 1024 },
       files: { count: fsUsage.files, bytes: fsUsage.bytes },
       spawned: this.spawned.size,
-      listeners: [...this.listeners.keys()],
+      listeners: this.servers.ports(),
     };
   }
 
@@ -337,35 +320,10 @@ export class NodeRuntime {
     if (this.disposed) return;
     this.disposed = true;
     for (const guest of this.spawned) guest.kill("SIGKILL");
-    for (const waiter of [...this.listenerWaiters]) waiter();
+    this.servers.close();
     await Promise.all([...this.residentRunners].map((runner) => runner.dispose()));
     await this.pool.dispose();
     this.releaseSpares();
-  }
-
-  private bundler: NodeModulesBundler | undefined;
-  private readonly bundledPackages = new Map<
-    string,
-    { modules: Record<string, BundledModule>; entry: string; sandboxModules: Set<string> }
-  >();
-
-  /**
-   * Module name for a guest's `import "pkg"`, adding the package's modules to `into` and the
-   * sandbox builtins they import to `sandboxModules`.
-   */
-  private resolvePackage(specifier: string, into: Record<string, BundledModule>, sandboxModules: Set<string>): string {
-    const setting = this.options.nodeModules;
-    if (!setting) throw new ModuleNotFoundError(specifier, `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
-    let bundled = this.bundledPackages.get(specifier);
-    if (!bundled) {
-      this.bundler ??= new NodeModulesBundler(typeof setting === "string" ? setting : setting.hostPath);
-      const bundle = this.bundler.bundle([specifier], `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
-      bundled = { modules: bundle.modules, entry: bundle.entries.get(specifier)!, sandboxModules: bundle.sandboxModules };
-      this.bundledPackages.set(specifier, bundled);
-    }
-    Object.assign(into, bundled.modules);
-    for (const name of bundled.sandboxModules) sandboxModules.add(name);
-    return bundled.entry;
   }
 
   private assertLive(): void {
@@ -413,7 +371,7 @@ export class NodeRuntime {
     try {
       guestModule = await compileGuest(code, {
         language: call.language ?? this.options.language,
-        resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.resolvePackage(specifier, extraModules, sandboxModules) : undefined),
+        resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.packages.resolve(specifier, extraModules, sandboxModules) : undefined),
         queue: this.compileQueue,
         signal: stopCompiling,
       });
@@ -440,38 +398,33 @@ export class NodeRuntime {
     } finally {
       clearTimeout(deadlineTimer);
     }
-    const permissions = this.options.permissions;
     // The env permission decides which variables a guest sees at all.
     const env = Object.fromEntries(
-      Object.entries({ ...this.options.env, ...call.env }).filter(([name]) => isPermitted(permissions?.env, name, "allow")),
+      Object.entries({ ...this.options.env, ...call.env }).filter(([name]) => isPermitted(this.options.permissions?.env, name, "allow")),
     );
-    const control = extras.control;
+    const cwd = call.cwd ?? this.options.cwd;
+    const { request, onHostMessage } = await prepareCapabilities(this.capabilities, {
+      sandboxModules,
+      cwd,
+      env,
+      depth: extras.depth,
+      pid: extras.pid ?? 0,
+      control: extras.control,
+    });
     this.runsInFlight += 1;
     this.runsTotal += 1;
     try {
       return await executeRun(this.pool, {
+        ...request,
         guestModule,
         env,
-        cwd: call.cwd ?? this.options.cwd,
+        cwd,
         stdin: call.stdin,
         argv: call.argv,
         stdinMode: extras.stdinMode,
-        control,
+        control: extras.control,
         extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,
-        networkPolicy: permissions?.network,
         runtimeModules: [...sandboxModules],
-        fs: usesVirtualFs(sandboxModules)
-          ? { snapshot: await this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
-          : undefined,
-        onListenerChange: (port, listening) => {
-          const pid = extras.pid ?? 0;
-          if (listening) {
-            this.listeners.set(port, { pid, control });
-          } else if (this.listeners.get(port)?.control === control) {
-            this.listeners.delete(port);
-          }
-          for (const waiter of [...this.listenerWaiters]) waiter();
-        },
         timeoutMs,
         spentMs: performance.now() - compileStarted,
         cpuTimeLimitMs: call.cpuTimeLimitMs ?? limits.cpuTimeLimitMs,
@@ -480,44 +433,7 @@ export class NodeRuntime {
         onStderr: call.onStderr,
         outputBytes: limits.outputBytes,
         memoryMb: limits.memoryMb,
-        onHostMessage: (runId, signal, control) => {
-          const toolScope = {
-            runId,
-            tenant: this.options.tenant,
-            signal,
-            counters: { calls: 0, inFlight: 0 },
-            isAllowed: (name: string) => isPermitted(permissions?.tool, name, "allow"),
-          };
-          const children = new GuestChildProcesses({
-            parent: control,
-            cwd: call.cwd ?? this.options.cwd,
-            readScript: (path) => {
-              try {
-                return new TextDecoder().decode(this.vfs.readFile(path));
-              } catch {
-                return undefined;
-              }
-            },
-            parentSignal: signal,
-            depth: extras.depth,
-            tools: this.tools,
-            toolScope,
-            baseEnv: env,
-            isAllowed: (command) => isPermitted(permissions?.childProcess, command, "allow"),
-            startGuest: (childCode, child) =>
-              this.launch(
-                childCode,
-                { env: child.env, cwd: child.cwd, argv: child.argv, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
-                { depth: child.depth, stdinMode: "stream", control: child.control },
-              ),
-          });
-          return (message) => {
-            if (typeof message.kind === "string" && message.kind.startsWith("child-")) {
-              return children.handle(message as Record<string, unknown>);
-            }
-            return this.tools.call(message.name, message.input, toolScope);
-          };
-        },
+        onHostMessage: (runId, signal, control) => onHostMessage({ runId, signal, control }),
       });
     } finally {
       this.runsInFlight -= 1;

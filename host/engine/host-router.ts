@@ -1,6 +1,8 @@
 // Routes messages guests send through the HOST binding to the run that sent them.
 // A run is known only by an unguessable token handed to its own isolate.
-export type HostMessageHandler = (message: { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown }) => Promise<unknown>;
+/** A message a guest sent through the HOST binding (every field is the guest's to set). */
+export type GuestHostMessage = { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown };
+export type HostMessageHandler = (message: GuestHostMessage) => Promise<unknown>;
 
 const handlers = new Map<string, HostMessageHandler>();
 

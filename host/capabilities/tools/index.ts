@@ -1,0 +1,44 @@
+// Tools as a run capability: the guest's `callHostTool` messages reach the gateway with the
+// run's scope (its counters, its end, the tool permission).
+import type { PermissionPolicy } from "../../api/options.js";
+import { isPermitted } from "../../api/options.js";
+import type { LiveRun, RunCapability, RunContribution } from "../capability.js";
+import type { ToolCallScope, ToolGateway } from "./tool-gateway.js";
+
+export class ToolsCapability implements RunCapability {
+  readonly name = "tools";
+  private readonly scopes = new WeakMap<LiveRun, ToolCallScope>();
+
+  constructor(
+    readonly gateway: ToolGateway,
+    private readonly tenant: string,
+    private readonly policy: PermissionPolicy | undefined,
+  ) {}
+
+  /** The scope every tool call of one run shares, its tool commands included. */
+  scopeFor(run: LiveRun): ToolCallScope {
+    let scope = this.scopes.get(run);
+    if (!scope) {
+      scope = {
+        runId: run.runId,
+        tenant: this.tenant,
+        signal: run.signal,
+        counters: { calls: 0, inFlight: 0 },
+        isAllowed: (name: string) => isPermitted(this.policy, name, "allow"),
+      };
+      this.scopes.set(run, scope);
+    }
+    return scope;
+  }
+
+  prepareRun(): RunContribution {
+    return {
+      routes: (run) => [
+        {
+          matches: (message) => message.kind === "tool" || message.kind === undefined,
+          handle: (message) => this.gateway.call(message.name, message.input, this.scopeFor(run)),
+        },
+      ],
+    };
+  }
+}
