@@ -121,7 +121,7 @@ export class NodeRuntime {
   async run<T = unknown>(code: string, options?: ExecOptions): Promise<RunResult<T>> {
     const outcome = await this.execute(code, options);
     const result: RunResult<T> = { stdout: outcome.stdout, stderr: outcome.stderr, exitCode: outcome.exitCode };
-    if (outcome.exitCode === 0 && outcome.returnJson !== undefined) result.value = JSON.parse(outcome.returnJson) as T;
+    if (outcome.exitCode === 0 && outcome.returned) result.value = outcome.returned.value as T;
     return result;
   }
 
@@ -260,6 +260,7 @@ export class NodeRuntime {
       cwd: this.options.cwd,
       memoryMb: this.options.limits.memoryMb,
       outputBytes: this.options.limits.outputBytes,
+      returnBytes: this.options.limits.returnBytes,
     });
     this.residentRunners.add(runner);
     const dispose = runner.dispose.bind(runner);
@@ -479,6 +480,7 @@ export class NodeRuntime {
         onStdout: call.onStdout,
         onStderr: call.onStderr,
         outputBytes: limits.outputBytes,
+        returnBytes: limits.returnBytes,
         memoryMb: limits.memoryMb,
         onHostMessage: (runId, signal, control) => {
           const toolScope = {
