@@ -157,7 +157,7 @@ export class NodeRuntime {
   async run<T = unknown>(code: string, options?: ExecOptions): Promise<RunResult<T>> {
     const outcome = await this.execute(code, options);
     const result: RunResult<T> = { stdout: outcome.stdout, stderr: outcome.stderr, exitCode: outcome.exitCode };
-    if (outcome.exitCode === 0 && outcome.returnJson !== undefined) result.value = JSON.parse(outcome.returnJson) as T;
+    if (outcome.exitCode === 0 && outcome.returned) result.value = outcome.returned.value as T;
     return result;
   }
 
@@ -243,6 +243,7 @@ export class NodeRuntime {
       cwd: this.options.cwd,
       memoryMb: this.options.limits.memoryMb,
       outputBytes: this.options.limits.outputBytes,
+      returnBytes: this.options.limits.returnBytes,
     });
     this.residentRunners.add(runner);
     const dispose = runner.dispose.bind(runner);
@@ -432,6 +433,7 @@ export class NodeRuntime {
         onStdout: call.onStdout,
         onStderr: call.onStderr,
         outputBytes: limits.outputBytes,
+        returnBytes: limits.returnBytes,
         memoryMb: limits.memoryMb,
         onHostMessage: (runId, signal, control) => onHostMessage({ runId, signal, control }),
       });

@@ -47,6 +47,8 @@ function systemError(code, syscall, path, message) {
 }
 
 let nextPid = 1000;
+/** Raw bytes of stdin per host call: as base64 they stay well under the host-call cap. */
+const STDIN_PIECE_BYTES = 512 * 1024;
 
 class ChildProcess extends EventEmitter {
   constructor(command, args) {
@@ -63,7 +65,16 @@ class ChildProcess extends EventEmitter {
     const child = this;
     this.stdin = new Writable({
       write(chunk, encoding, callback) {
-        child._send({ kind: "child-stdin", data: Buffer.from(chunk, encoding).toString("base64") }).then(() => callback(), callback);
+        // In pieces that fit a host call (the host refuses larger ones unread).
+        const bytes = Buffer.from(chunk, encoding);
+        const send = async () => {
+          let offset = 0;
+          do {
+            await child._send({ kind: "child-stdin", data: bytes.subarray(offset, offset + STDIN_PIECE_BYTES).toString("base64") });
+            offset += STDIN_PIECE_BYTES;
+          } while (offset < bytes.length);
+        };
+        send().then(() => callback(), callback);
       },
       final(callback) {
         child._send({ kind: "child-stdin-end" }).then(() => callback(), callback);

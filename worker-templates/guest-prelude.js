@@ -18,6 +18,22 @@ const nativeClearInterval = globalThis.clearInterval;
 const nativeSetImmediate = globalThis.setImmediate;
 const nativeClearImmediate = globalThis.clearImmediate;
 const encoder = new TextEncoder();
+/**
+ * Output, return values and filesystem changes go out in events of at most this many
+ * characters (at most 6 bytes of JSON each), so the host never parses one giant line.
+ */
+const EVENT_PIECE_CHARS = 1 << 16;
+
+/** `text` in pieces of at most `EVENT_PIECE_CHARS` characters, never splitting a surrogate pair. */
+function* piecesOf(text) {
+  for (let offset = 0; offset < text.length; ) {
+    let end = Math.min(offset + EVENT_PIECE_CHARS, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    yield text.slice(offset, end);
+    offset = end;
+  }
+}
 
 class ExitSignal extends Error {
   constructor(code) {
@@ -168,9 +184,16 @@ class GuestRun {
   }
 
   async hostCall(message) {
+    const body = JSON.stringify(message);
+    // The host refuses larger calls unread; saying so here spares the upload.
+    const bytes = body.length * 3 > this.input.hostCallBytes ? encoder.encode(body).byteLength : body.length;
+    if (bytes > this.input.hostCallBytes) {
+      return { ok: false, code: "ERR_TOOL_LIMIT", error: `host call of ${bytes} bytes exceeds the limit of ${this.input.hostCallBytes} bytes (tool input is capped at 1 MiB)` };
+    }
     const response = await this.env.HOST.fetch("http://host/call", {
       method: "POST",
-      body: JSON.stringify({ token: this.input.token, ...message }),
+      headers: { "x-secure-exec-run": this.input.token },
+      body,
     });
     return response.json();
   }
@@ -201,7 +224,9 @@ class GuestRun {
 
   flushOutput() {
     this.outputFlushScheduled = false;
-    for (const { channel, parts } of this.pendingOutput.splice(0)) this.emit({ [channel]: parts.join("") });
+    for (const { channel, parts } of this.pendingOutput.splice(0)) {
+      for (const piece of piecesOf(parts.join(""))) this.emit({ [channel]: piece });
+    }
   }
 
   finish(code) {
@@ -209,10 +234,18 @@ class GuestRun {
     this.flushOutput();
     // Files the guest wrote go back before the exit, so the next run can read them.
     const fsChanges = runBridge.fsChanges?.();
-    if (fsChanges) this.emit({ fs: fsChanges });
-    const event = { x: code };
-    if (code === 0 && this.returnJson !== undefined) event.r = this.returnJson;
-    this.emit(event);
+    if (fsChanges) {
+      const json = JSON.stringify(fsChanges);
+      if (json.length <= EVENT_PIECE_CHARS) this.emit({ fs: fsChanges });
+      else {
+        for (const piece of piecesOf(json)) this.emit({ fp: piece });
+        this.emit({ fe: 1 });
+      }
+    }
+    if (code === 0 && this.returnJson !== undefined) {
+      for (const piece of piecesOf(this.returnJson)) this.emit({ rp: piece });
+    }
+    this.emit({ x: code });
     this.finished = true;
     nativeClearInterval(this.keepAlive);
     const wake = this.mailboxWaiter;
@@ -418,6 +451,13 @@ class GuestRun {
     globalThis.__return = (value) => {
       const json = value === undefined ? "null" : JSON.stringify(value);
       if (json === undefined) throw new TypeError("__return: value is not JSON-serialisable");
+      const bytes = json.length * 3 > run.input.returnBytes ? encoder.encode(json).byteLength : json.length;
+      if (bytes > run.input.returnBytes) {
+        // Over limits.returnBytes: the host ends the run (137) and says why.
+        run.emit({ rl: bytes });
+        run.finish(137);
+        throw new ExitSignal(137);
+      }
       run.returnJson = json;
     };
     globalThis.callHostTool = async (name, toolInput) => {

@@ -42,6 +42,8 @@ export interface RuntimeLimits {
   timeoutMs?: number;
   /** Cap on captured bytes per output channel per call. */
   outputBytes: number;
+  /** Cap on the JSON of one call's `__return` value (default 4 MiB); past it the run is killed (137). */
+  returnBytes: number;
   /** Most tool calls one run may make. */
   toolCalls: number;
   /** Most sandbox processes this runtime keeps (more start only while some are stuck). */

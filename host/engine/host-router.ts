@@ -1,5 +1,9 @@
 // Routes messages guests send through the HOST binding to the run that sent them.
-// A run is known only by an unguessable token handed to its own isolate.
+// A run is known only by an unguessable token handed to its own isolate; it travels in a
+// header, so a call is checked (run, then size) before a byte of its body is read.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { MAX_HOST_CALL_BYTES, RUN_TOKEN_HEADER } from "./supervisor-protocol.js";
+
 /** A message a guest sent through the HOST binding (every field is the guest's to set). */
 export type GuestHostMessage = { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown };
 export type HostMessageHandler = (message: GuestHostMessage) => Promise<unknown>;
@@ -11,26 +15,92 @@ export function registerRunToken(token: string, handler: HostMessageHandler): ()
   return () => handlers.delete(token);
 }
 
-export async function routeHostRequest(body: string): Promise<string> {
-  let message: { token?: unknown; name?: unknown; input?: unknown };
+/** The handler of the run a call names, if that run is live. */
+function handlerOf(request: IncomingMessage): HostMessageHandler | undefined {
+  const token = request.headers[RUN_TOKEN_HEADER];
+  return typeof token === "string" ? handlers.get(token) : undefined;
+}
+
+async function dispatch(handler: HostMessageHandler, body: string): Promise<string> {
+  let message: unknown;
   try {
-    message = JSON.parse(body) as typeof message;
+    message = JSON.parse(body);
   } catch {
     return JSON.stringify({ ok: false, error: "malformed host request" });
   }
-  const handler = typeof message.token === "string" ? handlers.get(message.token) : undefined;
-  if (!handler) return JSON.stringify({ ok: false, error: "this run has ended; host calls are closed" });
+  if (typeof message !== "object" || message === null || Array.isArray(message)) {
+    return JSON.stringify({ ok: false, error: "malformed host request" });
+  }
   try {
-    return JSON.stringify(await handler(message));
+    return JSON.stringify(await handler(message as Record<string, unknown>));
   } catch (error) {
     return JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) });
   }
 }
 
-let endpoint: Promise<string> | undefined;
+/**
+ * Bytes of a refused call the endpoint reads and throws away so workerd sees the answer
+ * (a reset while it still sends would reach the guest as a lost connection, not the error).
+ */
+const DISCARD_LIMIT_BYTES = 4 * MAX_HOST_CALL_BYTES;
 
-/** Largest message a guest may send the host (tool input is capped lower, at 1 MiB). */
-const MAX_HOST_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** Answers at once; the body is discarded unparsed, and the connection dropped past a bound. */
+function refuse(response: ServerResponse, request: IncomingMessage, status: number, body: Record<string, unknown>): void {
+  const text = JSON.stringify({ ok: false, ...body });
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), connection: "close" });
+  response.end(text);
+  let discarded = 0;
+  request.removeAllListeners("data");
+  request.on("data", (chunk: Buffer) => {
+    discarded += chunk.byteLength;
+    if (discarded > DISCARD_LIMIT_BYTES) request.destroy();
+  });
+  request.resume();
+}
+
+function tooLarge(bytes: number | string): Record<string, unknown> {
+  return {
+    code: "ERR_TOOL_LIMIT",
+    error: `host call of ${bytes} bytes exceeds the limit of ${MAX_HOST_CALL_BYTES} bytes (tool input is capped at 1 MiB)`,
+  };
+}
+
+/** One host call: run token, then declared size, then the bytes as they arrive; parsed last. */
+export function handleHostCall(request: IncomingMessage, response: ServerResponse): void {
+  const handler = handlerOf(request);
+  if (!handler) {
+    refuse(response, request, 403, { error: "this run has ended; host calls are closed" });
+    return;
+  }
+  const declared = Number(request.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > MAX_HOST_CALL_BYTES) {
+    refuse(response, request, 413, tooLarge(declared));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let refused = false;
+  request.on("data", (chunk: Buffer) => {
+    if (refused) return;
+    received += chunk.byteLength;
+    if (received > MAX_HOST_CALL_BYTES) {
+      refused = true;
+      chunks.length = 0;
+      refuse(response, request, 413, tooLarge(`more than ${MAX_HOST_CALL_BYTES}`));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  request.on("end", () => {
+    if (refused) return;
+    void dispatch(handler, Buffer.concat(chunks, received).toString("utf8")).then((reply) => {
+      response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
+      response.end(reply);
+    });
+  });
+}
+
+let endpoint: Promise<string> | undefined;
 
 /**
  * A keep-alive HTTP endpoint on loopback that workerd reaches as an external service:
@@ -48,30 +118,7 @@ export function hostEndpointAddress(): Promise<string> {
         void handleEgress(request, response);
         return;
       }
-      const chunks: Buffer[] = [];
-      let received = 0;
-      let refused = false;
-      request.on("data", (chunk: Buffer) => {
-        if (refused) return;
-        received += chunk.byteLength;
-        // A guest can reach this endpoint with any body: never buffer without bound.
-        if (received > MAX_HOST_MESSAGE_BYTES) {
-          refused = true;
-          chunks.length = 0;
-          response.writeHead(413, { "content-type": "application/json", connection: "close" });
-          response.end(JSON.stringify({ ok: false, code: "ERR_TOOL_LIMIT", error: `host message exceeds ${MAX_HOST_MESSAGE_BYTES} bytes` }));
-          request.destroy();
-          return;
-        }
-        chunks.push(chunk);
-      });
-      request.on("end", () => {
-        if (refused) return;
-        void routeHostRequest(Buffer.concat(chunks).toString("utf8")).then((reply) => {
-          response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
-          response.end(reply);
-        });
-      });
+      handleHostCall(request, response);
     });
     server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -25,6 +25,8 @@ export interface ResidentRunnerSettings extends ResidentRunnerOptions {
   cwd: string;
   memoryMb: number;
   outputBytes: number;
+  /** Cap on the JSON of a snippet's value (`limits.returnBytes`). */
+  returnBytes: number;
 }
 
 /** A resident runner with its diagnostics (not part of the public `ResidentRunner` type). */
@@ -89,7 +91,7 @@ function loadWorkerSource(): string {
 }
 
 export async function startResidentRunner(settings: ResidentRunnerSettings): Promise<ResidentRunner> {
-  const { env, cwd, memoryMb, outputBytes, ...runnerOptions } = settings;
+  const { env, cwd, memoryMb, outputBytes, returnBytes, ...runnerOptions } = settings;
   const options = parseOptions(residentRunnerOptionsSchema, runnerOptions, "createResidentRunner option");
   const handle = await launchStaticWorkerd({
     mainModule: { name: WORKER_MODULE, source: loadWorkerSource() },
@@ -104,7 +106,7 @@ export async function startResidentRunner(settings: ResidentRunnerSettings): Pro
   });
   let runner: ResidentGuest;
   try {
-    runner = new ResidentGuest(handle, await openSession(handle), { env, cwd, memoryMb, outputBytes, timeout: options.timeout });
+    runner = new ResidentGuest(handle, await openSession(handle), { env, cwd, memoryMb, outputBytes, returnBytes, timeout: options.timeout });
   } catch (error) {
     await handle.kill();
     throw error;

@@ -12,10 +12,12 @@ import {
   buildRunMessage,
   EXIT_KILLED,
   exitCodeOf,
+  fsChangesBytesFor,
   GuestEventDecoder,
+  GuestProtocolError,
   guestWorkerOf,
   isPort,
-  validJson,
+  parseReturnValue,
   type GuestEvent,
   type RunMessageFields,
 } from "./supervisor-protocol.js";
@@ -40,6 +42,8 @@ export interface RunRequest {
   onStdout?: OutputListener;
   onStderr?: OutputListener;
   outputBytes: number;
+  /** Cap on the `__return` value's JSON (`limits.returnBytes`). */
+  returnBytes: number;
   memoryMb: number;
   /** Handles the guest's host calls (tools, child processes); called once per run. */
   onHostMessage?: (runId: string, signal: AbortSignal, control: RunControl) => HostMessageHandler;
@@ -120,8 +124,8 @@ export interface RunOutcome {
   stdout: string;
   stderr: string;
   exitCode: number;
-  /** JSON text passed to `__return`, when the run ended with 0. */
-  returnJson?: string;
+  /** The value passed to `__return` (checked JSON, parsed once), when the run ended with 0. */
+  returned?: { value: unknown };
   /** How the run ended, for metrics. */
   outcome: "exited" | "timeout" | "cpu-limit" | "lost" | "out-of-memory";
 }
@@ -278,12 +282,25 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       responseBody = response.body;
       // A reset socket must not surface as an uncaught stream error.
       response.body.on("error", () => {});
-      const decoder = new GuestEventDecoder();
+      const decoder = new GuestEventDecoder({
+        outputBytes: request.outputBytes,
+        returnBytes: request.returnBytes,
+        fsChangesBytes: fsChangesBytesFor(request.fs?.snapshot),
+      });
       const iterator = response.body[Symbol.asyncIterator]();
       for (;;) {
         const next = await Promise.race([iterator.next(), lostWatch]);
         if (next.done) break;
-        for (const event of decoder.push(next.value as Uint8Array)) handleEvent(event);
+        let events: GuestEvent[];
+        try {
+          events = decoder.push(next.value as Uint8Array);
+        } catch (error) {
+          if (!(error instanceof GuestProtocolError)) throw error;
+          // A stream over its bounds is not read further: the run ends here.
+          control.kill(EXIT_KILLED, `secure-exec: ${error.message}; the guest was killed\n`);
+          return;
+        }
+        for (const event of events) handleEvent(event);
       }
       if (!done) throw new AttemptLost();
     } catch (error) {
@@ -325,8 +342,16 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       observable = true;
       stderr.write(event.e);
     }
+    if (event.rl !== undefined) {
+      control.kill(
+        EXIT_KILLED,
+        `secure-exec: the value passed to __return is ${Number(event.rl) || "too many"} bytes of JSON, over limits.returnBytes = ${request.returnBytes}; the guest was killed\n`,
+      );
+      return;
+    }
     if (event.x !== undefined) {
-      finish({ exitCode: exitCodeOf(event.x), returnJson: validJson(event.r), outcome: "exited" });
+      const exitCode = exitCodeOf(event.x);
+      finish({ exitCode, returned: exitCode === 0 ? parseReturnValue(event.r) : undefined, outcome: "exited" });
     }
   };
 

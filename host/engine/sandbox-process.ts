@@ -85,7 +85,7 @@ export class SandboxProcess {
         const response = await this.dispatcher.request({
           path: "/run",
           method: "POST",
-          body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024 }, "", `secure-exec-warmup-${round}`),
+          body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024, returnBytes: 1024 }, "", `secure-exec-warmup-${round}`),
         });
         await response.body.text();
       } catch {

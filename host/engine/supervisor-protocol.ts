@@ -31,7 +31,18 @@ export interface RunMessageFields {
   stdinMode?: "buffer" | "stream";
   argv?: string[];
   outputBytes: number;
+  /** Cap on the `__return` value's JSON (`limits.returnBytes`). */
+  returnBytes: number;
 }
+
+/**
+ * Largest host call (tool call, child process message) a guest may send: the tool-argument
+ * cap (1 MiB) and room for the envelope. The host refuses a larger body before reading it.
+ */
+export const MAX_HOST_CALL_BYTES = 1024 * 1024 + 64 * 1024;
+
+/** Header of a host call that names its run; checked before the body is read. */
+export const RUN_TOKEN_HEADER = "x-secure-exec-run";
 
 export function guestWorkerOf(fields: Pick<RunMessageFields, "guestModule" | "extraModules" | "runtimeModules" | "network">): GuestWorker {
   return {
@@ -64,6 +75,8 @@ export function buildRunMessage(fields: RunMessageFields, token: string, isolate
       stdinMode: fields.stdinMode ?? "buffer",
       argv: fields.argv ?? [],
       outputBytes: fields.outputBytes,
+      returnBytes: fields.returnBytes,
+      hostCallBytes: MAX_HOST_CALL_BYTES,
       token,
     },
   });
@@ -81,31 +94,159 @@ export interface GuestEvent {
   fs?: unknown;
   x?: number;
   r?: string;
+  /** The guest's `__return` value was this many bytes, over `limits.returnBytes` (the run ends with 137). */
+  rl?: number;
 }
 
-/** Splits the supervisor's response body into events; a character may span two chunks. */
-export class GuestEventDecoder {
-  private pending = "";
-  private readonly utf8 = new TextDecoder();
+/**
+ * Largest event line the host parses. The prelude cuts output, return values and filesystem
+ * changes into pieces well below it (`EVENT_PIECE_CHARS` in guest-prelude.js): at most 6
+ * bytes of JSON per character, so 64 Ki characters stay under 384 KiB.
+ */
+export const MAX_EVENT_BYTES = 1024 * 1024;
 
-  push(chunk: Uint8Array): GuestEvent[] {
-    this.pending += this.utf8.decode(chunk, { stream: true });
-    const events: GuestEvent[] = [];
-    let newline: number;
-    while ((newline = this.pending.indexOf("\n")) !== -1) {
-      const line = this.pending.slice(0, newline);
-      this.pending = this.pending.slice(newline + 1);
-      if (line.length > 0) events.push(parseEvent(line));
-    }
-    return events;
+/** What one run's event stream may carry; anything beyond is a broken (or forged) stream. */
+export interface EventStreamLimits {
+  /** Per output channel, as `limits.outputBytes`. */
+  outputBytes: number;
+  /** The `__return` value's JSON, as `limits.returnBytes`. */
+  returnBytes: number;
+  /** The filesystem changes' JSON (0: the run has no filesystem). */
+  fsChangesBytes: number;
+}
+
+/** The guest's event stream broke its bounds: the host ends the run with this message. */
+export class GuestProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GuestProtocolError";
   }
 }
 
+/** Bytes of JSON text that can carry `chars` characters of output (escapes take up to 6). */
+function jsonBytesFor(chars: number): number {
+  return 6 * chars + MAX_EVENT_BYTES;
+}
+
+/**
+ * Splits the supervisor's response body into events, in time linear in its size: chunks are
+ * kept as they come and only new bytes are scanned for the newline that ends a line (a JSON
+ * line holds no raw newline, and 0x0A never occurs inside a UTF-8 sequence). Pieces of a
+ * return value (`rp`) or of the filesystem changes (`fp` … `fe`) are joined here, each under
+ * its cap. A line over `MAX_EVENT_BYTES`, or a stream over its limits, throws
+ * `GuestProtocolError` before more is buffered.
+ */
+export class GuestEventDecoder {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private readonly utf8 = new TextDecoder();
+  private readonly outputSent = { o: 0, e: 0 };
+  private returnParts: string[] = [];
+  private returnSize = 0;
+  private fsParts: string[] = [];
+  private fsSize = 0;
+
+  constructor(private readonly limits: EventStreamLimits) {}
+
+  push(chunk: Uint8Array): GuestEvent[] {
+    const events: GuestEvent[] = [];
+    let start = 0;
+    for (;;) {
+      const newline = chunk.indexOf(0x0a, start);
+      if (newline === -1) break;
+      const tail = chunk.subarray(start, newline);
+      this.reserve(tail.byteLength);
+      const line = this.pending.length === 0 ? tail : concatBytes([...this.pending, tail], this.pendingBytes + tail.byteLength);
+      this.pending = [];
+      this.pendingBytes = 0;
+      start = newline + 1;
+      if (line.byteLength === 0) continue;
+      const event = this.accept(parseEvent(this.utf8.decode(line)), line.byteLength);
+      if (event) events.push(event);
+    }
+    if (start < chunk.byteLength) {
+      const rest = chunk.subarray(start);
+      this.reserve(rest.byteLength);
+      this.pending.push(rest);
+      this.pendingBytes += rest.byteLength;
+    }
+    return events;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.pendingBytes + bytes > MAX_EVENT_BYTES) {
+      throw new GuestProtocolError(`the guest sent an event of more than ${MAX_EVENT_BYTES} bytes`);
+    }
+  }
+
+  /** Checks an event against the stream's limits; pieces are kept until their end. */
+  private accept(event: GuestEvent & { rp?: unknown; fp?: unknown; fe?: unknown }, lineBytes: number): GuestEvent | undefined {
+    for (const channel of ["o", "e"] as const) {
+      if (typeof event[channel] !== "string") continue;
+      this.outputSent[channel] += lineBytes;
+      if (this.outputSent[channel] > jsonBytesFor(this.limits.outputBytes)) {
+        throw new GuestProtocolError(`the guest sent more ${channel === "o" ? "stdout" : "stderr"} than limits.outputBytes allows`);
+      }
+    }
+    if (typeof event.rp === "string") {
+      this.returnSize += Buffer.byteLength(event.rp);
+      if (this.returnSize > this.limits.returnBytes) return { rl: this.returnSize };
+      this.returnParts.push(event.rp);
+      return undefined;
+    }
+    if (typeof event.fp === "string") {
+      this.fsSize += Buffer.byteLength(event.fp);
+      if (this.fsSize > this.limits.fsChangesBytes) {
+        throw new GuestProtocolError(`the guest's filesystem changes exceed ${this.limits.fsChangesBytes} bytes`);
+      }
+      this.fsParts.push(event.fp);
+      return undefined;
+    }
+    if (event.fe !== undefined) {
+      const text = this.fsParts.join("");
+      this.fsParts = [];
+      const changes = parseEvent(text.length > 0 ? `{"fs":${text}}` : "{}");
+      return changes.fs === undefined ? undefined : { fs: changes.fs };
+    }
+    if (event.x !== undefined) {
+      if (typeof event.r === "string") {
+        this.returnSize += Buffer.byteLength(event.r);
+        this.returnParts.push(event.r);
+      }
+      if (this.returnSize > this.limits.returnBytes) return { rl: this.returnSize };
+      if (this.returnParts.length > 0) event.r = this.returnParts.join("");
+      this.returnParts = [];
+    }
+    return event;
+  }
+}
+
+/**
+ * Room for a run's filesystem changes: every byte the filesystem may hold (as base64), and
+ * a path per file it may hold. A snapshot without limits has no filesystem to change.
+ */
+export function fsChangesBytesFor(snapshot: unknown): number {
+  const limits = (snapshot as { limits?: { bytes?: unknown; files?: unknown } } | undefined)?.limits;
+  const bytes = typeof limits?.bytes === "number" && Number.isFinite(limits.bytes) ? limits.bytes : 0;
+  const files = typeof limits?.files === "number" && Number.isFinite(limits.files) ? limits.files : 0;
+  return snapshot === undefined ? 0 : Math.ceil((bytes * 4) / 3) + files * 1024 + MAX_EVENT_BYTES;
+}
+
+function concatBytes(parts: Uint8Array[], total: number): Uint8Array {
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.byteLength;
+  }
+  return joined;
+}
+
 // Events come from guest-controlled code: each field is checked before it is believed.
-function parseEvent(line: string): GuestEvent {
+function parseEvent(line: string): GuestEvent & Record<string, unknown> {
   try {
     const event: unknown = JSON.parse(line);
-    return typeof event === "object" && event !== null ? (event as GuestEvent) : {};
+    return typeof event === "object" && event !== null && !Array.isArray(event) ? (event as GuestEvent & Record<string, unknown>) : {};
   } catch {
     return {};
   }
@@ -120,12 +261,14 @@ export function exitCodeOf(value: unknown): number {
   return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 255 ? (value as number) : 1;
 }
 
-/** A return value is handed on only if it is JSON (the guest's JSON.stringify may be replaced). */
-export function validJson(value: unknown): string | undefined {
+/**
+ * A return value is handed on only if it is JSON (the guest's JSON.stringify may be
+ * replaced); it is parsed here, once, and the parsed value travels on.
+ */
+export function parseReturnValue(value: unknown): { value: unknown } | undefined {
   if (typeof value !== "string") return undefined;
   try {
-    JSON.parse(value);
-    return value;
+    return { value: JSON.parse(value) as unknown };
   } catch {
     return undefined;
   }

@@ -55,7 +55,7 @@ describe("arguments", () => {
     `);
     expect(result.exitCode).toBe(0);
     const [two, eight, small] = result.value as string[];
-    expect(two).toMatch(/^ERR_TOOL_LIMIT tool "echo" input is \d+ bytes; the limit is 1048576$/);
+    expect(two).toMatch(/^ERR_TOOL_LIMIT host call of \d+ bytes exceeds the limit of \d+ bytes \(tool input is capped at 1 MiB\)$/);
     expect(eight).toMatch(/^ERR_TOOL_LIMIT /);
     expect(small).toBe("small");
     expect(echoCalls - callsBefore).toBe(1);

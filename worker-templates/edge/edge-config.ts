@@ -5,7 +5,7 @@ import { resolveServerConfig, ServerConfigError, type ResolvedServerConfig } fro
 
 /** Server-config settings that have no meaning on the edge; naming one is a config error. */
 const NODE_ONLY_SETTINGS = ["tools", "port", "host", "idleRuntimeMs", "instanceId"];
-const EDGE_LIMITS = new Set(["outputBytes", "fsBytes", "fsFiles"]);
+const EDGE_LIMITS = new Set(["outputBytes", "returnBytes", "fsBytes", "fsFiles"]);
 
 function checkEdgeLimits(limits: Record<string, unknown> | undefined, where: string): void {
   for (const name of Object.keys(limits ?? {})) {

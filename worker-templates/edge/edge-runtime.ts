@@ -8,13 +8,23 @@ import type { RunEngine } from "../../host/service/http-app.js";
 import { compileGuestModule, GUEST_MODULE_NAME, GuestSyntaxError, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../../host/compile/guest-module.js";
 import { isBareSpecifier, ModuleNotFoundError } from "../../host/compile/specifiers.js";
 import { OutputCapture } from "../../host/engine/output-capture.js";
-import { buildRunMessage, EXIT_KILLED, exitCodeOf, GuestEventDecoder, validJson } from "../../host/engine/supervisor-protocol.js";
+import {
+  buildRunMessage,
+  EXIT_KILLED,
+  exitCodeOf,
+  fsChangesBytesFor,
+  GuestEventDecoder,
+  GuestProtocolError,
+  parseReturnValue,
+} from "../../host/engine/supervisor-protocol.js";
 
 export interface EdgeRuntimeOptions {
   /** `process.env` of every run (a request's `env` is merged over it). */
   env: Record<string, string>;
   /** Cap on captured bytes per output channel per run. */
   outputBytes: number;
+  /** Cap on the JSON of a run's `__return` value. */
+  returnBytes: number;
   /** Bytes and files of each run's scratch filesystem (nothing persists between runs). */
   scratchFs: { bytes: number; files: number };
 }
@@ -25,7 +35,7 @@ interface EdgeOutcome {
   stdout: string;
   stderr: string;
   exitCode: number;
-  returnJson?: string;
+  returned?: { value: unknown };
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -46,7 +56,7 @@ export class EdgeRuntime implements RunEngine {
   async run(code: string, options: ExecOptions = {}): Promise<RunResult> {
     const outcome = await this.execute(code, options);
     const result: RunResult = { stdout: outcome.stdout, stderr: outcome.stderr, exitCode: outcome.exitCode };
-    if (outcome.exitCode === 0 && outcome.returnJson !== undefined) result.value = JSON.parse(outcome.returnJson);
+    if (outcome.exitCode === 0 && outcome.returned) result.value = outcome.returned.value;
     return result;
   }
 
@@ -83,17 +93,19 @@ export class EdgeRuntime implements RunEngine {
       return { stdout: "", stderr, exitCode: 1 };
     }
     const runtimeModules = sandboxModulesOf(guestModule);
+    const fsSnapshot = usesVirtualFs(runtimeModules) ? this.scratchFsSnapshot(cwd) : undefined;
     const isolateId = crypto.randomUUID();
     const message = buildRunMessage(
       {
         guestModule,
         runtimeModules,
         network: false,
-        fsSnapshot: usesVirtualFs(runtimeModules) ? this.scratchFsSnapshot(cwd) : undefined,
+        fsSnapshot,
         env: { ...this.options.env, ...options.env },
         cwd,
         stdin: options.stdin,
         outputBytes: this.options.outputBytes,
+        returnBytes: this.options.returnBytes,
       },
       crypto.randomUUID(),
       isolateId,
@@ -117,10 +129,10 @@ export class EdgeRuntime implements RunEngine {
         .catch(() => undefined)
         .finally(() => reader?.cancel().catch(() => undefined));
     };
-    const finish = (exitCode: number, returnJson?: string): void => {
+    const finish = (exitCode: number, returned?: { value: unknown }): void => {
       if (done) return;
       done = true;
-      ended!({ stdout: stdout.text(), stderr: stderr.text(), exitCode, returnJson });
+      ended!({ stdout: stdout.text(), stderr: stderr.text(), exitCode, returned });
     };
     // Armed before the guest starts: its first synchronous stretch runs inside the call below.
     const timer =
@@ -141,7 +153,11 @@ export class EdgeRuntime implements RunEngine {
     signal?.addEventListener("abort", onAbort, { once: true });
 
     void (async () => {
-      const decoder = new GuestEventDecoder();
+      const decoder = new GuestEventDecoder({
+        outputBytes: this.options.outputBytes,
+        returnBytes: this.options.returnBytes,
+        fsChangesBytes: fsChangesBytesFor(fsSnapshot),
+      });
       try {
         const response = await supervisor.fetch(new Request("http://supervisor/run", { method: "POST", body: message }), this.bindings);
         if (!response.body) throw new Error(`the supervisor answered ${response.status} without a body`);
@@ -154,10 +170,25 @@ export class EdgeRuntime implements RunEngine {
             if (done) break;
             if (typeof event.o === "string") stdout.write(event.o);
             if (typeof event.e === "string") stderr.write(event.e);
-            if (event.x !== undefined) finish(exitCodeOf(event.x), validJson(event.r));
+            if (event.rl !== undefined) {
+              stderr.note(
+                `secure-exec: the value passed to __return is ${Number(event.rl) || "too many"} bytes of JSON, over limits.returnBytes = ${this.options.returnBytes}; the guest was killed\n`,
+              );
+              finish(EXIT_KILLED);
+              stopGuest();
+            }
+            if (event.x !== undefined) {
+              const exitCode = exitCodeOf(event.x);
+              finish(exitCode, exitCode === 0 ? parseReturnValue(event.r) : undefined);
+            }
           }
         }
-      } catch {
+      } catch (error) {
+        if (error instanceof GuestProtocolError && !done) {
+          stderr.note(`secure-exec: ${error.message}; the guest was killed\n`);
+          finish(EXIT_KILLED);
+          stopGuest();
+        }
         // The isolate went away mid-stream (e.g. a platform limit): reported below.
       }
       if (!done) {

@@ -58,7 +58,7 @@ function buildApp(env: EdgeEnv): HttpApp<EdgeTenant> {
     const limits = limitsSchema.parse(tenantConfig.limits);
     const engine = new EdgeRuntime(
       { LOADER: env.LOADER, HOST: env.HOST },
-      { env: tenantConfig.env, outputBytes: limits.outputBytes, scratchFs: { bytes: limits.fsBytes, files: limits.fsFiles } },
+      { env: tenantConfig.env, outputBytes: limits.outputBytes, returnBytes: limits.returnBytes, scratchFs: { bytes: limits.fsBytes, files: limits.fsFiles } },
     );
     const tenant = new EdgeTenant(tenantConfig, engine);
     if (tenantConfig.token !== undefined) tokens.add(tenantConfig.token, tenant);
