@@ -18,12 +18,12 @@ import { startResidentRunner } from "../host/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
 import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
 import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
-import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
+import { VirtualFs, VirtualFsError, type FsChanges } from "../host/virtual-fs.js";
 import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
 import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
-import { GuestChildProcesses } from "../host/child-processes.js";
+import { GuestChildProcesses, newRunFamily, type RunFamily } from "../host/child-processes.js";
 import { signalNumber } from "../host/signals.js";
 import { retainSpares } from "../host/spare-processes.js";
 import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
@@ -384,11 +384,11 @@ export class NodeRuntime {
   private async launch(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number; family?: RunFamily },
   ): Promise<RunOutcome> {
     const control = extras.control ?? new RunHandle();
     try {
-      return await this.compileAndRun(code, call, { ...extras, control });
+      return await this.compileAndRun(code, call, { ...extras, control, family: extras.family ?? newRunFamily() });
     } finally {
       // Messages waiting for a run that never started get their answer.
       control.end();
@@ -398,7 +398,7 @@ export class NodeRuntime {
   private async compileAndRun(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number; family: RunFamily },
   ): Promise<RunOutcome> {
     let guestModule: string;
     const extraModules: Record<string, BundledModule> = {};
@@ -485,7 +485,8 @@ export class NodeRuntime {
             runId,
             tenant: this.options.tenant,
             signal,
-            counters: { calls: 0, inFlight: 0 },
+            // Counted for the top-level run and all its children together.
+            counters: extras.family.toolCalls,
             isAllowed: (name: string) => isPermitted(permissions?.tool, name, "allow"),
           };
           const children = new GuestChildProcesses({
@@ -493,13 +494,14 @@ export class NodeRuntime {
             cwd: call.cwd ?? this.options.cwd,
             readScript: (path) => {
               try {
-                return new TextDecoder().decode(this.vfs.readFile(path));
-              } catch {
-                return undefined;
+                return new TextDecoder().decode(this.vfs.readFileForGuest(path));
+              } catch (error) {
+                return error instanceof VirtualFsError && error.code === "EACCES" ? { denied: error.path } : undefined;
               }
             },
             parentSignal: signal,
             depth: extras.depth,
+            family: extras.family,
             tools: this.tools,
             toolScope,
             baseEnv: env,
@@ -508,7 +510,7 @@ export class NodeRuntime {
               this.launch(
                 childCode,
                 { env: child.env, cwd: child.cwd, argv: child.argv, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
-                { depth: child.depth, stdinMode: "stream", control: child.control },
+                { depth: child.depth, stdinMode: "stream", control: child.control, family: child.family },
               ),
           });
           return (message) => {

@@ -42,7 +42,7 @@ export interface RuntimeLimits {
   timeoutMs?: number;
   /** Cap on captured bytes per output channel per call. */
   outputBytes: number;
-  /** Most tool calls one run may make. */
+  /** Most tool calls one top-level run may make, its child processes' calls included. */
   toolCalls: number;
   /** Most sandbox processes this runtime keeps (more start only while some are stuck). */
   processes: number;
