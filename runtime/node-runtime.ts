@@ -24,11 +24,11 @@ import { isBareSpecifier, ModuleNotFoundError } from "../host/compile/specifiers
 import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
 import { retainSpares } from "../host/engine/spare-processes.js";
-import { prepareCapabilities, type RunCapability } from "../host/capabilities/capability.js";
+import { newRunFamily, prepareCapabilities, type RunCapability, type RunFamily } from "../host/capabilities/capability.js";
 import { ChildProcessCapability } from "../host/capabilities/child-process/index.js";
 import { signalNumber } from "../host/capabilities/child-process/signals.js";
 import { FilesystemCapability } from "../host/capabilities/fs/index.js";
-import { VirtualFs } from "../host/capabilities/fs/virtual-fs.js";
+import { VirtualFs, VirtualFsError } from "../host/capabilities/fs/virtual-fs.js";
 import { GuestServersCapability } from "../host/capabilities/http/index.js";
 import { NetworkCapability } from "../host/capabilities/network/index.js";
 import { ToolsCapability } from "../host/capabilities/tools/index.js";
@@ -95,16 +95,16 @@ export class NodeRuntime {
         policy: permissions?.childProcess,
         readScript: (path) => {
           try {
-            return new TextDecoder().decode(this.vfs.readFile(path));
-          } catch {
-            return undefined;
+            return new TextDecoder().decode(this.vfs.readFileForGuest(path));
+          } catch (error) {
+            return error instanceof VirtualFsError && error.code === "EACCES" ? { denied: error.path } : undefined;
           }
         },
         startGuest: (childCode, child) =>
           this.launch(
             childCode,
             { env: child.env, cwd: child.cwd, argv: child.argv, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
-            { depth: child.depth, stdinMode: "stream", control: child.control },
+            { depth: child.depth, stdinMode: "stream", control: child.control, family: child.family },
           ),
       }),
       new FilesystemCapability(vfs),
@@ -343,11 +343,11 @@ export class NodeRuntime {
   private async launch(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number; family?: RunFamily },
   ): Promise<RunOutcome> {
     const control = extras.control ?? new RunHandle();
     try {
-      return await this.compileAndRun(code, call, { ...extras, control });
+      return await this.compileAndRun(code, call, { ...extras, control, family: extras.family ?? newRunFamily() });
     } finally {
       // Messages waiting for a run that never started get their answer.
       control.end();
@@ -357,7 +357,7 @@ export class NodeRuntime {
   private async compileAndRun(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number; family: RunFamily },
   ): Promise<RunOutcome> {
     let guestModule: string;
     const extraModules: Record<string, BundledModule> = {};
@@ -411,6 +411,7 @@ export class NodeRuntime {
       depth: extras.depth,
       pid: extras.pid ?? 0,
       control: extras.control,
+      family: extras.family,
     });
     this.runsInFlight += 1;
     this.runsTotal += 1;

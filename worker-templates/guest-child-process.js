@@ -139,7 +139,8 @@ export function spawn(command, argsOrOptions, maybeOptions) {
   // `node file.mjs`: the script may exist only in this run's files so far (written and not
   // yet handed back), so its source travels with the request.
   let script;
-  const isNode = command === "node" || command.endsWith("/node");
+  // The host knows a command by its base name only (host/capabilities/child-process/child-processes.ts commandName).
+  const isNode = command.slice(command.lastIndexOf("/") + 1) === "node";
   if (isNode && args[0] && !args[0].startsWith("-")) {
     const fs = sandboxBuiltins.get("fs");
     const cwd = options.cwd ? String(options.cwd) : process.cwd();

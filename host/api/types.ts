@@ -34,7 +34,12 @@ export interface RunResult<T = unknown> extends ExecResult {
 }
 
 export interface RuntimeLimits {
-  /** Memory budget in MiB of each sandbox process above its idle footprint. */
+  /**
+   * MiB each sandbox process may allocate for guests, above its idle footprint, what finished
+   * runs left behind (`recycleMb`) and 4 MiB per run in flight: the process is capped (RLIMIT_DATA)
+   * at idle + `recycleMb` + `memoryMb` + 4 × `concurrentRunsPerProcess`. Not a per-run heap
+   * limit: a run past the cap ends with 137, `… ran out of memory (limits.memoryMb = N)`.
+   */
   memoryMb: number;
   /** Default `cpuTimeLimitMs` of every call. */
   cpuTimeLimitMs?: number;
@@ -44,7 +49,7 @@ export interface RuntimeLimits {
   outputBytes: number;
   /** Cap on the JSON of one call's `__return` value (default 4 MiB); past it the run is killed (137). */
   returnBytes: number;
-  /** Most tool calls one run may make. */
+  /** Most tool calls one top-level run may make, its child processes' calls included. */
   toolCalls: number;
   /** Most sandbox processes this runtime keeps (more start only while some are stuck). */
   processes: number;

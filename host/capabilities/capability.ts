@@ -4,6 +4,19 @@
 import type { RunControl, RunRequest } from "../engine/run-executor.js";
 import type { GuestHostMessage, HostMessageHandler } from "../engine/host-router.js";
 
+/**
+ * What a top-level run and all its child guests share: their limits are counted once for
+ * the whole tree, so children cannot multiply them.
+ */
+export interface RunFamily {
+  toolCalls: { calls: number; inFlight: number };
+  children: number;
+}
+
+export function newRunFamily(): RunFamily {
+  return { toolCalls: { calls: 0, inFlight: 0 }, children: 0 };
+}
+
 /** One run as capabilities see it while it is set up. */
 export interface RunSetup {
   /** Sandbox builtins the guest and its packages import. */
@@ -17,6 +30,8 @@ export interface RunSetup {
   readonly pid: number;
   /** The run's handle: messages to its isolate wait for its start. */
   readonly control: RunControl;
+  /** The run tree it belongs to. */
+  readonly family: RunFamily;
 }
 
 /** The run once it exists: its id, its end, and a handle on its isolate. */

@@ -14,12 +14,13 @@ import { sameSecret, type Authentication } from "./bearer-auth.js";
 /** Version of the HTTP API and CLI. */
 export const API_VERSION = "0.1.0";
 
-export type RunRoute = "exec" | "run";
+/** `session`: a snippet run in a resident session (`POST /v1/sessions/:id/exec`). */
+export type RunRoute = "exec" | "run" | "session";
 /** ok: exit 0; nonzero_exit: the guest failed; killed: exit 137 (time, CPU or memory limit);
  * aborted: the client went away; error: the service could not run it. */
 export type RunOutcomeLabel = "ok" | "nonzero_exit" | "killed" | "aborted" | "error";
 export type KillReason = "timeout" | "cpu" | "memory" | "lost" | "other";
-export type RejectionReason = "unauthorized" | "concurrency" | "rate" | "bad_request" | "too_large";
+export type RejectionReason = "unauthorized" | "concurrency" | "rate" | "bad_request" | "too_large" | "sessions" | "session_busy";
 
 /** Best-effort: which limit killed a run, from the note appended to stderr. */
 export function killReasonOf(stderr: string): KillReason {
@@ -102,6 +103,8 @@ export interface HttpSession {
 
 export interface HttpSessions<Tenant extends HttpTenant> {
   readonly maxPerTenant: number;
+  /** Sessions the tenant holds, those still opening included. */
+  count(tenant: string): number;
   open(tenant: Tenant): Promise<{ id: string } | { error: "too_many_sessions" }>;
   get(tenant: string, id: string): HttpSession | undefined;
   close(tenant: string, id: string): Promise<boolean>;
@@ -302,19 +305,28 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
     return c.json(invalidRequestBody(result.error), 400);
   });
 
+  /** The tenant's concurrency and rate admission, shared by runs, session opens and session execs. */
+  const admit = (c: Context<Env>): { ok: true; release: () => void } | { ok: false; response: Response } => {
+    const tenant = c.get("tenant");
+    if (dependencies.isShuttingDown()) return { ok: false, response: c.json(errorBody("shutting_down", "the server is shutting down"), 503) };
+    const admission = tenant.admit();
+    if (admission.ok) return admission;
+    observer.observeRejection(tenant.name, admission.reason);
+    return {
+      ok: false,
+      response: c.json(errorBody(admission.reason === "rate" ? "rate_limit" : "concurrency_limit", admission.message), 429, {
+        "Retry-After": String(admission.retryAfterSeconds),
+      }),
+    };
+  };
+
   const handleRun = async (c: Context<Env>, route: RunRoute, body: ExecRequest): Promise<Response> => {
     const tenant = c.get("tenant");
     for (const [field, reason] of Object.entries(dependencies.unsupportedFields ?? {})) {
       if (body[field as keyof ExecRequest] !== undefined) return c.json(errorBody("not_implemented", `"${field}" is not supported here: ${reason}`), 501);
     }
-    if (dependencies.isShuttingDown()) return c.json(errorBody("shutting_down", "the server is shutting down"), 503);
-    const admission = tenant.admit();
-    if (!admission.ok) {
-      observer.observeRejection(tenant.name, admission.reason);
-      return c.json(errorBody(admission.reason === "rate" ? "rate_limit" : "concurrency_limit", admission.message), 429, {
-        "Retry-After": String(admission.retryAfterSeconds),
-      });
-    }
+    const admission = admit(c);
+    if (!admission.ok) return admission.response;
     const started = performance.now();
     let released = false;
     const finish = (outcome: RunOutcomeLabel, killReason?: ReturnType<typeof killReasonOf>): void => {
@@ -462,16 +474,30 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
     if (!result.success) return c.json(invalidRequestBody(result.error), 400);
   });
   const sessionsMissing = (c: Context<Env>) => c.json(errorBody("not_implemented", "this deployment has no resident sessions"), 501);
+  const tooManySessions = (c: Context<Env>, max: number) => {
+    observer.observeRejection(c.get("tenant").name, "sessions");
+    return c.json(errorBody("too_many_sessions", `a tenant may hold at most ${max} sessions; DELETE one first`), 429, { "Retry-After": "1" });
+  };
+  // Opening a session starts a workerd process: it is admitted like a run (the tenant's
+  // concurrency and rate), after the session cap, so a refused open consumes nothing.
   app.post("/v1/sessions", async (c) => {
     if (!sessions) return sessionsMissing(c);
     const tenant = c.get("tenant");
-    const opened = await sessions.open(tenant);
-    if ("error" in opened) {
-      return c.json(errorBody("too_many_sessions", `a tenant may hold at most ${sessions.maxPerTenant} sessions; DELETE one first`), 429, {
-        "Retry-After": "1",
-      });
+    if (sessions.count(tenant.name) >= sessions.maxPerTenant) return tooManySessions(c, sessions.maxPerTenant);
+    const admission = admit(c);
+    if (!admission.ok) return admission.response;
+    try {
+      // Takes the session slot synchronously, in the same turn as the check above.
+      const opened = await sessions.open(tenant);
+      if ("error" in opened) return tooManySessions(c, sessions.maxPerTenant);
+      return c.json({ id: opened.id }, 201);
+    } catch (error) {
+      if (dependencies.isShuttingDown()) return c.json(errorBody("shutting_down", "the server is shutting down"), 503);
+      logError(`secure-exec server: cannot open a session for tenant "${tenant.name}"`, error);
+      return c.json(errorBody("runtime_unavailable", "the session could not be started; try again"), 503, { "Retry-After": "1" });
+    } finally {
+      admission.release();
     }
-    return c.json({ id: opened.id }, 201);
   });
   app.post("/v1/sessions/:id/exec", limitBody, requireJson, validateSessionExec, async (c) => {
     if (!sessions) return sessionsMissing(c);
@@ -480,18 +506,31 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
     if (!session) return c.json(errorBody("not_found", "no such session (it may have ended or expired)"), 404);
     const body = c.req.valid("json");
     const timeout = Math.min(body.timeout ?? tenant.config.defaultTimeoutMs, tenant.config.timeoutCapMs);
+    if (session.busy) {
+      observer.observeRejection(tenant.name, "session_busy");
+      return c.json(errorBody("session_busy", "secure-exec: another exec of this session is in flight"), 409);
+    }
+    const admission = admit(c);
+    if (!admission.ok) return admission.response;
+    const started = performance.now();
+    const finish = (outcome: RunOutcomeLabel, killReason?: KillReason): void =>
+      observer.observeRun(tenant.name, "session", outcome, (performance.now() - started) / 1000, killReason);
     session.busy = true;
     try {
       const result = await session.runner.exec(body.code, { timeout });
+      finish(outcomeOf(result.exitCode), result.exitCode === 137 ? killReasonOf(result.stderr) : undefined);
       return c.json(result, 200);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof Error && error.name === "ResidentRunnerBusyError") {
+        observer.observeRejection(tenant.name, "session_busy");
         return c.json(errorBody("session_busy", message), 409);
       }
+      finish("error");
       sessions.forget(session.id);
       return c.json(errorBody("session_ended", message), 410);
     } finally {
+      admission.release();
       session.busy = false;
       session.lastUsed = Date.now();
     }
@@ -560,7 +599,8 @@ export function openApiDocument(config: { authenticated: boolean; maxBodyBytes: 
           operationId: "createSession",
           responses: {
             "201": { description: "Session opened", content: { "application/json": { schema: { type: "object", properties: { id: { type: "string" } }, required: ["id"] } } } },
-            "429": errorResponse("The tenant holds too many sessions"),
+            "429": errorResponse("The tenant holds too many sessions (too_many_sessions), or its concurrency cap or rate is exhausted"),
+            "503": errorResponse("The session's runner could not start, or the server is shutting down"),
           },
         },
       },
@@ -577,6 +617,7 @@ export function openApiDocument(config: { authenticated: boolean; maxBodyBytes: 
             "200": { description: "The snippet's result ({ stdout, stderr, exitCode, value? })" },
             "404": errorResponse("No such session"),
             "409": errorResponse("Another exec of this session is in flight"),
+            "429": errorResponse("The tenant's concurrency cap (concurrency_limit) or rate (rate_limit) is exhausted"),
             "410": errorResponse("The session has ended (timeout, process.exit, crash)"),
           },
         },

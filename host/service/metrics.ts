@@ -11,7 +11,10 @@ export interface ServerMetrics extends HttpObserver {
   readonly contentType: string;
 }
 
-export function createServerMetrics(tenants: TenantRegistry, options: { defaultMetrics?: boolean } = {}): ServerMetrics {
+export function createServerMetrics(
+  tenants: TenantRegistry,
+  options: { defaultMetrics?: boolean; sessions?: { count(tenant: string): number } } = {},
+): ServerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "secure_exec_host_" });
 
@@ -55,6 +58,17 @@ export function createServerMetrics(tenants: TenantRegistry, options: { defaultM
     collect() {
       inFlight.reset();
       for (const tenant of tenants.all()) inFlight.set({ tenant: tenant.name }, tenant.inFlight);
+    },
+  });
+  const openSessions = new Gauge({
+    name: "secure_exec_sessions",
+    help: "Resident sessions held, by tenant (those still opening included)",
+    labelNames: ["tenant"] as const,
+    registers: [registry],
+    collect() {
+      openSessions.reset();
+      if (!options.sessions) return;
+      for (const tenant of tenants.all()) openSessions.set({ tenant: tenant.name }, options.sessions.count(tenant.name));
     },
   });
   const runtimes = new Gauge({

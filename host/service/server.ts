@@ -34,7 +34,7 @@ export interface ServerAppOptions {
 export function createServerApp(config: ResolvedServerConfig, options: ServerAppOptions = {}): ServerApp {
   const tenants = new TenantRegistry(config);
   const sessions = new SessionRegistry(SESSION_IDLE_MS, config.instanceId);
-  const metrics = createServerMetrics(tenants, { defaultMetrics: options.defaultMetrics });
+  const metrics = createServerMetrics(tenants, { defaultMetrics: options.defaultMetrics, sessions });
   let shuttingDown = false;
   const app = createHttpApp({
     settings: config,

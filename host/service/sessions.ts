@@ -18,7 +18,10 @@ interface Session {
 export class SessionRegistry {
   readonly maxPerTenant = MAX_SESSIONS_PER_TENANT;
   private readonly sessions = new Map<string, Session>();
+  /** Slots taken by opens still starting their runner, by tenant. */
+  private readonly opening = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
+  private disposed = false;
 
   constructor(
     private readonly idleMs = SESSION_IDLE_MS,
@@ -29,19 +32,34 @@ export class SessionRegistry {
     this.sweeper.unref();
   }
 
+  /** Sessions the tenant holds, counting those still opening. */
   count(tenant: string): number {
-    let total = 0;
+    let total = this.opening.get(tenant) ?? 0;
     for (const session of this.sessions.values()) if (session.tenant === tenant) total += 1;
     return total;
   }
 
+  /** Opens a session; rejects when its runner cannot start or the registry was disposed meanwhile. */
   async open(tenant: Tenant): Promise<{ id: string } | { error: "too_many_sessions" }> {
+    if (this.disposed) throw new Error("secure-exec: the session registry is shut down");
     if (this.count(tenant.name) >= MAX_SESSIONS_PER_TENANT) return { error: "too_many_sessions" };
-    const runtime = await tenant.runtime();
-    const runner = await runtime.createResidentRunner();
-    const id = this.instanceId === undefined ? randomUUID() : `${this.instanceId}.${randomUUID()}`;
-    this.sessions.set(id, { id, tenant: tenant.name, runner, lastUsed: Date.now(), busy: false });
-    return { id };
+    // The slot is taken before the first await, so concurrent opens cannot all pass the check.
+    this.opening.set(tenant.name, (this.opening.get(tenant.name) ?? 0) + 1);
+    try {
+      const runtime = await tenant.runtime();
+      const runner = await runtime.createResidentRunner();
+      if (this.disposed) {
+        await runner.dispose().catch(() => {});
+        throw new Error("secure-exec: the session registry is shut down");
+      }
+      const id = this.instanceId === undefined ? randomUUID() : `${this.instanceId}.${randomUUID()}`;
+      this.sessions.set(id, { id, tenant: tenant.name, runner, lastUsed: Date.now(), busy: false });
+      return { id };
+    } finally {
+      const left = (this.opening.get(tenant.name) ?? 1) - 1;
+      if (left > 0) this.opening.set(tenant.name, left);
+      else this.opening.delete(tenant.name);
+    }
   }
 
   /** The tenant's own session of that id (another tenant's ids do not exist for it). */
@@ -63,6 +81,7 @@ export class SessionRegistry {
   }
 
   async dispose(): Promise<void> {
+    this.disposed = true;
     clearInterval(this.sweeper);
     const all = [...this.sessions.values()];
     this.sessions.clear();

@@ -4,16 +4,35 @@
 import { randomUUID } from "node:crypto";
 import { RunHandle, type RunControl, type RunOutcome } from "../../engine/run-executor.js";
 import type { ToolCallScope, ToolGateway } from "../tools/tool-gateway.js";
+import type { RunFamily } from "../capability.js";
 import { signalName, signalNumber } from "./signals.js";
 
 export const MAX_CHILD_DEPTH = 4;
-const MAX_CHILDREN_PER_RUN = 64;
+/** Child processes one top-level run may start, its children's children included. */
+export const MAX_CHILDREN_PER_RUN = 64;
+
+/**
+ * What a top-level run shares with every child guest it causes, however deep: tool calls
+ * (`limits.toolCalls`, and the calls in flight) and child processes are counted once for
+ * the whole tree, so spawning children never multiplies a limit.
+ */
+
+/**
+ * The one name a guest's command is known by: its base name (`/usr/bin/node`, `./node` and
+ * `x/node` are all `node`). The permission policy and the dispatch both use it, so no
+ * spelling of a command reaches what its name is denied. A name with NUL is no command.
+ */
+export function commandName(command: string): string {
+  if (command.includes("\0")) return "";
+  return command.slice(command.lastIndexOf("/") + 1);
+}
 
 export interface ChildGuestOptions {
   env: Record<string, string>;
   cwd?: string;
   argv: string[];
   depth: number;
+  family: RunFamily;
   control: RunHandle;
   signal: AbortSignal;
   onStdout: (chunk: Uint8Array) => void;
@@ -33,10 +52,12 @@ export interface ChildProcessHost {
   parent: RunControl;
   /** Working directory of the parent guest, for relative script paths. */
   cwd: string;
-  /** Source of a script in the runtime's filesystem, if it exists there. */
-  readScript: (path: string) => string | undefined;
+  /** Source of a script in the runtime's filesystem as the guest may read it (`permissions.fs` applies). */
+  readScript: (path: string) => ScriptSource;
   parentSignal: AbortSignal;
   depth: number;
+  /** Shared by the whole tree of the top-level run (the tool scope counts its calls). */
+  family: RunFamily;
   startGuest: ChildGuestStarter;
   tools: ToolGateway;
   toolScope: ToolCallScope;
@@ -46,10 +67,12 @@ export interface ChildProcessHost {
 
 type Reply = { ok: true; childId?: string } | { ok: false; code: string; error: string };
 
+/** A script's source, or why the guest cannot have it (missing, or denied by `permissions.fs`). */
+export type ScriptSource = string | undefined | { denied: string };
+
 
 export class GuestChildProcesses {
   private readonly children = new Map<string, ChildRecord>();
-  private spawned = 0;
 
   constructor(private readonly host: ChildProcessHost) {}
 
@@ -75,20 +98,21 @@ export class GuestChildProcesses {
   }
 
   private spawn(message: Record<string, unknown>): Reply {
-    const command = typeof message.command === "string" ? message.command : "";
+    const requested = typeof message.command === "string" ? message.command.slice(0, 4096) : "";
+    const command = commandName(requested);
     const args = Array.isArray(message.args) ? message.args.map(String) : [];
     if (!this.host.isAllowed(command)) {
-      return { ok: false, code: "EACCES", error: `spawn ${command} EACCES: denied by the childProcess permission policy` };
+      return { ok: false, code: "EACCES", error: `spawn ${requested} EACCES: denied by the childProcess permission policy` };
     }
-    if (this.host.depth >= MAX_CHILD_DEPTH || this.spawned >= MAX_CHILDREN_PER_RUN) {
-      return { ok: false, code: "EAGAIN", error: `spawn ${command} EAGAIN: child process limit reached` };
+    if (this.host.depth >= MAX_CHILD_DEPTH || this.host.family.children >= MAX_CHILDREN_PER_RUN) {
+      return { ok: false, code: "EAGAIN", error: `spawn ${requested} EAGAIN: child process limit reached` };
     }
     const childId = randomUUID();
     const record: ChildRecord = { exited: false };
     let program: (() => Promise<{ code: number | null; signal?: string }>) | undefined;
     const emitter = this.ordered(childId);
 
-    if (command === "node" || command.endsWith("/node")) {
+    if (command === "node") {
       const script = message.script as { path?: unknown; source?: unknown } | undefined;
       const cwd = typeof message.cwd === "string" ? message.cwd : this.host.cwd;
       const plan = planNodeInvocation(args, (file) => {
@@ -111,6 +135,7 @@ export class GuestChildProcesses {
             cwd: typeof message.cwd === "string" ? message.cwd : undefined,
             argv: plan.argv,
             depth: this.host.depth + 1,
+            family: this.host.family,
             control,
             signal: this.host.parentSignal,
             onStdout: (chunk) => emitter("stdout", chunk),
@@ -119,7 +144,7 @@ export class GuestChildProcesses {
           return record.killedBy ? { code: null, signal: record.killedBy } : { code: outcome.exitCode };
         };
       }
-    } else if (this.host.tools.has(command)) {
+    } else if (command !== "" && this.host.tools.has(command)) {
       program = async () => {
         const jsonIndex = args.indexOf("--json");
         let input: unknown = null;
@@ -136,10 +161,10 @@ export class GuestChildProcesses {
         return { code: reply.ok ? 0 : 1 };
       };
     } else {
-      return { ok: false, code: "ENOENT", error: `spawn ${command} ENOENT` };
+      return { ok: false, code: "ENOENT", error: `spawn ${requested} ENOENT` };
     }
 
-    this.spawned += 1;
+    this.host.family.children += 1;
     this.children.set(childId, record);
     void program()
       .catch((error: unknown) => {
@@ -172,7 +197,7 @@ export class GuestChildProcesses {
 type NodePlan = { code: string; argv: string[] } | { error: string; exitCode: number };
 
 /** What `node <args>` runs: `-e/--eval`, `-p/--print`, `--version`, or a script file. */
-export function planNodeInvocation(args: string[], readScript: (file: string) => string | undefined = () => undefined): NodePlan {
+export function planNodeInvocation(args: string[], readScript: (file: string) => ScriptSource = () => undefined): NodePlan {
   const [first, second, ...rest] = args;
   if (first === "-e" || first === "--eval") {
     if (second === undefined) return { error: "node: -e requires an argument\n", exitCode: 9 };
@@ -186,6 +211,9 @@ export function planNodeInvocation(args: string[], readScript: (file: string) =>
   if (first === undefined) return { error: "node: no script given (use -e <code> or a file)\n", exitCode: 9 };
   if (first.startsWith("-")) return { error: `node: bad option: ${first}\n`, exitCode: 9 };
   const source = readScript(first);
+  if (typeof source === "object") {
+    return { error: `node:internal/fs/utils\n\nError: EACCES: permission denied, open '${source.denied}'\n    code: 'EACCES'\n`, exitCode: 1 };
+  }
   if (source === undefined) {
     return {
       error: `node:internal/modules/cjs/loader\n  throw err;\n\nError: Cannot find module '${first}'\n    code: 'MODULE_NOT_FOUND'\n`,

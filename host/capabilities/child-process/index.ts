@@ -4,13 +4,13 @@ import type { PermissionPolicy } from "../../api/options.js";
 import { isPermitted } from "../../api/options.js";
 import type { RunCapability, RunContribution, RunSetup } from "../capability.js";
 import type { ToolsCapability } from "../tools/index.js";
-import { GuestChildProcesses, type ChildGuestStarter } from "./child-processes.js";
+import { GuestChildProcesses, type ChildGuestStarter, type ScriptSource } from "./child-processes.js";
 
 export interface ChildProcessCapabilityOptions {
   tools: ToolsCapability;
   policy: PermissionPolicy | undefined;
-  /** Source of a script file in the runtime's filesystem, if it exists there. */
-  readScript: (path: string) => string | undefined;
+  /** Source of a script file in the runtime's filesystem, read under permissions.fs. */
+  readScript: (path: string) => ScriptSource;
   startGuest: ChildGuestStarter;
 }
 
@@ -29,8 +29,9 @@ export class ChildProcessCapability implements RunCapability {
           readScript,
           parentSignal: run.signal,
           depth: setup.depth,
+          family: setup.family,
           tools: tools.gateway,
-          toolScope: tools.scopeFor(run),
+          toolScope: tools.scopeFor(run, setup.family),
           baseEnv: setup.env,
           isAllowed: (command) => isPermitted(policy, command, "allow"),
           startGuest,

@@ -87,6 +87,7 @@ const DESCRIPTIONS: Record<string, string> = {
   ENOSPC: "no space left on device",
   EROFS: "read-only file system",
   EINVAL: "invalid argument",
+  EACCES: "permission denied",
 };
 
 interface FileEntry {
@@ -269,7 +270,7 @@ export class VirtualFs {
     const valid = (guestPath: string): string | undefined => {
       const normalized = normalizeGuestPath(guestPath);
       if (normalized === undefined || normalized !== guestPath || normalized === ROOT) return undefined;
-      if (fsPolicyDenial(this.policy, "write", normalized)) return undefined;
+      if (this.guestDenial("write", normalized)) return undefined;
       return normalized;
     };
     for (const raw of list(changes.deletes)) {
@@ -355,6 +356,19 @@ export class VirtualFs {
     if (!entry) throw new VirtualFsError("ENOENT", "open", target);
     if (entry.kind === "dir") throw new VirtualFsError("EISDIR", "read", target);
     return new Uint8Array(entry.data);
+  }
+
+  /**
+   * A read the host makes on a guest's behalf (the script of a guest's `node <file>`):
+   * `permissions.fs` applies, to the normalised path and, inside a mount, to where the host's
+   * links lead too. Throws `VirtualFsError` (`EACCES` when the policy denies it).
+   */
+  readFileForGuest(guestPath: string): Uint8Array {
+    const target = normalizeGuestPath(guestPath);
+    if (target === undefined) throw new VirtualFsError("ENOENT", "open", String(guestPath).slice(0, 4096));
+    const denial = this.guestDenial("read", target);
+    if (denial) throw new VirtualFsError("EACCES", "open", target, denial);
+    return this.readFile(target);
   }
 
   readDir(guestPath: string): string[] {
@@ -519,6 +533,38 @@ export class VirtualFs {
     return undefined;
   }
 
+  /**
+   * Why `permissions.fs` denies a guest `op` on a normalised guest path. Inside a mount the
+   * host's links may make one file reachable under several names: the rules apply to the
+   * path asked for and to the path the file really has, and either one denying denies.
+   */
+  private guestDenial(op: "read" | "write", guestPath: string): string | undefined {
+    const direct = fsPolicyDenial(this.policy, op, guestPath);
+    if (direct || this.policy === undefined || this.policy === "allow") return direct;
+    const located = this.mountOf(guestPath);
+    if (!located) return undefined;
+    const resolved = this.resolvedGuestPath(located.mount, located.relative);
+    return resolved !== undefined && resolved !== guestPath ? fsPolicyDenial(this.policy, op, resolved) : undefined;
+  }
+
+  /** The guest path `relative` of a mount really has (links followed as far as the path exists). */
+  private resolvedGuestPath(mount: Mount, relative: string): string | undefined {
+    let existing = path.join(mount.root, relative);
+    const rest: string[] = [];
+    for (;;) {
+      let real: string | undefined;
+      try {
+        real = realpathSync(existing);
+      } catch {
+        real = undefined;
+      }
+      if (real !== undefined) return insideHost(real, mount.root) ? guestPathInMount(mount, path.join(path.relative(mount.root, real), ...rest)) : undefined;
+      if (existing === mount.root || existing === path.dirname(existing)) return undefined;
+      rest.unshift(path.basename(existing));
+      existing = path.dirname(existing);
+    }
+  }
+
   private holdsMountPoint(guestPath: string): boolean {
     return this.mounts.some((mount) => under(mount.guestPath, guestPath));
   }
@@ -580,7 +626,9 @@ export class VirtualFs {
           scan.bytes += cached.size;
           if (scan.bytes > bytesLeft) throw overflow("bytes");
           const file: FsSnapshotFile = { size: cached.size, mtimeMs: cached.mtimeMs, mode: this.hostMode(mount, info.mode) };
-          if (!fsPolicyDenial(this.policy, "read", guestChild)) file.data = cached.base64;
+          // Readable only if both its name here and its real place in the mount are.
+          const realGuest = guestPathInMount(mount, path.relative(mount.root, real));
+          if (!fsPolicyDenial(this.policy, "read", guestChild) && !fsPolicyDenial(this.policy, "read", realGuest)) file.data = cached.base64;
           scan.files[guestChild] = file;
         }
       }
@@ -695,6 +743,13 @@ export class VirtualFs {
     rmSync(target, { recursive: true, force: true });
     mount.usage = { bytes: Math.max(0, mount.usage.bytes - bytes), files: Math.max(0, mount.usage.files - files) };
   }
+}
+
+/** Guest path of a host path relative to a mount's root. */
+function guestPathInMount(mount: Mount, relativeHostPath: string): string {
+  const relative = relativeHostPath.split(path.sep).filter((part) => part !== "").join("/");
+  if (relative === "") return mount.guestPath;
+  return mount.guestPath === ROOT ? `/${relative}` : `${mount.guestPath}/${relative}`;
 }
 
 function requireGuestPath(guestPath: string, syscall: string): string {

@@ -2,7 +2,7 @@
 // run's scope (its counters, its end, the tool permission).
 import type { PermissionPolicy } from "../../api/options.js";
 import { isPermitted } from "../../api/options.js";
-import type { LiveRun, RunCapability, RunContribution } from "../capability.js";
+import type { LiveRun, RunCapability, RunContribution, RunFamily, RunSetup } from "../capability.js";
 import type { ToolCallScope, ToolGateway } from "./tool-gateway.js";
 
 export class ToolsCapability implements RunCapability {
@@ -15,15 +15,16 @@ export class ToolsCapability implements RunCapability {
     private readonly policy: PermissionPolicy | undefined,
   ) {}
 
-  /** The scope every tool call of one run shares, its tool commands included. */
-  scopeFor(run: LiveRun): ToolCallScope {
+  /** The scope every tool call of one run shares, its tool commands included; counted per run tree. */
+  scopeFor(run: LiveRun, family: RunFamily): ToolCallScope {
     let scope = this.scopes.get(run);
     if (!scope) {
       scope = {
         runId: run.runId,
         tenant: this.tenant,
         signal: run.signal,
-        counters: { calls: 0, inFlight: 0 },
+        // Counted for the top-level run and all its children together.
+        counters: family.toolCalls,
         isAllowed: (name: string) => isPermitted(this.policy, name, "allow"),
       };
       this.scopes.set(run, scope);
@@ -31,12 +32,12 @@ export class ToolsCapability implements RunCapability {
     return scope;
   }
 
-  prepareRun(): RunContribution {
+  prepareRun(setup: RunSetup): RunContribution {
     return {
       routes: (run) => [
         {
           matches: (message) => message.kind === "tool" || message.kind === undefined,
-          handle: (message) => this.gateway.call(message.name, message.input, this.scopeFor(run)),
+          handle: (message) => this.gateway.call(message.name, message.input, this.scopeFor(run, setup.family)),
         },
       ],
     };
