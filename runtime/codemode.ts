@@ -10,7 +10,7 @@ import { z } from "zod";
 import { NodeRuntime } from "./node-runtime.js";
 import { parseOptions } from "./options.js";
 import type { NodeRuntimeOptions, RunResult } from "./types.js";
-import { buildGuestModule, LOG_LINE_PREFIX, normalizeCode, syntaxErrorOf, type GuestProvider } from "./codemode/guest-source.js";
+import { buildGuestModule, LOG_LINE_PREFIX, normalizeCode, syntaxErrorOf, TOKEN_ENV, type GuestProvider } from "./codemode/guest-source.js";
 import { globalNameProblem, sanitizeToolName } from "./codemode/names.js";
 import { decodeValue, encodeValue } from "./codemode/values.js";
 
@@ -156,12 +156,11 @@ export class SecureExecExecutor implements Executor {
       providers: plan.guestProviders,
       connectors: [...plan.execution.connectors.keys()],
       toolName: this.toolName,
-      token,
     });
     this.executions.set(token, plan.execution);
     let run: RunResult;
     try {
-      run = await runtime.run(guestModule, { timeout: this.timeout });
+      run = await runtime.run(guestModule, { timeout: this.timeout, env: { [TOKEN_ENV]: token } });
     } finally {
       // Calls still in flight (not awaited by the code) get the late answer from now on.
       this.executions.delete(token);

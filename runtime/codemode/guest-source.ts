@@ -21,8 +21,10 @@ export interface GuestModuleInput {
   providers: GuestProvider[];
   connectors: string[];
   toolName: string;
-  token: string;
 }
+
+/** Environment variable that carries an execution's dispatch token into its guest. */
+export const TOKEN_ENV = "SECURE_EXEC_CODEMODE_TOKEN";
 
 const FENCE = /^```(?:js|javascript|ts|typescript|jsx|tsx)?[ \t]*\r?\n([\s\S]*?)\r?\n?```\s*$/;
 
@@ -88,7 +90,9 @@ export function buildGuestModule(input: GuestModuleInput): string {
     `const __codemode = (() => {`,
     GUEST_VALUE_CODEC,
     `  const TOOL = ${JSON.stringify(input.toolName)};`,
-    `  const TOKEN = ${JSON.stringify(input.token)};`,
+    // The token comes in the env, so the same code makes the same module (and gets preloaded isolates).
+    `  const TOKEN = process.env[${JSON.stringify(TOKEN_ENV)}];`,
+    `  delete process.env[${JSON.stringify(TOKEN_ENV)}];`,
     `  const callHostTool = globalThis.callHostTool;`,
     `  const hand = globalThis.__return;`,
     `  const exit = process.exit;`,
@@ -103,6 +107,7 @@ export function buildGuestModule(input: GuestModuleInput): string {
     `  console.log = log("log"); console.info = log("log"); console.debug = log("log");`,
     `  console.warn = log("warn"); console.error = log("error");`,
     `  const call = async (kind, target, method, args) => {`,
+    `    if (typeof TOKEN !== "string") throw new Error("the runtime's env permission hides ${TOKEN_ENV}; allow it so Code Mode tools can be called");`,
     `    const reply = await callHostTool(TOOL, { token: TOKEN, kind, target, method, args: encodeValue(args) ?? "[]" });`,
     `    if (reply.pause) throw new Error("__CODEMODE_PAUSE__");`,
     `    if (!reply.ok) throw new Error(reply.error);`,
