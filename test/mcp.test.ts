@@ -1,5 +1,6 @@
 // `secure-exec mcp` (stdio, the built CLI as a process) and `/mcp` (Streamable HTTP on the
 // service), driven by the real MCP SDK Client.
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,6 +150,15 @@ function sharedChecks(name: string, client: () => Client): void {
   });
 }
 
+describe("secure-exec mcp --help", () => {
+  it("names the tools and how to configure a client", () => {
+    const help = execFileSync(process.execPath, [cli, "mcp", "--help"], { encoding: "utf8" });
+    expect(help).toContain("run_code, create_session, session_exec, close_session, write_file, read_file, list_files");
+    expect(help).toContain('"command": "npx"');
+    expect(execFileSync(process.execPath, [cli, "--help"], { encoding: "utf8" })).toMatch(/^\s+mcp\b/m);
+  });
+});
+
 describe("secure-exec mcp over stdio", () => {
   let dir: string;
   let client: Client;
@@ -252,6 +262,31 @@ describe("/mcp over Streamable HTTP", () => {
     const metrics = await (await fetch(new URL("/metrics", server.url))).text();
     expect(metrics).toMatch(/secure_exec_runs_total\{[^}]*route="mcp"[^}]*\} \d+/);
     expect(metrics).toMatch(/route="\/mcp",status="200"/);
+  });
+
+  it("kills the run when the HTTP client goes away", async () => {
+    const aborted = new AbortController();
+    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const initialize = {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+    };
+    expect((await fetch(new URL("/mcp", server.url), { method: "POST", headers, body: JSON.stringify(initialize) })).status).toBe(200);
+    const call = { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "run_code", arguments: { code: "while (true) {}", timeoutMs: 20_000 } } };
+    const response = await fetch(new URL("/mcp", server.url), { method: "POST", headers, body: JSON.stringify(call), signal: aborted.signal });
+    expect(response.status).toBe(200);
+    const tenant = server.tenants.get("acme")!;
+    const waitFor = async (check: () => boolean) => {
+      const deadline = Date.now() + 15_000;
+      while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      return check();
+    };
+    expect(await waitFor(() => (tenant.stats()?.runsInFlight ?? 0) === 1)).toBe(true);
+    aborted.abort();
+    // Well before the run's own 20 s limit.
+    expect(await waitFor(() => tenant.stats()?.runsInFlight === 0 && tenant.inFlight === 0)).toBe(true);
   });
 
   it("answers GET with 405 (stateless server)", async () => {
