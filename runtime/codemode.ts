@@ -8,7 +8,7 @@ import type { ConnectorBinding, ExecuteOptions, ExecuteResult, Executor, Resolve
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { NodeRuntime } from "./node-runtime.js";
-import { parseOptions } from "./options.js";
+import { parseOptions, runtimeOptionsSchema } from "./options.js";
 import type { NodeRuntimeOptions, RunResult } from "./types.js";
 import { buildGuestModule, LOG_LINE_PREFIX, normalizeCode, syntaxErrorOf, TOKEN_ENV, type GuestProvider } from "./codemode/guest-source.js";
 import { globalNameProblem, sanitizeToolName } from "./codemode/names.js";
@@ -47,7 +47,8 @@ export interface SecureExecExecutorOptions {
 const executorOptionsSchema = z.strictObject({
   runtime: z.custom<NodeRuntime>((value) => value instanceof NodeRuntime, { message: "must be a NodeRuntime" }).optional(),
   runtimeOptions: z.record(z.string(), z.unknown()).optional(),
-  timeout: z.number().int().positive().optional(),
+  // Node timers overflow past 2^31 - 1 ms.
+  timeout: z.number().int().positive().max(2_147_483_647).optional(),
   maxLogEntries: z.number().int().min(0).optional(),
   maxLogChars: z.number().int().min(0).optional(),
 });
@@ -103,6 +104,8 @@ export class SecureExecExecutor implements Executor {
     this.maxLogEntries = parsed.maxLogEntries ?? DEFAULT_MAX_LOG_ENTRIES;
     this.maxLogChars = parsed.maxLogChars ?? DEFAULT_MAX_LOG_CHARS;
     this.ownsRuntime = parsed.runtime === undefined;
+    // Checked now, so a bad option fails here with its name rather than at the first execution.
+    if (options.runtimeOptions) parseOptions(runtimeOptionsSchema, options.runtimeOptions, "SecureExecExecutor runtimeOptions option");
     this.ownRuntimeOptions = options.runtimeOptions;
     if (parsed.runtime) this.runtime = Promise.resolve(parsed.runtime);
   }

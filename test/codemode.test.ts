@@ -365,5 +365,7 @@ describe("SecureExecExecutor.execute", () => {
     await owned.dispose();
     expect(await owned.execute("async () => 1", [])).toEqual({ result: undefined, error: "the executor was disposed" });
     expect(() => new SecureExecExecutor({ timeout: -1 })).toThrow(/timeout/);
+    expect(() => new SecureExecExecutor({ runtimeOptions: { limits: { memoryMb: 1 } } })).toThrow(/runtimeOptions option "limits.memoryMb"/);
+    expect(() => new SecureExecExecutor({ runtime, runtimeOptions: {} })).toThrow(/not both/);
   });
 });

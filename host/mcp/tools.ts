@@ -167,7 +167,10 @@ export function createMcpToolsServer(backend: McpToolsBackend): McpServer {
       inputSchema: {
         code: z.string().max(MAX_CODE_CHARS).describe("The program: an ES module. console.log prints; __return(value) hands back a JSON value"),
         stdin: z.string().optional().describe("Text piped to process.stdin"),
-        env: z.record(z.string(), z.string()).optional().describe("Environment variables of this run"),
+        env: z
+          .record(z.string().regex(/^[^=\0]+$/, { message: 'env names must not be empty or contain "=" or NUL' }), z.string())
+          .optional()
+          .describe("Environment variables of this run"),
         timeoutMs: timeoutMsField.describe(`Wall-clock limit in ms (default ${tenant.config.defaultTimeoutMs}, at most ${cap})`),
         language: z.enum(["js", "ts"]).optional().describe('"ts" strips TypeScript types first (default "js")'),
       },
