@@ -14,6 +14,7 @@ import { NodeChildEngine } from "./engines/node-child.js";
 import { NodeVmEngine } from "./engines/node-vm.js";
 import { QuickJsEngine } from "./engines/quickjs.js";
 import { SecureExecEngine } from "./engines/secure-exec.js";
+import { measureCodemode } from "./codemode.js";
 import type { Engine } from "./engines/engine.js";
 import { measureEngine, type EngineResult, type Plan } from "./measure.js";
 import { htmlReport, jsonReport, textReport, type JsonValue, type Unavailable } from "./report.js";
@@ -126,6 +127,7 @@ async function main(): Promise<void> {
         result.extras[`boot_first_${phase.phase.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "")}_ms`] =
           Math.round(phase.durationMs * 100) / 100;
       }
+      Object.assign(result.extras, await measureCodemode(quick ? 20 : 100, log));
       results.push(result);
     } catch (error) {
       unavailable.push({ key: "secure_exec", label: "secure-exec", reason: error instanceof Error ? error.message : String(error) });

@@ -21,3 +21,7 @@ try {
 } finally {
   await runtime.dispose();
 }
+
+// Agent integrations (docs/agents.md): Code Mode with SecureExecExecutor, and an MCP client of `secure-exec mcp`.
+await import("./codemode-agent.js");
+await import("./mcp-client.js");

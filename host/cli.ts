@@ -187,6 +187,25 @@ async function serveCommand(flags: ServeFlags): Promise<number> {
   return 0;
 }
 
+interface McpFlags {
+  config?: string;
+  tenant?: string;
+}
+
+/** `mcp`: MCP over stdio until the client closes stdin or a signal arrives. */
+async function mcpCommand(flags: McpFlags): Promise<number> {
+  const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG });
+  const { serveMcpOverStdio } = await import("./mcp/stdio.js");
+  const served = await serveMcpOverStdio(config, { tenant: flags.tenant });
+  const stop = () => void served.stop();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  await served.closed;
+  process.off("SIGINT", stop);
+  process.off("SIGTERM", stop);
+  return 0;
+}
+
 export function buildProgram(onResult: (code: number) => void): Command {
   const program = new Command();
   program
@@ -240,6 +259,22 @@ Examples:
   $ secure-exec serve --config ./server-config.mjs`,
     )
     .action(async (flags: ServeFlags) => onResult(await serveCommand(flags)));
+
+  program
+    .command("mcp")
+    .description("Serve the MCP tools (run_code, sessions, files) over stdio, for an MCP client to spawn")
+    .option("-c, --config <file>", "config module (.mjs) as for serve: operator tools, limits, timeouts (or env SECURE_EXEC_CONFIG)")
+    .option("--tenant <name>", "which tenant of the config serves (default: the first)")
+    .addHelpText(
+      "after",
+      `
+Tools: run_code, create_session, session_exec, close_session, write_file, read_file, list_files.
+stdout carries MCP messages only. See docs/agents.md.
+
+Example MCP client entry:
+  { "command": "npx", "args": ["-y", "secure-exec", "mcp"] }`,
+    )
+    .action(async (flags: McpFlags) => onResult(await mcpCommand(flags)));
 
   return program;
 }

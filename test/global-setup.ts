@@ -10,7 +10,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 /** True when some source is newer than its compiled file (or that is missing). */
 function buildIsStale(): boolean {
   for (const folder of ["host", "runtime"]) {
-    for (const name of readdirSync(join(root, folder))) {
+    for (const name of readdirSync(join(root, folder), { recursive: true, encoding: "utf8" })) {
       if (!name.endsWith(".ts") || name.endsWith(".d.ts")) continue;
       const built = join(root, "dist", folder, name.replace(/\.ts$/, ".js"));
       if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(root, folder, name)).mtimeMs) return true;

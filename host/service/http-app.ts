@@ -14,8 +14,9 @@ import { sameSecret, type Authentication } from "./bearer-auth.js";
 /** Version of the HTTP API and CLI. */
 export const API_VERSION = "0.1.0";
 
-/** `session`: a snippet run in a resident session (`POST /v1/sessions/:id/exec`). */
-export type RunRoute = "exec" | "run" | "session";
+/** `session`: a snippet run in a resident session (`POST /v1/sessions/:id/exec`);
+ * `mcp` / `mcp_session`: run_code and session_exec of the MCP tools (host/mcp/). */
+export type RunRoute = "exec" | "run" | "session" | "mcp" | "mcp_session";
 /** ok: exit 0; nonzero_exit: the guest failed; killed: exit 137 (time, CPU or memory limit);
  * aborted: the client went away; error: the service could not run it. */
 export type RunOutcomeLabel = "ok" | "nonzero_exit" | "killed" | "aborted" | "error";
@@ -131,6 +132,8 @@ export interface HttpAppDependencies<Tenant extends HttpTenant> {
   metrics?: { render(): Promise<string>; readonly contentType: string };
   /** Resident sessions; without them `/v1/sessions` answers 501. */
   sessions?: HttpSessions<Tenant>;
+  /** MCP over Streamable HTTP at `/mcp` (host/mcp/http.ts); without it `/mcp` answers 501. */
+  mcp?: (tenant: Tenant, request: Request, clientSignal: AbortSignal) => Promise<Response>;
   /** Request fields this host cannot honour, with the reason (answered 501, never ignored). */
   unsupportedFields?: Partial<Record<keyof ExecRequest, string>>;
   isShuttingDown(): boolean;
@@ -161,7 +164,7 @@ function invalidRequestBody(error: { issues: readonly { path: readonly PropertyK
 
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
-const KNOWN_ROUTES = ["/v1/exec", "/v1/run", "/healthz", "/metrics", "/openapi.json"];
+const KNOWN_ROUTES = ["/v1/exec", "/v1/run", "/healthz", "/metrics", "/openapi.json", "/mcp"];
 
 function routeLabel(path: string): string {
   if (KNOWN_ROUTES.includes(path)) return path;
@@ -265,8 +268,8 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
 
   app.get("/openapi.json", (c) => c.json(openApiDocument({ ...config, sessions: sessions !== undefined, metrics: dependencies.metrics !== undefined })));
 
-  // Everything under /v1 needs a tenant.
-  app.use("/v1/*", async (c, next) => {
+  // Everything under /v1, and /mcp, needs a tenant.
+  const requireTenant: MiddlewareHandler<Env> = async (c, next) => {
     const auth = dependencies.authenticate(c.req.header("authorization"));
     if (!auth.ok) {
       observer.observeRejection("", "unauthorized");
@@ -274,7 +277,9 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
     }
     c.set("tenant", auth.tenant);
     await next();
-  });
+  };
+  app.use("/v1/*", requireTenant);
+  app.use("/mcp", requireTenant);
 
   const limitBody = bodyLimit({
     maxSize: config.maxBodyBytes,
@@ -283,6 +288,12 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
       // The unread rest of the body makes the connection unusable: tell the client not to reuse it.
       return c.json(errorBody("payload_too_large", `the request body exceeds ${config.maxBodyBytes} bytes`), 413, { Connection: "close" });
     },
+  });
+
+  app.all("/mcp", limitBody, async (c) => {
+    if (!dependencies.mcp) return c.json(errorBody("not_implemented", "this deployment does not serve MCP"), 501);
+    if (dependencies.isShuttingDown()) return c.json(errorBody("shutting_down", "the server is shutting down"), 503);
+    return dependencies.mcp(c.get("tenant"), c.req.raw, c.get("clientSignal"));
   });
 
   const requireJson: MiddlewareHandler<Env> = async (c, next) => {

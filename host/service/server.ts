@@ -11,6 +11,7 @@ import { createServerMetrics, type ServerMetrics } from "./metrics.js";
 import { resolveServerConfig, type ResolvedServerConfig } from "./server-config.js";
 import { TenantRegistry, type Tenant } from "./tenancy.js";
 import { SESSION_IDLE_MS, SessionRegistry } from "./sessions.js";
+import { createMcpHttpHandler } from "../mcp/http.js";
 
 export { API_VERSION, execRequestSchema, openApiDocument, type ErrorBody, type ErrorCode, type ExecRequest, type StreamEvent } from "./http-app.js";
 
@@ -36,6 +37,7 @@ export function createServerApp(config: ResolvedServerConfig, options: ServerApp
   const sessions = new SessionRegistry(SESSION_IDLE_MS, config.instanceId);
   const metrics = createServerMetrics(tenants, { defaultMetrics: options.defaultMetrics, sessions });
   let shuttingDown = false;
+  const logError = options.logError ?? ((message: string, error: unknown) => console.error(message, error));
   const app = createHttpApp({
     settings: config,
     authenticate: (authorization) => tenants.authenticate(authorization),
@@ -43,7 +45,8 @@ export function createServerApp(config: ResolvedServerConfig, options: ServerApp
     metrics,
     sessions,
     isShuttingDown: () => shuttingDown,
-    logError: options.logError ?? ((message, error) => console.error(message, error)),
+    logError,
+    mcp: createMcpHttpHandler({ sessions, observer: metrics, logError }),
   });
   return {
     app,
