@@ -127,7 +127,10 @@ async function main(): Promise<void> {
         result.extras[`boot_first_${phase.phase.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "")}_ms`] =
           Math.round(phase.durationMs * 100) / 100;
       }
-      Object.assign(result.extras, await measureCodemode(quick ? 20 : 100, log));
+      await measureCodemode(quick ? 20 : 100, log).then(
+        (figures) => Object.assign(result.extras, figures),
+        (error: unknown) => log(`codemode: not measured: ${error instanceof Error ? error.message : String(error)}`),
+      );
       results.push(result);
     } catch (error) {
       unavailable.push({ key: "secure_exec", label: "secure-exec", reason: error instanceof Error ? error.message : String(error) });

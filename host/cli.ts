@@ -195,6 +195,8 @@ interface McpFlags {
 /** `mcp`: MCP over stdio until the client closes stdin or a signal arrives. */
 async function mcpCommand(flags: McpFlags): Promise<number> {
   const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG });
+  // stdout is the MCP channel: any stray console output of the host goes to stderr.
+  for (const method of ["log", "info", "debug"] as const) console[method] = console.error;
   const { serveMcpOverStdio } = await import("./mcp/stdio.js");
   const served = await serveMcpOverStdio(config, { tenant: flags.tenant });
   const stop = () => void served.stop();

@@ -181,6 +181,9 @@ export class SecureExecExecutor implements Executor {
     }
     const returned = run.value as { result?: string; error?: string } | null | undefined;
     if (run.exitCode !== 0 || typeof returned !== "object" || returned === null) {
+      if (/unsettled top-level await/.test(run.stderr)) {
+        return withLogs({ result: undefined, error: "the code awaited a promise that nothing can settle any more" });
+      }
       const detail = firstLines(run.stderr);
       if (run.exitCode === 0) return withLogs({ result: undefined, error: "the code ended without its function settling (a promise nothing resolves?)" });
       return withLogs({ result: undefined, error: detail || `the sandbox exited with code ${run.exitCode}` });

@@ -186,6 +186,16 @@ describe("SecureExecExecutor.execute", () => {
   it("normalises code that is not an arrow function", async () => {
     expect(await executor.execute("```js\nconst x = 20;\nx + 22\n```", [])).toEqual({ result: 42 });
     expect(await executor.execute("", [])).toEqual({ result: undefined });
+    expect(await executor.execute("async function () { return 5; }", [])).toEqual({ result: 5 });
+    expect(await executor.execute("function answer() { return 6; }", [])).toEqual({ result: 6 });
+    expect(await executor.execute("async () => { await new Promise(() => {}); }", [])).toEqual({
+      result: undefined,
+      error: "the code awaited a promise that nothing can settle any more",
+    });
+    expect(await executor.execute("async () => 10n", [])).toEqual({
+      result: undefined,
+      error: "the result cannot be returned: a BigInt value cannot cross to the host (not JSON)",
+    });
     expect((await executor.execute("async () => { return ]", [])).error).toMatch(/^SyntaxError: .*\(1:21\)/);
   });
 

@@ -3,7 +3,7 @@
 // console capture, then the model's function, whose awaited value is handed back with
 // `__return`. The run ends as soon as that function settles (`process.exit`), so a tool call
 // it did not await cannot keep the sandbox alive.
-import { parse, type Node } from "acorn";
+import { parse, parseExpressionAt, type Node } from "acorn";
 import { GUEST_VALUE_CODEC } from "./values.js";
 
 /** First line of every log entry the guest writes to stdout (one JSON array per line). */
@@ -42,7 +42,9 @@ export function normalizeCode(code: string): string {
   try {
     body = (parse(source, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as unknown as { body: Node[] }).body;
   } catch {
-    // Not a program on its own: left for the sandbox's compiler to report.
+    // An anonymous function expression (`async function () {}`) is no statement, but is code.
+    if (isFunctionExpression(source)) return source;
+    // Not a program on its own: the syntax check reports it.
     return `async () => {\n${source}\n}`;
   }
   const only = body.length === 1 ? body[0]! : undefined;
@@ -60,6 +62,15 @@ export function normalizeCode(code: string): string {
     return `async () => {\n${source.slice(0, last.start)}\nreturn (${source.slice(expression.start, expression.end)});\n}`;
   }
   return `async () => {\n${source}\n}`;
+}
+
+function isFunctionExpression(source: string): boolean {
+  try {
+    const expression = parseExpressionAt(source, 0, { ecmaVersion: "latest", sourceType: "module" });
+    return (expression.type === "FunctionExpression" || expression.type === "ArrowFunctionExpression") && source.slice(expression.end).trim() === "";
+  } catch {
+    return false;
+  }
 }
 
 /** A syntax error of the code (located in the code as sent, when it can be), or undefined. */

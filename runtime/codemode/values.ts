@@ -55,7 +55,7 @@ function decodeTagged(kind: string, base64: string): unknown {
   new Uint8Array(buffer).set(bytes);
   if (kind === "ArrayBuffer") return buffer;
   if (kind === "DataView") return new DataView(buffer);
-  const View = TYPED_ARRAYS[kind as TypedArrayName] ?? Uint8Array;
+  const View = Object.hasOwn(TYPED_ARRAYS, kind) ? TYPED_ARRAYS[kind as TypedArrayName] : Uint8Array;
   if (buffer.byteLength % View.BYTES_PER_ELEMENT !== 0) return new Uint8Array(buffer);
   return new View(buffer);
 }
