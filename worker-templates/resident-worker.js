@@ -10,8 +10,9 @@
 // A message to the worker is one snippet: "s" (script) or "a" (the host rewrote top-level
 // await into an async function, see prepareSnippet), the snippet's name, a newline, the code;
 // or "g" and a byte count (see collectGarbage).
-// The worker answers with NDJSON events: {o} stdout, {e} stderr, {x, r?, end?} exit code, JSON
-// value, and whether the runner ended (process.exit). Events go out in one message when the
+// The worker answers with NDJSON events: {o} stdout, {e} stderr, {rp} pieces of the snippet's
+// JSON value ({rl: bytes} instead when it is over limits.returnBytes), {x, end?} exit code and
+// whether the runner ended (process.exit). The host checks every event against its schema. Events go out in one message when the
 // exec ends; an exec still running after FLUSH_AFTER_MS sends what it has so far, so output
 // reaches the host while it runs. Every exec follows Node semantics: it ends once the
 // snippet settled and no timer it started is pending.
@@ -21,8 +22,8 @@ const config = JSON.parse(CONFIG_TEXT);
 const FLUSH_AFTER_MS = 10;
 /** Pending events are sent once they reach this many characters (messages stay far below workerd's 32 MiB cap). */
 const FLUSH_AT_CHARS = 1 << 20;
-/** Output is cut into events of at most this many characters. */
-const EVENT_CHARS = 1 << 18;
+/** Output and values are cut into events of at most this many characters (at most 6 bytes of JSON each). */
+const EVENT_CHARS = 1 << 16;
 /** Idle turns granted to a snippet still awaiting with nothing tracked (native I/O settles in a few). */
 const UNSETTLED_GRACE_TURNS = 3;
 const WORKER_FRAME = /\/resident-worker\.js:/;
@@ -44,6 +45,7 @@ const NativeResponse = Response;
 const NativeWebSocketPair = WebSocketPair;
 const NativePromise = Promise;
 const NativeTextDecoder = TextDecoder;
+const NativeTextEncoder = TextEncoder;
 const stringify = JSON.stringify;
 
 class ExitSignal extends Error {
@@ -190,12 +192,16 @@ class Exec {
     // Guest-side cut keeps a flood from filling the pipe; the host applies the exact cap.
     this.budget[channel] = budget - text.length;
     const kept = budget >= text.length ? text : text.slice(0, budget + 1);
-    for (let offset = 0; offset < kept.length; ) {
-      let end = Math.min(offset + EVENT_CHARS, kept.length);
-      // Never split a surrogate pair.
-      const last = kept.charCodeAt(end - 1);
-      if (end < kept.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
-      this.emit({ [channel]: kept.slice(offset, end) });
+    this.emitPieces(channel, kept);
+  }
+
+  /** `text` as events of at most EVENT_CHARS characters, never splitting a surrogate pair. */
+  emitPieces(key, text) {
+    for (let offset = 0; offset < text.length; ) {
+      let end = Math.min(offset + EVENT_CHARS, text.length);
+      const last = text.charCodeAt(end - 1);
+      if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+      this.emit({ [key]: text.slice(offset, end) });
       offset = end;
     }
   }
@@ -203,14 +209,19 @@ class Exec {
   finish(code, end = false) {
     if (this.finished) return;
     const event = { x: code };
+    let json;
     if (code === 0 && !end) {
-      const json = this.returnJson !== undefined ? this.returnJson : completionJson(this.completion);
+      json = this.returnJson !== undefined ? this.returnJson : completionJson(this.completion);
       // Serialising the completion runs guest code (toJSON), which may itself have exited.
       if (this.finished) return;
-      if (json !== undefined) event.r = json;
     }
     if (end) event.end = true;
     this.finished = true;
+    if (json !== undefined) {
+      const bytes = json.length * 3 > config.returnBytes ? new NativeTextEncoder().encode(json).byteLength : json.length;
+      if (bytes > config.returnBytes) this.emit({ rl: bytes });
+      else this.emitPieces("rp", json);
+    }
     this.emit(event);
     for (const [timer, clear] of this.timers) {
       try {

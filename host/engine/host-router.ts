@@ -39,22 +39,28 @@ async function dispatch(handler: HostMessageHandler, body: string): Promise<stri
 }
 
 /**
- * Bytes of a refused call the endpoint reads and throws away so workerd sees the answer
- * (a reset while it still sends would reach the guest as a lost connection, not the error).
+ * Bytes of a refused call the endpoint reads and throws away before it answers: workerd
+ * reports an answer that comes while it still sends as a lost connection, not as the error.
+ * Past this the connection is dropped.
  */
-const DISCARD_LIMIT_BYTES = 4 * MAX_HOST_CALL_BYTES;
+const DISCARD_LIMIT_BYTES = 32 * 1024 * 1024;
 
-/** Answers at once; the body is discarded unparsed, and the connection dropped past a bound. */
+/** Answers once the body is through, unparsed and unbuffered; a longer body loses its connection. */
 function refuse(response: ServerResponse, request: IncomingMessage, status: number, body: Record<string, unknown>): void {
   const text = JSON.stringify({ ok: false, ...body });
-  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), connection: "close" });
-  response.end(text);
   let discarded = 0;
   request.removeAllListeners("data");
   request.on("data", (chunk: Buffer) => {
     discarded += chunk.byteLength;
     if (discarded > DISCARD_LIMIT_BYTES) request.destroy();
   });
+  const answer = (): void => {
+    if (response.headersSent) return;
+    response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    response.end(text);
+  };
+  if (request.readableEnded) answer();
+  else request.once("end", answer);
   request.resume();
 }
 

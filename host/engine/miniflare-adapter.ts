@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { cellDefinition } from "./cell-definition.js";
 import { templatePath } from "../package-files.js";
+import { PID_MARKER } from "./launcher-script.js";
 
 interface CellSources {
   supervisorSource: string;
@@ -39,40 +40,14 @@ export interface WorkerdHandle {
   kill(): Promise<void>;
 }
 
-const PID_MARKER = "secure-exec-workerd-pid ";
 const STDERR_TAIL_BYTES = 8192;
-
-let miniflareWorkerdPath: string | undefined;
-
-/** A launcher script that reports workerd's pid before exec'ing it (same pid). */
-async function ensureLauncher(): Promise<string> {
-  if (miniflareWorkerdPath) return miniflareWorkerdPath;
-  const { existsSync, mkdtempSync, writeFileSync, chmodSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { createRequire } = await import("node:module");
-  const require = createRequire(import.meta.url);
-  const workerdBinary: string = process.env.SECURE_EXEC_WORKERD_PATH ?? (require("workerd") as { default: string }).default;
-  const dir = mkdtempSync(join(tmpdir(), "secure-exec-"));
-  const launcher = join(dir, "workerd-launcher.sh");
-  const quoted = (path: string) => `'${path.replace(/'/g, "'\\''")}'`;
-  // setpriv (util-linux) makes the kernel SIGKILL workerd when the thread that launched it
-  // dies, however the host ends (SIGTERM, SIGKILL, crash); both execs keep the pid.
-  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
-  const exec = setpriv ? `exec ${quoted(setpriv)} --pdeathsig KILL -- ${quoted(workerdBinary)} "$@"` : `exec ${quoted(workerdBinary)} "$@"`;
-  writeFileSync(launcher, `#!/bin/sh\necho "${PID_MARKER}$$"\n${exec}\n`);
-  chmodSync(launcher, 0o755);
-  miniflareWorkerdPath = launcher;
-  return launcher;
-}
 
 /**
  * Starts one workerd process through Miniflare with `workers`, and answers once `workerName`
  * is reachable on its direct socket: pid (from the launcher), exit notice with the stderr
  * tail, and a kill that also releases Miniflare.
  */
-async function startWorkerd(workers: WorkerOptions[], workerName: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
-  const launcher = await ensureLauncher();
+async function startWorkerd(workers: WorkerOptions[], workerName: string, launcher: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   let resolvePid: (pid: number) => void = () => {};
   const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
   let stderrTail = "";
@@ -132,8 +107,11 @@ async function startWorkerd(workers: WorkerOptions[], workerName: string, onPid?
   }
 }
 
-/** `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts). */
-export async function launchWorkerd(hostAddress: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
+/**
+ * `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts);
+ * `launcher` the script Miniflare runs as workerd (`launcherScriptSource`).
+ */
+export async function launchWorkerd(hostAddress: string, launcher: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   const { supervisorSource, guestTemplates } = loadCellSources();
   return startWorkerd(
     [
@@ -160,6 +138,7 @@ export async function launchWorkerd(hostAddress: string, onPid?: (pid: number) =
       },
     ],
     cellDefinition.supervisor.name,
+    launcher,
     onPid,
   );
 }
@@ -188,7 +167,7 @@ const REFUSE_WORKER_NAME = "no-network";
  * Launches a workerd process running one static worker (no Worker Loader, no host binding),
  * reachable on a direct socket. Same pid reporting, stderr tail and kill as `launchWorkerd`.
  */
-export async function launchStaticWorkerd(options: StaticWorkerdOptions, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
+export async function launchStaticWorkerd(options: StaticWorkerdOptions, launcher: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
   const refuseSource = `export default { fetch() { throw new Error(${JSON.stringify(options.denyNetworkMessage)}); } };`;
   return startWorkerd(
     [
@@ -218,6 +197,7 @@ export async function launchStaticWorkerd(options: StaticWorkerdOptions, onPid?:
       },
     ],
     STATIC_WORKER_NAME,
+    launcher,
     onPid,
   );
 }

@@ -19,6 +19,7 @@ import { parseOptions } from "../api/options.js";
 import { launchStaticWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
+import { exitCodeOf, MAX_EVENT_BYTES, parseReturnValue } from "./supervisor-protocol.js";
 
 export interface ResidentRunnerSettings extends ResidentRunnerOptions {
   env: Record<string, string>;
@@ -96,7 +97,7 @@ export async function startResidentRunner(settings: ResidentRunnerSettings): Pro
   const handle = await launchStaticWorkerd({
     mainModule: { name: WORKER_MODULE, source: loadWorkerSource() },
     textModules: {
-      [CONFIG_MODULE]: JSON.stringify({ env, cwd, outputBytes }),
+      [CONFIG_MODULE]: JSON.stringify({ env, cwd, outputBytes, returnBytes }),
     },
     compatibilityDate: cellDefinition.compatibilityDate,
     // Messages are small and local: permessage-deflate would only cost CPU on both ends.
@@ -121,19 +122,46 @@ export async function startResidentRunner(settings: ResidentRunnerSettings): Pro
   return runner;
 }
 
-interface GuestEvent {
-  o?: string;
-  e?: string;
-  x?: number;
-  r?: string;
-  end?: boolean;
+/**
+ * One event of the runner's worker. Guest code shares the worker's isolate (it can, e.g.,
+ * give every object a `toJSON`), so nothing is believed before it passes this schema.
+ */
+const residentEventSchema = z.strictObject({
+  o: z.string().optional(),
+  e: z.string().optional(),
+  /** A piece of the snippet's value (JSON text), sent before its exit event. */
+  rp: z.string().optional(),
+  /** The value was this many bytes, over `limits.returnBytes`. */
+  rl: z.number().optional(),
+  x: z.number().int().optional(),
+  r: z.string().optional(),
+  end: z.literal(true).optional(),
+});
+type GuestEvent = z.infer<typeof residentEventSchema>;
+
+/** A message the runner's worker could not have sent: the runner is killed. */
+class ResidentProtocolError extends Error {}
+
+function parseResidentEvent(line: string): GuestEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new ResidentProtocolError("an event that is not JSON");
+  }
+  const parsed = residentEventSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ResidentProtocolError(`an event with a bad ${issue.path.map(String).join(".") || "shape"}: ${issue.message}`);
+  }
+  return parsed.data;
 }
 
 interface InFlightExec {
   /** Ends the exec with 137 and the note on stderr; the runner ends with `reason`. */
   kill(note: string, reason: string): void;
   /** One message of NDJSON events from the worker. */
-  onMessage(text: string): void;
+  onMessage(data: unknown): void;
 }
 
 /** The runner's one WebSocket to its worker. */
@@ -164,7 +192,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
     private readonly settings: ResidentRunnerSettings,
   ) {
     void handle.exited.then((exit) => this.onProcessExit(exit));
-    socket.addEventListener("message", (event) => this.inFlight?.onMessage(event.data as string));
+    socket.addEventListener("message", (event) => this.inFlight?.onMessage(event.data));
     socket.addEventListener("close", () => this.onSessionClosed());
   }
 
@@ -262,30 +290,59 @@ class ResidentGuest implements DiagnosableResidentRunner {
     }
     const stdout = new OutputCapture("stdout", this.settings.outputBytes);
     const stderr = new OutputCapture("stderr", this.settings.outputBytes);
+    const { outputBytes, returnBytes } = this.settings;
     return new Promise<RunResult>((resolve) => {
       let done = false;
       let timer: NodeJS.Timeout | undefined;
-      const finish = (exitCode: number, valueJson?: string): void => {
+      // Everything that can fail is settled before the exec counts as done.
+      const finish = (exitCode: number, returned?: { value: unknown }): void => {
         if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        if (this.inFlight === inFlight) this.inFlight = undefined;
         let stderrText = stderr.text();
         if (exitCode === 1 && /^SyntaxError: [^\n]*\n$/.test(stderrText)) stderrText = locateSyntaxError(code, name) + stderrText;
         const result: RunResult = { stdout: stdout.text(), stderr: stderrText, exitCode };
-        if (exitCode === 0 && valueJson !== undefined) result.value = JSON.parse(valueJson);
+        if (exitCode === 0 && returned) result.value = returned.value;
+        done = true;
+        if (timer) clearTimeout(timer);
+        if (this.inFlight === inFlight) this.inFlight = undefined;
         resolve(result);
       };
-      const handleEvent = (event: GuestEvent): void => {
-        if (event.o !== undefined) stdout.write(event.o);
-        if (event.e !== undefined) stderr.write(event.e);
+      const sent = { o: 0, e: 0 };
+      const valueParts: string[] = [];
+      let valueBytes = 0;
+      const overReturnLimit = (bytes: number): void =>
+        inFlight.kill(
+          `secure-exec: the snippet's value is ${bytes} bytes of JSON, over limits.returnBytes = ${returnBytes}; the resident runner was killed\n`,
+          `was killed: a snippet's value exceeded limits.returnBytes = ${returnBytes}`,
+        );
+      const handleEvent = (event: GuestEvent, lineLength: number): void => {
+        for (const channel of ["o", "e"] as const) {
+          const text = event[channel];
+          if (text === undefined) continue;
+          sent[channel] += lineLength;
+          if (sent[channel] > 6 * outputBytes + MAX_EVENT_BYTES) {
+            throw new ResidentProtocolError(`more ${channel === "o" ? "stdout" : "stderr"} than limits.outputBytes allows`);
+          }
+          (channel === "o" ? stdout : stderr).write(text);
+        }
+        if (event.rl !== undefined) return overReturnLimit(event.rl);
+        for (const piece of [event.rp, event.x !== undefined ? event.r : undefined]) {
+          if (piece === undefined) continue;
+          valueBytes += Buffer.byteLength(piece);
+          if (valueBytes > returnBytes) return overReturnLimit(valueBytes);
+          valueParts.push(piece);
+        }
         if (event.x === undefined) return;
+        let returned: { value: unknown } | undefined;
+        if (valueParts.length > 0) {
+          returned = parseReturnValue(valueParts.join(""));
+          if (!returned) throw new ResidentProtocolError("a value that is not JSON");
+        }
         if (event.end) {
           // process.exit ends the runner; its process goes at once.
           this.end(`has exited: the guest called process.exit(${event.x})`);
           void this.handle.kill();
         }
-        finish(event.x, event.r);
+        finish(exitCodeOf(event.x), returned);
       };
       const inFlight: InFlightExec = {
         kill: (note, reason) => {
@@ -295,16 +352,23 @@ class ResidentGuest implements DiagnosableResidentRunner {
           finish(EXIT_KILLED);
           void this.handle.kill();
         },
-        onMessage: (text) => {
+        onMessage: (data) => {
           try {
+            if (typeof data !== "string") throw new ResidentProtocolError("a binary message");
             let start = 0;
-            let newline: number;
-            while (!done && (newline = text.indexOf("\n", start)) !== -1) {
-              if (newline > start) handleEvent(JSON.parse(text.slice(start, newline)) as GuestEvent);
+            while (!done && start < data.length) {
+              const newline = data.indexOf("\n", start);
+              if (newline === -1) throw new ResidentProtocolError("a message that does not end its last line");
+              if (newline - start > MAX_EVENT_BYTES) throw new ResidentProtocolError(`an event of more than ${MAX_EVENT_BYTES} characters`);
+              if (newline > start) handleEvent(parseResidentEvent(data.slice(start, newline)), newline - start);
               start = newline + 1;
             }
-          } catch {
-            this.sessionBroken();
+          } catch (error) {
+            const what = error instanceof ResidentProtocolError ? error.message : "a message the host could not handle";
+            inFlight.kill(
+              `secure-exec: the resident runner sent ${what}; the runner was killed\n`,
+              `was killed: it broke the runner protocol (it sent ${what})`,
+            );
           }
         },
       };

@@ -5,7 +5,9 @@ import { launchStaticWorkerd, launchWorkerd, type WorkerdHandle } from "./minifl
 import { LAUNCH_THREAD_ROLE, type FromLaunchThread, type LaunchRequest, type ToLaunchThread } from "./workerd-launcher.js";
 
 function launchHere(request: LaunchRequest, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
-  return request.kind === "cell" ? launchWorkerd(request.hostAddress, onPid) : launchStaticWorkerd(request.options, onPid);
+  return request.kind === "cell"
+    ? launchWorkerd(request.hostAddress, request.launcher, onPid)
+    : launchStaticWorkerd(request.options, request.launcher, onPid);
 }
 
 const port = parentPort;

@@ -4,13 +4,15 @@
 // back as plain pid + URL; killing is a SIGKILL from here, then Miniflare's clean-up there.
 import { SHARE_ENV, Worker } from "node:worker_threads";
 import { builtHostModule } from "../package-files.js";
+import { acquireLauncherScript, releaseLauncherScript } from "./launcher-script.js";
 import type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
 
 export type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
 
 export const LAUNCH_THREAD_ROLE = "secure-exec-workerd-launcher";
 
-export type LaunchRequest = { kind: "cell"; hostAddress: string } | { kind: "static"; options: StaticWorkerdOptions };
+/** `launcher`: the script Miniflare runs as workerd (host/launcher-script.ts). */
+export type LaunchRequest = { kind: "cell"; hostAddress: string; launcher: string } | { kind: "static"; options: StaticWorkerdOptions; launcher: string };
 
 export type ToLaunchThread = { type: "launch"; id: number; request: LaunchRequest } | { type: "kill"; id: number };
 
@@ -175,16 +177,24 @@ function kill(pid: number): void {
 
 let thread: LaunchThread | undefined;
 
-function launch(request: LaunchRequest): Promise<WorkerdHandle> {
-  if (!thread) {
-    const script = builtHostModule("engine/workerd-launch-thread.js");
-    // Without the build (running from source), launch on this thread.
-    if (!script) return launchOnThisThread(request);
-    thread = new LaunchThread(script, (stopped) => {
-      if (thread === stopped) thread = undefined;
-    });
+type LaunchTarget = { kind: "cell"; hostAddress: string } | { kind: "static"; options: StaticWorkerdOptions };
+
+/** The launcher script exists only while some launch needs it. */
+async function launch(target: LaunchTarget): Promise<WorkerdHandle> {
+  const request: LaunchRequest = { ...target, launcher: acquireLauncherScript() };
+  try {
+    if (!thread) {
+      const script = builtHostModule("engine/workerd-launch-thread.js");
+      // Without the build (running from source), launch on this thread.
+      if (!script) return await launchOnThisThread(request);
+      thread = new LaunchThread(script, (stopped) => {
+        if (thread === stopped) thread = undefined;
+      });
+    }
+    return await thread.launch(request);
+  } finally {
+    releaseLauncherScript();
   }
-  return thread.launch(request);
 }
 
 async function launchOnThisThread(request: LaunchRequest): Promise<WorkerdHandle> {
@@ -195,7 +205,9 @@ async function launchOnThisThread(request: LaunchRequest): Promise<WorkerdHandle
     knownPids.add(pid);
   };
   try {
-    const handle = await (request.kind === "cell" ? adapter.launchWorkerd(request.hostAddress, onPid) : adapter.launchStaticWorkerd(request.options, onPid));
+    const handle = await (request.kind === "cell"
+      ? adapter.launchWorkerd(request.hostAddress, request.launcher, onPid)
+      : adapter.launchStaticWorkerd(request.options, request.launcher, onPid));
     void handle.exited.then(() => knownPids.delete(handle.pid));
     return handle;
   } catch (error) {

@@ -71,6 +71,7 @@ export type ErrorCode =
   | "session_busy"
   | "session_ended"
   | "misconfigured"
+  | "unserializable_value"
   | "internal_error";
 
 export interface ErrorBody {
@@ -194,6 +195,11 @@ function outcomeOf(exitCode: number): RunOutcomeLabel {
 
 function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error.name === "ClientDisconnected");
+}
+
+/** The run ended, but the value it returned cannot be written as JSON (nested too deeply for the serializer). */
+function unserializableValue(): ErrorBody {
+  return errorBody("unserializable_value", "the run's __return value cannot be written as JSON (it is nested too deeply); the run itself ended");
 }
 
 export type HttpApp<Tenant extends HttpTenant> = Hono<AppEnv<Tenant>>;
@@ -389,7 +395,13 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
         finish(outcomeOf(result.exitCode), result.exitCode === 137 ? killReasonOf(result.stderr) : undefined);
         const payload: RunResult = { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
         if (route === "run" && result.value !== undefined) payload.value = result.value;
-        return c.json(payload, 200);
+        let text: string;
+        try {
+          text = JSON.stringify(payload);
+        } catch {
+          return c.json(unserializableValue(), 500);
+        }
+        return c.body(text, 200, { "Content-Type": "application/json" });
       } catch (error) {
         const failure = failureOf(error);
         finish(failure.outcome);
@@ -406,14 +418,23 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
       encoder.encode(mode === "sse" ? `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n` : `${JSON.stringify(event)}\n`);
     let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
     let open = true;
-    const send = (event: StreamEvent): void => {
-      if (!open || !controller) return;
+    /** Sends one event; false if it cannot be written as JSON (nothing was sent). */
+    const send = (event: StreamEvent): boolean => {
+      if (!open || !controller) return true;
+      let bytes: Uint8Array;
       try {
-        controller.enqueue(format(event));
+        bytes = format(event);
+      } catch {
+        return false;
+      }
+      try {
+        controller.enqueue(bytes);
       } catch {
         open = false;
       }
+      return true;
     };
+    // However the run ended, the stream ends: a client must never wait on a stream nothing writes.
     const end = (): void => {
       if (!open || !controller) return;
       open = false;
@@ -452,7 +473,7 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
         }
         const event: StreamEvent = { type: "result", exitCode: result.exitCode };
         if (route === "run" && result.value !== undefined) event.value = result.value;
-        send(event);
+        if (!send(event)) send({ type: "error", ...unserializableValue() });
       } catch (error) {
         const failure = failureOf(error);
         finish(failure.outcome);
@@ -460,7 +481,7 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
       } finally {
         end();
       }
-    })();
+    })().catch((error: unknown) => logError(`secure-exec server: the result stream of tenant "${tenant.name}" failed`, error));
 
     return c.body(stream, 200, {
       "Content-Type": mode === "sse" ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8",

@@ -73,8 +73,30 @@ export type ScriptSource = string | undefined | { denied: string };
 
 export class GuestChildProcesses {
   private readonly children = new Map<string, ChildRecord>();
+  /** One per running child. The parent's signal gets one listener for all of them, not one each. */
+  private readonly childSignals = new Set<AbortController>();
 
-  constructor(private readonly host: ChildProcessHost) {}
+  constructor(private readonly host: ChildProcessHost) {
+    host.parentSignal.addEventListener(
+      "abort",
+      () => {
+        for (const child of this.childSignals) child.abort(host.parentSignal.reason);
+      },
+      { once: true },
+    );
+  }
+
+  /** A signal that aborts with the parent's, held only while `work` runs. */
+  private async withChildSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const child = new AbortController();
+    if (this.host.parentSignal.aborted) child.abort(this.host.parentSignal.reason);
+    this.childSignals.add(child);
+    try {
+      return await work(child.signal);
+    } finally {
+      this.childSignals.delete(child);
+    }
+  }
 
   async handle(message: Record<string, unknown>): Promise<Reply> {
     if (message.kind === "child-spawn") return this.spawn(message);
@@ -130,17 +152,19 @@ export class GuestChildProcesses {
           const control = new RunHandle();
           record.control = control;
           const env = { ...this.host.baseEnv, ...(message.env as Record<string, string> | undefined) };
-          const outcome = await this.host.startGuest(plan.code, {
-            env,
-            cwd: typeof message.cwd === "string" ? message.cwd : undefined,
-            argv: plan.argv,
-            depth: this.host.depth + 1,
-            family: this.host.family,
-            control,
-            signal: this.host.parentSignal,
-            onStdout: (chunk) => emitter("stdout", chunk),
-            onStderr: (chunk) => emitter("stderr", chunk),
-          });
+          const outcome = await this.withChildSignal((signal) =>
+            this.host.startGuest(plan.code, {
+              env,
+              cwd: typeof message.cwd === "string" ? message.cwd : undefined,
+              argv: plan.argv,
+              depth: this.host.depth + 1,
+              family: this.host.family,
+              control,
+              signal,
+              onStdout: (chunk) => emitter("stdout", chunk),
+              onStderr: (chunk) => emitter("stderr", chunk),
+            }),
+          );
           return record.killedBy ? { code: null, signal: record.killedBy } : { code: outcome.exitCode };
         };
       }
