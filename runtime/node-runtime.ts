@@ -19,7 +19,8 @@ import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } fr
 import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
 import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, VirtualFsError, type FsChanges } from "../host/virtual-fs.js";
-import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
+import { NodeModulesBundler, type BundledModule, type PackageBundle } from "../host/node-modules.js";
+import { PackageBundleError, PackageBundles } from "../host/package-bundles.js";
 import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
@@ -48,6 +49,8 @@ export interface ResourceSnapshot {
   spawned: number;
   /** Ports guest servers listen on. */
   listeners: number[];
+  /** Package bundles cached for guests' imports (bounded; see docs/modules.md). */
+  packageBundles: { count: number; bytes: number };
 }
 
 export interface RuntimeStats {
@@ -314,6 +317,7 @@ export class NodeRuntime {
     const stats = this.stats();
     const rssKb = stats.processes.reduce((total, p) => total + (p.rssKb ?? 0), 0);
     const fsUsage = this.vfs.usage();
+    const bundles = this.packageBundles?.usage();
     return {
       processes: stats.processes.length,
       processDetails: stats.processes,
@@ -324,6 +328,7 @@ export class NodeRuntime {
       files: { count: fsUsage.files, bytes: fsUsage.bytes },
       spawned: this.spawned.size,
       listeners: [...this.listeners.keys()],
+      packageBundles: { count: bundles?.bundles ?? 0, bytes: bundles?.bytes ?? 0 },
     };
   }
 
@@ -343,29 +348,59 @@ export class NodeRuntime {
     this.releaseSpares();
   }
 
-  private bundler: NodeModulesBundler | undefined;
-  private readonly bundledPackages = new Map<
-    string,
-    { modules: Record<string, BundledModule>; entry: string; sandboxModules: Set<string> }
-  >();
+  private packageBundles: PackageBundles | undefined;
+
+  /** The runtime's package cache, created on the first import of a package. */
+  private packages(): PackageBundles | undefined {
+    const setting = this.options.nodeModules;
+    if (!setting) return undefined;
+    this.packageBundles ??= new PackageBundles(
+      new NodeModulesBundler(typeof setting === "string" ? setting : setting.hostPath).realRoot,
+      this.compileQueue,
+    );
+    return this.packageBundles;
+  }
 
   /**
-   * Module name for a guest's `import "pkg"`, adding the package's modules to `into` and the
-   * sandbox builtins they import to `sandboxModules`.
+   * Compiles the guest with its packages. Package specifiers not cached yet are resolved and
+   * bundled off the event loop between two compiles (the first only collects them).
    */
-  private resolvePackage(specifier: string, into: Record<string, BundledModule>, sandboxModules: Set<string>): string {
-    const setting = this.options.nodeModules;
-    if (!setting) throw new ModuleNotFoundError(specifier, `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
-    let bundled = this.bundledPackages.get(specifier);
-    if (!bundled) {
-      this.bundler ??= new NodeModulesBundler(typeof setting === "string" ? setting : setting.hostPath);
-      const bundle = this.bundler.bundle([specifier], `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
-      bundled = { modules: bundle.modules, entry: bundle.entries.get(specifier)!, sandboxModules: bundle.sandboxModules };
-      this.bundledPackages.set(specifier, bundled);
+  private async compileWithPackages(
+    code: string,
+    language: "js" | "ts",
+    signal: AbortSignal,
+    extraModules: Record<string, BundledModule>,
+    sandboxModules: Set<string>,
+  ): Promise<string> {
+    const importer = `file://${this.options.cwd}/${GUEST_MODULE_NAME}`;
+    const bundles = new Map<string, PackageBundle>();
+    const missing = new Set<string>();
+    const resolveBare = (specifier: string): string | undefined => {
+      if (!isBareSpecifier(specifier)) return undefined;
+      const packages = this.packages();
+      if (!packages) throw new ModuleNotFoundError(specifier, importer);
+      const bundle = bundles.get(specifier) ?? packages.cached(specifier);
+      if (!bundle) {
+        missing.add(specifier);
+        return undefined;
+      }
+      bundles.set(specifier, bundle);
+      return bundle.entry;
+    };
+    const compile = () => compileGuest(code, { language, resolveBare, queue: this.compileQueue, signal });
+    let guestModule = await compile();
+    if (missing.size > 0) {
+      const loaded = await this.packages()!.load([...missing], importer, signal);
+      for (const [specifier, bundle] of loaded) bundles.set(specifier, bundle);
+      missing.clear();
+      guestModule = await compile();
+      if (missing.size > 0) throw new PackageBundleError(`secure-exec: cannot resolve ${[...missing][0]} twice the same way`);
     }
-    Object.assign(into, bundled.modules);
-    for (const name of bundled.sandboxModules) sandboxModules.add(name);
-    return bundled.entry;
+    for (const bundle of new Set(bundles.values())) {
+      Object.assign(extraModules, bundle.modules);
+      for (const name of bundle.sandboxModules) sandboxModules.add(name);
+    }
+    return guestModule;
   }
 
   private assertLive(): void {
@@ -411,12 +446,7 @@ export class NodeRuntime {
     const deadlineTimer = timeoutMs === undefined ? undefined : setTimeout(() => compileDeadline.abort(new Error("time limit")), timeoutMs);
     const stopCompiling = AbortSignal.any([compileDeadline.signal, extras.control.killedBeforeStart, ...(call.signal ? [call.signal] : [])]);
     try {
-      guestModule = await compileGuest(code, {
-        language: call.language ?? this.options.language,
-        resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.resolvePackage(specifier, extraModules, sandboxModules) : undefined),
-        queue: this.compileQueue,
-        signal: stopCompiling,
-      });
+      guestModule = await this.compileWithPackages(code, call.language ?? this.options.language, stopCompiling, extraModules, sandboxModules);
       for (const name of sandboxModulesOf(guestModule)) sandboxModules.add(name);
     } catch (error) {
       let outcome: RunOutcome;
@@ -432,7 +462,7 @@ export class NodeRuntime {
           outcome: "timeout",
         };
       } else if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
-      else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError) {
+      else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError || error instanceof PackageBundleError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
       call.onStderr?.(new TextEncoder().encode(outcome.stderr));
