@@ -311,7 +311,14 @@ export function runBundleJob(job: BundleJob): BundleReply {
   try {
     const bundler = new NodeModulesBundler(job.root);
     if (job.kind === "resolve") {
-      return { id: job.id, ok: true, resolved: job.specifiers.map((specifier) => bundler.resolveSpecifier(specifier) ?? null) };
+      // In order, stopping at the first that is not found (the run fails on it anyway).
+      const resolved: (ResolvedFile | null)[] = [];
+      for (const specifier of job.specifiers) {
+        const file = bundler.resolveSpecifier(specifier) ?? null;
+        resolved.push(file);
+        if (file === null) break;
+      }
+      return { id: job.id, ok: true, resolved };
     }
     return { id: job.id, ok: true, bundle: bundler.bundleFrom(job.entry) };
   } catch (error) {

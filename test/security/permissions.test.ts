@@ -120,7 +120,7 @@ describe("permissions.childProcess holds however the command is spelt", () => {
   beforeAll(async () => {
     denied = await createRuntime({
       tools: {
-        "get-weather": { description: "Weather", inputSchema: { type: "object" }, handler: () => ({ tempC: 21 }) },
+        "get-weather": { description: "Weather", inputSchema: { type: "object" }, handler: () => ({ tempC: 21 }), commandAliases: ["weather"] },
       },
       permissions: {
         childProcess: {
@@ -137,7 +137,7 @@ describe("permissions.childProcess holds however the command is spelt", () => {
     await denied?.dispose();
   });
 
-  it.each(["node", "/usr/bin/node", "./node", "x/node", "../../node", "/node", "a/b/c/node", "get-weather", "bin/get-weather", "/x/get-weather"])(
+  it.each(["node", "/usr/bin/node", "./node", "x/node", "../../node", "/node", "a/b/c/node", "get-weather", "bin/get-weather", "/x/get-weather", "weather", "bin/weather"])(
     "a denied command stays denied: %s",
     async (command) => {
       const result = await denied.run(
