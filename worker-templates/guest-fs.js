@@ -203,6 +203,9 @@ function state() {
     node.buf = undefined;
     node.b64 = entry.data;
     node.denied = entry.data === undefined || entry.data === null;
+    // Where it was withheld: the host also withholds a file its policy denies where the file
+    // really is (a host link in a mount), even when this path itself is allowed.
+    if (node.denied) node.deniedAt = path;
     s.nodes.set(path, node);
     parent.children.add(baseName(path));
     s.original.set(path, "file");
@@ -257,6 +260,10 @@ function collectChanges() {
 }
 
 function fileBytes(node) {
+  if (node.denied) {
+    const reason = denial("read", node.deniedAt) ?? "denied by permissions.fs where the file really is";
+    throw fsError("EACCES", "open", node.deniedAt, undefined, reason);
+  }
   if (node.buf === undefined) {
     node.buf = node.b64 ? Buffer.from(node.b64, "base64") : Buffer.alloc(0);
     node.b64 = undefined;
