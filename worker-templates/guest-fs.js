@@ -194,6 +194,8 @@ function state() {
     const node = ensureDirNode(path, now);
     node.mode = meta?.mode ?? node.mode;
     node.mtimeMs = node.birthtimeMs = meta?.mtimeMs ?? now;
+    // It holds entries permissions.fs hides entirely: it cannot be removed or moved.
+    if (meta?.sealed) node.sealed = true;
     s.original.set(path, "dir");
   }
   for (const [path, entry] of Object.entries(snapshot.files ?? {})) {
@@ -822,7 +824,8 @@ export function rmdirSync(path, options) {
   const node = existing(resolved, "rmdir");
   if (node.kind !== "dir") throw fsError("ENOTDIR", "rmdir", resolved);
   checkNotBusy(resolved, "rmdir");
-  if (node.children.size > 0) {
+  // A sealed directory is not empty: it holds entries the guest cannot see.
+  if (node.children.size > 0 || node.sealed) {
     if (!options?.recursive) throw fsError("ENOTEMPTY", "rmdir", resolved);
     checkSubtreeWritable(resolved, "rmdir");
   }
@@ -856,6 +859,7 @@ function checkSubtreeWritable(path, syscall) {
   const walk = (at) => {
     checkWrite(at, syscall);
     const node = s.nodes.get(at);
+    if (node.sealed) throw fsError("EACCES", syscall, at, undefined, "it holds entries permissions.fs denies");
     if (node.kind === "dir") for (const name of node.children) walk(joinPath(at, name));
   };
   walk(path);
@@ -893,6 +897,7 @@ export function renameSync(oldPath, newPath) {
   const walk = (at) => {
     const entry = s.nodes.get(at);
     if (entry.kind === "file" && entry.denied) throw fsError("EACCES", "rename", from, to, `denied by permissions.fs: ${at} cannot be read`);
+    if (entry.sealed) throw fsError("EACCES", "rename", from, to, `denied by permissions.fs: ${at} holds entries it denies`);
     if (s.policy && at !== from) {
       checkWrite(at, "rename", to, from);
       checkWrite(to + at.slice(from.length), "rename", to, from);
