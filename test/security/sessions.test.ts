@@ -53,6 +53,7 @@ describe("the session cap holds under concurrent opens", () => {
     expect((await post("/v1/sessions", TOKENS.racer)).status).toBe(201);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/secure_exec_sessions\{tenant="racer"\} 1/);
+    expect(metrics).toMatch(new RegExp(`secure_exec_session_opens_total\\{tenant="racer",outcome="ok"\\} ${opened.length + 1}`));
     expect(metrics).toMatch(/secure_exec_rejections_total\{tenant="racer",reason="sessions"\} \d+/);
   });
 });
