@@ -394,7 +394,7 @@ export class NodeRuntime {
       for (const [specifier, bundle] of loaded) bundles.set(specifier, bundle);
       missing.clear();
       guestModule = await compile();
-      if (missing.size > 0) throw new PackageBundleError(`secure-exec: cannot resolve ${[...missing][0]} twice the same way`);
+      if (missing.size > 0) throw new PackageBundleError(`secure-exec: package "${[...missing][0]}" was bundled but not resolved; try again`);
     }
     for (const bundle of new Set(bundles.values())) {
       Object.assign(extraModules, bundle.modules);
