@@ -17,10 +17,10 @@ import type {
 import { startResidentRunner } from "../host/engine/resident-runner.js";
 import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "../host/api/options.js";
 import { GuestSyntaxError, sandboxModulesOf, syntaxErrorReport } from "../host/compile/guest-module.js";
-import { compileGuest, GuestCompileError } from "../host/compile/guest-compiler.js";
+import { GuestCompileError } from "../host/compile/guest-compiler.js";
 import type { BundledModule } from "../host/compile/node-modules.js";
-import { GuestPackages } from "../host/compile/packages.js";
-import { isBareSpecifier, ModuleNotFoundError } from "../host/compile/specifiers.js";
+import { GuestPackages, PackageBundleError } from "../host/compile/packages.js";
+import { ModuleNotFoundError } from "../host/compile/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
 import { retainSpares } from "../host/engine/spare-processes.js";
@@ -54,6 +54,8 @@ export interface ResourceSnapshot {
   spawned: number;
   /** Ports guest servers listen on. */
   listeners: number[];
+  /** Package bundles cached for guests' imports (bounded; see docs/modules.md). */
+  packageBundles: { count: number; bytes: number };
 }
 
 export interface RuntimeStats {
@@ -85,7 +87,7 @@ export class NodeRuntime {
     private readonly vfs: VirtualFs,
   ) {
     const nodeModules = options.nodeModules;
-    this.packages = new GuestPackages(typeof nodeModules === "string" ? nodeModules : nodeModules?.hostPath, options.cwd);
+    this.packages = new GuestPackages(typeof nodeModules === "string" ? nodeModules : nodeModules?.hostPath, options.cwd, this.compileQueue);
     const permissions = options.permissions;
     const toolsCapability = new ToolsCapability(tools, options.tenant, permissions?.tool);
     this.capabilities = [
@@ -308,6 +310,7 @@ export class NodeRuntime {
       files: { count: fsUsage.files, bytes: fsUsage.bytes },
       spawned: this.spawned.size,
       listeners: this.servers.ports(),
+      packageBundles: this.packages.usage(),
     };
   }
 
@@ -370,12 +373,7 @@ export class NodeRuntime {
     const deadlineTimer = timeoutMs === undefined ? undefined : setTimeout(() => compileDeadline.abort(new Error("time limit")), timeoutMs);
     const stopCompiling = AbortSignal.any([compileDeadline.signal, extras.control.killedBeforeStart, ...(call.signal ? [call.signal] : [])]);
     try {
-      guestModule = await compileGuest(code, {
-        language: call.language ?? this.options.language,
-        resolveBare: (specifier) => (isBareSpecifier(specifier) ? this.packages.resolve(specifier, extraModules, sandboxModules) : undefined),
-        queue: this.compileQueue,
-        signal: stopCompiling,
-      });
+      guestModule = await this.packages.compile(code, call.language ?? this.options.language, stopCompiling, extraModules, sandboxModules);
       for (const name of sandboxModulesOf(guestModule)) sandboxModules.add(name);
     } catch (error) {
       let outcome: RunOutcome;
@@ -391,7 +389,7 @@ export class NodeRuntime {
           outcome: "timeout",
         };
       } else if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
-      else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError) {
+      else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError || error instanceof PackageBundleError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
       call.onStderr?.(new TextEncoder().encode(outcome.stderr));

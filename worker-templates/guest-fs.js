@@ -194,6 +194,8 @@ function state() {
     const node = ensureDirNode(path, now);
     node.mode = meta?.mode ?? node.mode;
     node.mtimeMs = node.birthtimeMs = meta?.mtimeMs ?? now;
+    // It holds entries permissions.fs hides entirely: it cannot be removed or moved.
+    if (meta?.sealed) node.sealed = true;
     s.original.set(path, "dir");
   }
   for (const [path, entry] of Object.entries(snapshot.files ?? {})) {
@@ -203,6 +205,9 @@ function state() {
     node.buf = undefined;
     node.b64 = entry.data;
     node.denied = entry.data === undefined || entry.data === null;
+    // Where it was withheld: the host also withholds a file its policy denies where the file
+    // really is (a host link in a mount), even when this path itself is allowed.
+    if (node.denied) node.deniedAt = path;
     s.nodes.set(path, node);
     parent.children.add(baseName(path));
     s.original.set(path, "file");
@@ -257,6 +262,10 @@ function collectChanges() {
 }
 
 function fileBytes(node) {
+  if (node.denied) {
+    const reason = denial("read", node.deniedAt) ?? "denied by permissions.fs where the file really is";
+    throw fsError("EACCES", "open", node.deniedAt, undefined, reason);
+  }
   if (node.buf === undefined) {
     node.buf = node.b64 ? Buffer.from(node.b64, "base64") : Buffer.alloc(0);
     node.b64 = undefined;
@@ -815,7 +824,8 @@ export function rmdirSync(path, options) {
   const node = existing(resolved, "rmdir");
   if (node.kind !== "dir") throw fsError("ENOTDIR", "rmdir", resolved);
   checkNotBusy(resolved, "rmdir");
-  if (node.children.size > 0) {
+  // A sealed directory is not empty: it holds entries the guest cannot see.
+  if (node.children.size > 0 || node.sealed) {
     if (!options?.recursive) throw fsError("ENOTEMPTY", "rmdir", resolved);
     checkSubtreeWritable(resolved, "rmdir");
   }
@@ -849,6 +859,7 @@ function checkSubtreeWritable(path, syscall) {
   const walk = (at) => {
     checkWrite(at, syscall);
     const node = s.nodes.get(at);
+    if (node.sealed) throw fsError("EACCES", syscall, at, undefined, "it holds entries permissions.fs denies");
     if (node.kind === "dir") for (const name of node.children) walk(joinPath(at, name));
   };
   walk(path);
@@ -886,6 +897,7 @@ export function renameSync(oldPath, newPath) {
   const walk = (at) => {
     const entry = s.nodes.get(at);
     if (entry.kind === "file" && entry.denied) throw fsError("EACCES", "rename", from, to, `denied by permissions.fs: ${at} cannot be read`);
+    if (entry.sealed) throw fsError("EACCES", "rename", from, to, `denied by permissions.fs: ${at} holds entries it denies`);
     if (s.policy && at !== from) {
       checkWrite(at, "rename", to, from);
       checkWrite(to + at.slice(from.length), "rename", to, from);

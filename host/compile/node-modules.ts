@@ -1,11 +1,11 @@
 // Guest `import "pkg"`: packages are resolved from a host node_modules directory and handed
 // to the guest isolate as modules of its own (ES modules, CommonJS and JSON), with every
 // specifier rewritten to the exact module name so workerd needs no resolution of its own.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
 import { parse, type Node } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
-import { isBuiltinSpecifier, ModuleNotFoundError } from "./specifiers.js";
+import { isBuiltinSpecifier } from "./specifiers.js";
 
 export type BundledModule = { js: string } | { cjs: string } | { json: unknown };
 
@@ -22,19 +22,82 @@ const MAX_BYTES = 64 * 1024 * 1024;
 
 type ModuleKind = "esm" | "cjs" | "json";
 
-interface ResolvedFile {
+export interface ResolvedFile {
+  /** Real path (links resolved), always inside the real `nodeModules` directory. */
   path: string;
   kind: ModuleKind;
 }
 
+/** One package graph as the isolate gets it. */
+export interface PackageBundle {
+  modules: Record<string, BundledModule>;
+  /** Module name the guest imports instead of the specifier. */
+  entry: string;
+  sandboxModules: string[];
+  /** Source bytes read for it (what a cache of bundles is bounded by). */
+  bytes: number;
+}
+
 export class NodeModulesBundler {
+  /** `realpath(nodeModules)`: nothing whose real path lies outside it is ever read. */
   private readonly root: string;
+  /** `root` with a trailing separator: what every contained path starts with. */
+  private readonly rootPrefix: string;
 
   constructor(nodeModulesDir: string) {
-    this.root = resolve(nodeModulesDir);
-    if (!existsSync(this.root) || !statSync(this.root).isDirectory()) {
+    let root: string | undefined;
+    try {
+      root = realpathSync(resolve(nodeModulesDir));
+    } catch {
+      root = undefined;
+    }
+    if (root === undefined || !statSync(root).isDirectory()) {
       throw new Error(`secure-exec: nodeModules "${nodeModulesDir}" is not a directory`);
     }
+    this.root = root;
+    this.rootPrefix = root.endsWith(sep) ? root : `${root}${sep}`;
+  }
+
+  /** The real `nodeModules` directory (what bundles are keyed under). */
+  get realRoot(): string {
+    return this.root;
+  }
+
+  /**
+   * Real path of `path` when it exists and lies inside the root (compared with a separator,
+   * so a sibling such as `node_modules.bak` is outside); undefined otherwise.
+   */
+  private contained(path: string): string | undefined {
+    let real: string;
+    try {
+      real = realpathSync(path);
+    } catch {
+      return undefined;
+    }
+    return real === this.root || real.startsWith(this.rootPrefix) ? real : undefined;
+  }
+
+  private isFile(path: string): string | undefined {
+    const real = this.contained(path);
+    return real !== undefined && statSync(real).isFile() ? real : undefined;
+  }
+
+  /** Reads a file only through its contained real path. */
+  private readContained(path: string): string | undefined {
+    const real = this.isFile(path);
+    return real === undefined ? undefined : readFileSync(real, "utf8");
+  }
+
+  /** The entry file a guest's bare specifier names, or undefined when it is not found. */
+  resolveSpecifier(specifier: string): ResolvedFile | undefined {
+    return this.resolvePackage(specifier, this.root, "esm");
+  }
+
+  /** The package graph reachable from an entry file (from `resolveSpecifier`). */
+  bundleFrom(entry: ResolvedFile): PackageBundle {
+    const specifier = "(entry)";
+    const bundle = this.bundleFiles(new Map([[specifier, entry]]));
+    return { modules: bundle.modules, entry: bundle.entries.get(specifier)!, sandboxModules: [...bundle.sandboxModules], bytes: bundle.bytes };
   }
 
   /** Module name of a bundled file, as the guest isolate knows it. */
@@ -42,14 +105,9 @@ export class NodeModulesBundler {
     return `node_modules/${relative(this.root, path).split(sep).join("/")}`;
   }
 
-  /**
-   * Resolves the guest's bare specifiers and everything they import. Returns the modules to
-   * hand to the isolate and, per guest specifier, the module name to import instead.
-   */
-  bundle(
-    specifiers: string[],
-    importer: string,
-  ): { modules: Record<string, BundledModule>; entries: Map<string, string>; sandboxModules: Set<string> } {
+  private bundleFiles(
+    files: Map<string, ResolvedFile>,
+  ): { modules: Record<string, BundledModule>; entries: Map<string, string>; sandboxModules: Set<string>; bytes: number } {
     const modules: Record<string, BundledModule> = {};
     const sandboxModules = new Set<string>();
     const entries = new Map<string, string>();
@@ -61,16 +119,15 @@ export class NodeModulesBundler {
       seen.add(file.path);
       pending.push(file);
     };
-    for (const specifier of specifiers) {
-      const file = this.resolvePackage(specifier, this.root, "esm");
-      if (!file) throw new ModuleNotFoundError(specifier, importer);
+    for (const [specifier, file] of files) {
       entries.set(specifier, `./${this.moduleName(file.path)}`);
       enqueue(file);
     }
     while (pending.length > 0) {
       const file = pending.pop()!;
       if (seen.size > MAX_FILES) throw new Error(`secure-exec: the packages imported need more than ${MAX_FILES} files`);
-      const source = readFileSync(file.path, "utf8");
+      const source = this.readContained(file.path);
+      if (source === undefined) throw new Error(`secure-exec: ${this.moduleName(file.path)} is no longer readable`);
       bytes += source.length;
       if (bytes > MAX_BYTES) throw new Error(`secure-exec: the packages imported exceed ${MAX_BYTES} bytes`);
       const name = this.moduleName(file.path);
@@ -105,7 +162,7 @@ export class NodeModulesBundler {
       });
       modules[name] = file.kind === "esm" ? { js: rewritten } : { cjs: rewritten };
     }
-    return { modules, entries, sandboxModules };
+    return { modules, entries, sandboxModules, bytes };
   }
 
   private rewriteSpecifiers(source: string, file: ResolvedFile, map: (specifier: string) => string | undefined): string {
@@ -149,19 +206,27 @@ export class NodeModulesBundler {
 
   private resolvePackage(specifier: string, fromDir: string, importerKind: ModuleKind): ResolvedFile | undefined {
     const parts = specifier.split("/");
-    const packageName = specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!;
-    const subpath = parts.slice(specifier.startsWith("@") ? 2 : 1).join("/");
+    const nameParts = specifier.startsWith("@") ? parts.slice(0, 2) : parts.slice(0, 1);
+    // A package name is one segment (two when scoped), never `.` or `..` or empty.
+    if (nameParts.length !== (specifier.startsWith("@") ? 2 : 1) || nameParts.some((part) => part === "" || part === "." || part === ".." || part === "@")) {
+      return undefined;
+    }
+    const packageName = nameParts.join("/");
+    const subpath = parts.slice(nameParts.length).join("/");
     for (let dir = fromDir; ; dir = dirname(dir)) {
       const candidate = dir === this.root || dir.endsWith(`${sep}node_modules`) ? join(dir, packageName) : join(dir, "node_modules", packageName);
-      if (candidate.startsWith(this.root) && existsSync(join(candidate, "package.json"))) {
-        return this.resolveInPackage(candidate, subpath, importerKind);
+      const packageDir = this.contained(candidate);
+      if (packageDir !== undefined && this.isFile(join(packageDir, "package.json")) !== undefined) {
+        return this.resolveInPackage(packageDir, subpath, importerKind);
       }
-      if (dir === this.root || !dir.startsWith(this.root)) return undefined;
+      if (dir === this.root || !dir.startsWith(this.rootPrefix)) return undefined;
     }
   }
 
   private resolveInPackage(packageDir: string, subpath: string, importerKind: ModuleKind): ResolvedFile | undefined {
-    const manifest = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as {
+    const manifestSource = this.readContained(join(packageDir, "package.json"));
+    if (manifestSource === undefined) return undefined;
+    const manifest = JSON.parse(manifestSource) as {
       exports?: unknown;
       main?: string;
       module?: string;
@@ -185,12 +250,14 @@ export class NodeModulesBundler {
     return this.resolveFile(resolve(packageDir, entry), importerKind);
   }
 
+  /** Every candidate is compared by real path: `pkg/../../elsewhere` and links out are not found. */
   private resolveFile(path: string, importerKind: ModuleKind): ResolvedFile | undefined {
-    if (!path.startsWith(this.root)) return undefined;
     for (const candidate of [path, `${path}.js`, `${path}.mjs`, `${path}.cjs`, `${path}.json`, join(path, "index.js"), join(path, "index.mjs")]) {
-      if (existsSync(candidate) && statSync(candidate).isFile()) return { path: candidate, kind: this.kindOf(candidate) };
+      const real = this.isFile(candidate);
+      if (real !== undefined) return { path: real, kind: this.kindOf(real) };
     }
-    if (existsSync(join(path, "package.json"))) return this.resolveInPackage(path, "", importerKind);
+    const packageDir = this.contained(path);
+    if (packageDir !== undefined && this.isFile(join(packageDir, "package.json")) !== undefined) return this.resolveInPackage(packageDir, "", importerKind);
     return undefined;
   }
 
@@ -198,10 +265,10 @@ export class NodeModulesBundler {
     if (path.endsWith(".json")) return "json";
     if (path.endsWith(".mjs")) return "esm";
     if (path.endsWith(".cjs")) return "cjs";
-    for (let dir = dirname(path); dir.startsWith(this.root); dir = dirname(dir)) {
-      const manifest = join(dir, "package.json");
-      if (existsSync(manifest)) {
-        const type = (JSON.parse(readFileSync(manifest, "utf8")) as { type?: string }).type;
+    for (let dir = dirname(path); dir === this.root || dir.startsWith(this.rootPrefix); dir = dirname(dir)) {
+      const manifest = this.readContained(join(dir, "package.json"));
+      if (manifest !== undefined) {
+        const type = (JSON.parse(manifest) as { type?: string }).type;
         return type === "module" ? "esm" : "cjs";
       }
       if (dir === this.root) break;
@@ -228,4 +295,33 @@ function pickCondition(target: unknown, conditions: string[]): string | undefine
     }
   }
   return undefined;
+}
+
+export type BundleJob =
+  | { id: number; root: string; kind: "resolve"; specifiers: string[] }
+  | { id: number; root: string; kind: "bundle"; entry: ResolvedFile };
+
+export type BundleReply =
+  | { id: number; ok: true; resolved: (ResolvedFile | null)[] }
+  | { id: number; ok: true; bundle: PackageBundle }
+  | { id: number; ok: false; error: string };
+
+/** One job of host/compile/package-bundles.ts (on its worker thread, or inline without a build). */
+export function runBundleJob(job: BundleJob): BundleReply {
+  try {
+    const bundler = new NodeModulesBundler(job.root);
+    if (job.kind === "resolve") {
+      // In order, stopping at the first that is not found (the run fails on it anyway).
+      const resolved: (ResolvedFile | null)[] = [];
+      for (const specifier of job.specifiers) {
+        const file = bundler.resolveSpecifier(specifier) ?? null;
+        resolved.push(file);
+        if (file === null) break;
+      }
+      return { id: job.id, ok: true, resolved };
+    }
+    return { id: job.id, ok: true, bundle: bundler.bundleFrom(job.entry) };
+  } catch (error) {
+    return { id: job.id, ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
 }

@@ -1,41 +1,78 @@
 // A runtime's npm packages for guests: `import "pkg"` resolved from its `nodeModules` and
-// bundled once per specifier, then shipped beside every guest that imports it.
+// bundled on worker threads (package-bundles.ts), cached per runtime, then shipped beside
+// every guest that imports it.
+import { compileGuest } from "./guest-compiler.js";
 import { GUEST_MODULE_NAME } from "./guest-module.js";
-import { NodeModulesBundler, type BundledModule } from "./node-modules.js";
-import { ModuleNotFoundError } from "./specifiers.js";
-
-interface BundledPackage {
-  modules: Record<string, BundledModule>;
-  entry: string;
-  sandboxModules: Set<string>;
-}
+import { NodeModulesBundler, type BundledModule, type PackageBundle } from "./node-modules.js";
+import { PackageBundleError, PackageBundles } from "./package-bundles.js";
+import { isBareSpecifier, ModuleNotFoundError } from "./specifiers.js";
 
 export class GuestPackages {
-  private bundler: NodeModulesBundler | undefined;
-  private readonly bundled = new Map<string, BundledPackage>();
+  private bundles: PackageBundles | undefined;
 
-  /** `nodeModules`: the host directory packages come from (none: every package import fails). */
+  /** `nodeModulesDir`: the host directory packages come from (none: every package import fails). */
   constructor(
     private readonly nodeModulesDir: string | undefined,
     private readonly cwd: string,
+    /** The runtime's turn in the shared compiler and bundler queues. */
+    private readonly queue: string,
   ) {}
 
+  /** Bundles cached for guests' imports. */
+  usage(): { count: number; bytes: number } {
+    const usage = this.bundles?.usage();
+    return { count: usage?.bundles ?? 0, bytes: usage?.bytes ?? 0 };
+  }
+
   /**
-   * Module name for a guest's `import "pkg"`, adding the package's modules to `into` and the
-   * sandbox builtins they import to `sandboxModules`.
+   * Compiles the guest with its packages, adding their modules to `extraModules` and the
+   * sandbox builtins they import to `sandboxModules`. Specifiers not cached yet are resolved
+   * and bundled off the event loop between two compiles (the first only collects them).
    */
-  resolve(specifier: string, into: Record<string, BundledModule>, sandboxModules: Set<string>): string {
+  async compile(
+    code: string,
+    language: "js" | "ts",
+    signal: AbortSignal,
+    extraModules: Record<string, BundledModule>,
+    sandboxModules: Set<string>,
+  ): Promise<string> {
     const importer = `file://${this.cwd}/${GUEST_MODULE_NAME}`;
-    if (this.nodeModulesDir === undefined) throw new ModuleNotFoundError(specifier, importer);
-    let bundled = this.bundled.get(specifier);
-    if (!bundled) {
-      this.bundler ??= new NodeModulesBundler(this.nodeModulesDir);
-      const bundle = this.bundler.bundle([specifier], importer);
-      bundled = { modules: bundle.modules, entry: bundle.entries.get(specifier)!, sandboxModules: bundle.sandboxModules };
-      this.bundled.set(specifier, bundled);
+    const bundles = new Map<string, PackageBundle>();
+    const missing = new Set<string>();
+    const resolveBare = (specifier: string): string | undefined => {
+      if (!isBareSpecifier(specifier)) return undefined;
+      const packages = this.packageBundles();
+      if (!packages) throw new ModuleNotFoundError(specifier, importer);
+      const bundle = bundles.get(specifier) ?? packages.cached(specifier);
+      if (!bundle) {
+        missing.add(specifier);
+        return undefined;
+      }
+      bundles.set(specifier, bundle);
+      return bundle.entry;
+    };
+    const compile = () => compileGuest(code, { language, resolveBare, queue: this.queue, signal });
+    let guestModule = await compile();
+    if (missing.size > 0) {
+      const loaded = await this.packageBundles()!.load([...missing], importer, signal);
+      for (const [specifier, bundle] of loaded) bundles.set(specifier, bundle);
+      missing.clear();
+      guestModule = await compile();
+      if (missing.size > 0) throw new PackageBundleError(`secure-exec: package "${[...missing][0]}" was bundled but not resolved; try again`);
     }
-    Object.assign(into, bundled.modules);
-    for (const name of bundled.sandboxModules) sandboxModules.add(name);
-    return bundled.entry;
+    for (const bundle of new Set(bundles.values())) {
+      Object.assign(extraModules, bundle.modules);
+      for (const name of bundle.sandboxModules) sandboxModules.add(name);
+    }
+    return guestModule;
+  }
+
+  /** The runtime's package cache, created on the first import of a package. */
+  private packageBundles(): PackageBundles | undefined {
+    if (this.nodeModulesDir === undefined) return undefined;
+    this.bundles ??= new PackageBundles(new NodeModulesBundler(this.nodeModulesDir).realRoot, this.queue);
+    return this.bundles;
   }
 }
+
+export { PackageBundleError } from "./package-bundles.js";

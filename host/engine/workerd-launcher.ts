@@ -11,7 +11,7 @@ export type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./minifla
 
 export const LAUNCH_THREAD_ROLE = "secure-exec-workerd-launcher";
 
-/** `launcher`: the script Miniflare runs as workerd (host/launcher-script.ts). */
+/** `launcher`: the script Miniflare runs as workerd (host/engine/launcher-script.ts). */
 export type LaunchRequest = { kind: "cell"; hostAddress: string; launcher: string } | { kind: "static"; options: StaticWorkerdOptions; launcher: string };
 
 export type ToLaunchThread = { type: "launch"; id: number; request: LaunchRequest } | { type: "kill"; id: number };

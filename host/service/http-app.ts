@@ -117,6 +117,8 @@ export interface HttpSessions<Tenant extends HttpTenant> {
 export interface HttpObserver {
   observeRun(tenant: string, route: RunRoute, outcome: RunOutcomeLabel, durationSeconds: number, killReason?: KillReason): void;
   observeRejection(tenant: string, reason: RejectionReason): void;
+  /** A session open that was admitted: whether its runner started, and how long that took. */
+  observeSessionOpen?(tenant: string, outcome: "ok" | "error", durationSeconds: number): void;
   observeResponse(route: string, status: number): void;
 }
 
@@ -518,12 +520,15 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
     if (sessions.count(tenant.name) >= sessions.maxPerTenant) return tooManySessions(c, sessions.maxPerTenant);
     const admission = admit(c);
     if (!admission.ok) return admission.response;
+    const started = performance.now();
     try {
       // Takes the session slot synchronously, in the same turn as the check above.
       const opened = await sessions.open(tenant);
       if ("error" in opened) return tooManySessions(c, sessions.maxPerTenant);
+      observer.observeSessionOpen?.(tenant.name, "ok", (performance.now() - started) / 1000);
       return c.json({ id: opened.id }, 201);
     } catch (error) {
+      observer.observeSessionOpen?.(tenant.name, "error", (performance.now() - started) / 1000);
       if (dependencies.isShuttingDown()) return c.json(errorBody("shutting_down", "the server is shutting down"), 503);
       logError(`secure-exec server: cannot open a session for tenant "${tenant.name}"`, error);
       return c.json(errorBody("runtime_unavailable", "the session could not be started; try again"), 503, { "Retry-After": "1" });

@@ -43,6 +43,19 @@ export function createServerMetrics(
     labelNames: ["tenant", "reason"] as const,
     registers: [registry],
   });
+  const sessionOpens = new Counter({
+    name: "secure_exec_session_opens_total",
+    help: "Resident sessions opened over HTTP (admitted opens), by tenant and outcome",
+    labelNames: ["tenant", "outcome"] as const,
+    registers: [registry],
+  });
+  const sessionOpenDuration = new Histogram({
+    name: "secure_exec_session_open_duration_seconds",
+    help: "Time to start a resident session's runner (admission to 201)",
+    labelNames: ["tenant"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
   const responses = new Counter({
     name: "secure_exec_http_responses_total",
     help: "HTTP responses by route pattern and status",
@@ -147,6 +160,10 @@ export function createServerMetrics(
     },
     observeRejection(tenant, reason) {
       rejections.inc({ tenant, reason });
+    },
+    observeSessionOpen(tenant, outcome, durationSeconds) {
+      sessionOpens.inc({ tenant, outcome });
+      sessionOpenDuration.observe({ tenant }, durationSeconds);
     },
     observeResponse(route, status) {
       responses.inc({ route, status: String(status) });

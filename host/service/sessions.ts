@@ -13,6 +13,8 @@ interface Session {
   runner: ResidentRunner;
   lastUsed: number;
   busy: boolean;
+  /** Lets the tenant's runtime be disposed for idleness again. */
+  release: () => void;
 }
 
 export class SessionRegistry {
@@ -53,7 +55,7 @@ export class SessionRegistry {
         throw new Error("secure-exec: the session registry is shut down");
       }
       const id = this.instanceId === undefined ? randomUUID() : `${this.instanceId}.${randomUUID()}`;
-      this.sessions.set(id, { id, tenant: tenant.name, runner, lastUsed: Date.now(), busy: false });
+      this.sessions.set(id, { id, tenant: tenant.name, runner, lastUsed: Date.now(), busy: false, release: tenant.hold() });
       return { id };
     } finally {
       const left = (this.opening.get(tenant.name) ?? 1) - 1;
@@ -72,11 +74,13 @@ export class SessionRegistry {
     const session = this.get(tenant, id);
     if (!session) return false;
     this.sessions.delete(id);
+    session.release();
     await session.runner.dispose().catch(() => {});
     return true;
   }
 
   forget(id: string): void {
+    this.sessions.get(id)?.release();
     this.sessions.delete(id);
   }
 
@@ -85,6 +89,7 @@ export class SessionRegistry {
     clearInterval(this.sweeper);
     const all = [...this.sessions.values()];
     this.sessions.clear();
+    for (const session of all) session.release();
     await Promise.all(all.map((session) => session.runner.dispose().catch(() => {})));
   }
 
@@ -93,6 +98,7 @@ export class SessionRegistry {
     for (const session of [...this.sessions.values()]) {
       if (!session.busy && now - session.lastUsed > this.idleMs) {
         this.sessions.delete(session.id);
+        session.release();
         void session.runner.dispose().catch(() => {});
       }
     }

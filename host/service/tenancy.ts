@@ -13,12 +13,17 @@ export class Tenant {
   private live: NodeRuntime | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private disposed = false;
+  /** Resident sessions held: the runtime they live in is not disposed for idleness. */
+  private holds = 0;
 
   constructor(
     readonly config: ResolvedTenant,
     private readonly idleRuntimeMs: number,
   ) {
-    this.gate = new AdmissionGate(config.name, config, (busy) => (busy ? this.cancelIdleTimer() : this.armIdleTimer()));
+    this.gate = new AdmissionGate(config.name, config, (busy) => {
+      if (busy) this.cancelIdleTimer();
+      else if (this.holds === 0) this.armIdleTimer();
+    });
   }
 
   get name(): string {
@@ -33,6 +38,19 @@ export class Tenant {
   /** Checks the concurrency cap, then the rate limit; a rejected request consumes nothing. */
   admit(): Admission {
     return this.gate.admit();
+  }
+
+  /** Keeps the runtime from idle disposal until the returned function is called (a session). */
+  hold(): () => void {
+    this.holds += 1;
+    this.cancelIdleTimer();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds -= 1;
+      if (this.holds === 0 && this.inFlight === 0) this.armIdleTimer();
+    };
   }
 
   /** The tenant's runtime, created on first use; a failed creation is retried by the next request. */
@@ -77,7 +95,7 @@ export class Tenant {
     if (this.idleRuntimeMs <= 0 || !this.runtimePromise) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.inFlight > 0 || !this.live) return;
+      if (this.inFlight > 0 || this.holds > 0 || !this.live) return;
       const runtime = this.live;
       this.live = undefined;
       this.runtimePromise = undefined;

@@ -22,6 +22,10 @@ beforeAll(async () => {
     symlinkSync(join(hostDir, mount, "secrets", "key.json"), join(hostDir, mount, "pub.json"));
     symlinkSync(join(hostDir, mount, "secrets"), join(hostDir, mount, "lib"));
     writeFileSync(join(hostDir, mount, "ok.js"), 'console.log("mounted script ran")');
+    // A write-only drop box (its contents are not the guest's to read), and a link into it.
+    mkdirSync(join(hostDir, mount, "drop"));
+    writeFileSync(join(hostDir, mount, "drop", "inbox.txt"), MOUNT_SECRET);
+    symlinkSync(join(hostDir, mount, "drop", "inbox.txt"), join(hostDir, mount, "pubdrop.txt"));
   }
   rt = await createRuntime({
     files: { "/secrets/key.json": `{"key":"${MEMORY_SECRET}"}`, "/workspace/ok.js": 'console.log("script ran")' },
@@ -35,6 +39,7 @@ beforeAll(async () => {
         rules: [
           { pattern: "/secrets*", action: "deny" },
           { pattern: "/data/secrets*", action: "deny" },
+          { pattern: "read:/data/drop*", action: "deny" },
           { pattern: "/rw/secrets*", action: "deny" },
         ],
       },
@@ -101,6 +106,21 @@ describe("permissions.fs holds for node <file>", () => {
     `);
     expect(result.exitCode).toBe(0);
     expect(JSON.stringify(result.value)).not.toContain(MOUNT_SECRET);
+    // What the policy denies both reading and writing where it really is does not exist for the guest.
+    expect(result.value).toEqual(["ENOENT", "ENOENT", "ENOENT"]);
+  });
+
+  it("reading through a host link into a read-denied directory fails with EACCES", async () => {
+    const result = await rt.run(`
+      import fs from "node:fs";
+      const seen = [];
+      for (const path of ["/data/pubdrop.txt", "/data/drop/inbox.txt"]) {
+        try { seen.push(fs.readFileSync(path, "utf8")); } catch (error) { seen.push(error.code); }
+      }
+      __return(seen);
+    `);
+    expect(result.value).toEqual(["EACCES", "EACCES"]);
+    expect((await nodeFile("/data/pubdrop.txt")).out).toMatch(/EACCES/);
   });
 
   it("a write through a host link to a denied path is refused on write-back", async () => {
@@ -115,12 +135,57 @@ describe("permissions.fs holds for node <file>", () => {
   });
 });
 
+describe("what permissions.fs denies both reading and writing is not shipped at all", () => {
+  it("a guest reading its raw snapshot finds neither names nor sizes, and the directory holding them stays", async () => {
+    const own = await createRuntime({
+      files: { "/box/inner/key.json": `{"key":"${MEMORY_SECRET}"}`, "/box/readme.txt": "hi", "/box/drop/old.txt": "x" },
+      permissions: {
+        fs: {
+          default: "allow",
+          rules: [
+            { pattern: "/box/inner*", action: "deny" },
+            // Write-only: the guest needs the name to write there.
+            { pattern: "read:/box/drop*", action: "deny" },
+          ],
+        },
+      },
+    });
+    try {
+      const result = await own.run(`
+        import fs from "node:fs";
+        import { bridge } from "./secure-exec-bridge.js";
+        const raw = JSON.stringify(bridge.fsSnapshot.files) + JSON.stringify(bridge.fsSnapshot.dirs);
+        const outcomes = [];
+        for (const attempt of [() => fs.rmSync("/box", { recursive: true }), () => fs.rmdirSync("/box"), () => fs.renameSync("/box", "/moved")]) {
+          try { attempt(); outcomes.push("done"); } catch (error) { outcomes.push(error.code); }
+        }
+        __return({ inner: raw.includes("inner"), drop: raw.includes("old.txt"), listing: fs.readdirSync("/box"), outcomes });
+      `);
+      expect(result.exitCode).toBe(0);
+      expect(result.value).toEqual({ inner: false, drop: true, listing: ["drop", "readme.txt"], outcomes: ["EACCES", "ENOTEMPTY", "EACCES"] });
+      expect(new TextDecoder().decode(await own.readFile("/box/inner/key.json"))).toContain(MEMORY_SECRET);
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it("the same holds in mounts, for the directory and for what a host link leads to", async () => {
+    const result = await rt.run(`
+      import fs from "node:fs";
+      import { bridge } from "./secure-exec-bridge.js";
+      const raw = JSON.stringify(bridge.fsSnapshot.files) + JSON.stringify(bridge.fsSnapshot.dirs);
+      __return({ secrets: raw.includes("/data/secrets") || raw.includes("/rw/secrets"), link: raw.includes("/data/pub.json"), data: fs.readdirSync("/data") });
+    `);
+    expect(result.value).toEqual({ secrets: false, link: false, data: ["drop", "ok.js", "pubdrop.txt"] });
+  });
+});
+
 describe("permissions.childProcess holds however the command is spelt", () => {
   let denied: NodeRuntime;
   beforeAll(async () => {
     denied = await createRuntime({
       tools: {
-        "get-weather": { description: "Weather", inputSchema: { type: "object" }, handler: () => ({ tempC: 21 }) },
+        "get-weather": { description: "Weather", inputSchema: { type: "object" }, handler: () => ({ tempC: 21 }), commandAliases: ["weather"] },
       },
       permissions: {
         childProcess: {
@@ -137,7 +202,7 @@ describe("permissions.childProcess holds however the command is spelt", () => {
     await denied?.dispose();
   });
 
-  it.each(["node", "/usr/bin/node", "./node", "x/node", "../../node", "/node", "a/b/c/node", "get-weather", "bin/get-weather", "/x/get-weather"])(
+  it.each(["node", "/usr/bin/node", "./node", "x/node", "../../node", "/node", "a/b/c/node", "get-weather", "bin/get-weather", "/x/get-weather", "weather", "bin/weather"])(
     "a denied command stays denied: %s",
     async (command) => {
       const result = await denied.run(

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type RunningServer } from "../../host/service/server.js";
 import { MAX_SESSIONS_PER_TENANT } from "../../host/service/sessions.js";
-import { waitFor } from "./helpers.js";
+import { sleep, waitFor } from "./helpers.js";
 
 const TOKENS = { racer: "token-racer-0123456789", bystander: "token-bystander-0123", capped: "token-capped-012345678" } as const;
 let server: RunningServer;
@@ -53,6 +53,7 @@ describe("the session cap holds under concurrent opens", () => {
     expect((await post("/v1/sessions", TOKENS.racer)).status).toBe(201);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/secure_exec_sessions\{tenant="racer"\} 1/);
+    expect(metrics).toMatch(new RegExp(`secure_exec_session_opens_total\\{tenant="racer",outcome="ok"\\} ${opened.length + 1}`));
     expect(metrics).toMatch(/secure_exec_rejections_total\{tenant="racer",reason="sessions"\} \d+/);
   });
 });
@@ -87,5 +88,31 @@ describe("session opens and execs go through the tenant's admission and metrics"
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/secure_exec_runs_total\{tenant="capped",route="session",outcome="ok"\} 3/);
     expect(metrics).toMatch(/secure_exec_rejections_total\{tenant="capped",reason="rate"\} 2/);
+  });
+});
+
+describe("an open session keeps its tenant's runtime", () => {
+  it("idle disposal of the runtime waits until the tenant's sessions are gone", async () => {
+    const quick = await startServer(
+      { port: 0, tenants: { t: { token: "token-quick-0123456789" } }, idleRuntimeMs: 200 },
+      { defaultMetrics: false, logError: () => {} },
+    );
+    try {
+      const headers = { authorization: "Bearer token-quick-0123456789", "content-type": "application/json" };
+      const opened = await fetch(`${quick.url}/v1/sessions`, { method: "POST", headers, body: "{}" });
+      expect(opened.status).toBe(201);
+      const { id } = (await opened.json()) as { id: string };
+      // Well past idleRuntimeMs with no run in flight.
+      await sleep(1_500);
+      const exec = await fetch(`${quick.url}/v1/sessions/${id}/exec`, { method: "POST", headers, body: JSON.stringify({ code: "__return(5)" }) });
+      expect(exec.status).toBe(200);
+      expect(await exec.json()).toMatchObject({ exitCode: 0, value: 5 });
+      expect(quick.tenants.get("t")!.stats()).toBeDefined();
+      await fetch(`${quick.url}/v1/sessions/${id}`, { method: "DELETE", headers });
+      // With the session gone, the idle runtime is disposed again.
+      expect(await waitFor(() => quick.tenants.get("t")!.stats() === undefined, 10_000)).toBe(true);
+    } finally {
+      await quick.close();
+    }
   });
 });

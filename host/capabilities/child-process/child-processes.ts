@@ -123,7 +123,9 @@ export class GuestChildProcesses {
     const requested = typeof message.command === "string" ? message.command.slice(0, 4096) : "";
     const command = commandName(requested);
     const args = Array.isArray(message.args) ? message.args.map(String) : [];
-    if (!this.host.isAllowed(command)) {
+    // A tool's alias is the tool too: a rule on either name holds.
+    const toolName = command === "" ? undefined : this.host.tools.nameOf(command);
+    if (!this.host.isAllowed(command) || (toolName !== undefined && toolName !== command && !this.host.isAllowed(toolName))) {
       return { ok: false, code: "EACCES", error: `spawn ${requested} EACCES: denied by the childProcess permission policy` };
     }
     if (this.host.depth >= MAX_CHILD_DEPTH || this.host.family.children >= MAX_CHILDREN_PER_RUN) {

@@ -45,7 +45,8 @@ export interface FsSnapshotFile {
 
 export interface FsSnapshot {
   files: Record<string, FsSnapshotFile>;
-  dirs: Record<string, { mtimeMs: number; mode: number }>;
+  /** `sealed`: it holds entries the guest may neither read nor write (not shipped), so it cannot be removed or moved. */
+  dirs: Record<string, SnapshotDir>;
   /** Guest paths under which every write fails with EROFS (read-only mounts). */
   readOnly: string[];
   /** Mount points: they (and directories holding them) cannot be removed or renamed. */
@@ -54,6 +55,12 @@ export interface FsSnapshot {
   /** What the filesystem held when the snapshot was taken. */
   usage: { bytes: number; files: number };
   policy?: FsPolicy;
+}
+
+export interface SnapshotDir {
+  mtimeMs: number;
+  mode: number;
+  sealed?: true;
 }
 
 export interface FsChanges {
@@ -127,7 +134,7 @@ interface Mount {
 
 interface MountScan {
   files: Record<string, FsSnapshotFile>;
-  dirs: Record<string, { mtimeMs: number; mode: number }>;
+  dirs: Record<string, SnapshotDir>;
   bytes: number;
   entries: number;
 }
@@ -410,8 +417,14 @@ export class VirtualFs {
 
   private buildBase(): Pick<FsSnapshot, "files" | "dirs"> {
     const files: Record<string, FsSnapshotFile> = {};
-    const dirs: Record<string, { mtimeMs: number; mode: number }> = {};
+    const dirs: Record<string, SnapshotDir> = {};
+    const hidden: string[] = [];
     for (const [guestPath, entry] of this.entries) {
+      // What the guest may neither read nor write is not there for it: not even its name.
+      if (guestPath !== ROOT && this.hidden(guestPath)) {
+        hidden.push(guestPath);
+        continue;
+      }
       if (entry.kind === "dir") {
         if (guestPath !== ROOT) dirs[guestPath] = { mtimeMs: entry.mtimeMs, mode: entry.mode };
         continue;
@@ -422,7 +435,15 @@ export class VirtualFs {
       }
       files[guestPath] = file;
     }
+    sealAncestors(dirs, hidden);
     return { files, dirs };
+  }
+
+  /** Whether `permissions.fs` denies both reading and writing (at either path given). */
+  private hidden(guestPath: string, realGuestPath = guestPath): boolean {
+    if (this.policy === undefined || this.policy === "allow") return false;
+    const denied = (op: "read" | "write") => fsPolicyDenial(this.policy, op, guestPath) !== undefined || fsPolicyDenial(this.policy, op, realGuestPath) !== undefined;
+    return denied("read") && denied("write");
   }
 
   private capError(syscall: string, guestPath: string, kind: "bytes" | "files"): VirtualFsError {
@@ -588,6 +609,7 @@ export class VirtualFs {
     });
     scan.dirs[mount.guestPath] = { mtimeMs: rootInfo.mtimeMs, mode: this.hostMode(mount, rootInfo.mode) };
     const live = new Set<string>();
+    const hidden: string[] = [];
     const walk = async (realDir: string, guestDir: string): Promise<void> => {
       seen.add(realDir);
       // An unreadable host directory shows as empty.
@@ -609,7 +631,8 @@ export class VirtualFs {
           if (seen.has(real)) continue;
           scan.entries += 1;
           if (scan.entries > filesLeft) throw overflow("files");
-          scan.dirs[guestChild] = { mtimeMs: info.mtimeMs, mode: this.hostMode(mount, info.mode) };
+          if (this.hidden(guestChild, guestPathInMount(mount, path.relative(mount.root, real)))) hidden.push(guestChild);
+          else scan.dirs[guestChild] = { mtimeMs: info.mtimeMs, mode: this.hostMode(mount, info.mode) };
           await walk(real, guestChild);
         } else if (info.isFile()) {
           scan.entries += 1;
@@ -629,11 +652,13 @@ export class VirtualFs {
           // Readable only if both its name here and its real place in the mount are.
           const realGuest = guestPathInMount(mount, path.relative(mount.root, real));
           if (!fsPolicyDenial(this.policy, "read", guestChild) && !fsPolicyDenial(this.policy, "read", realGuest)) file.data = cached.base64;
-          scan.files[guestChild] = file;
+          if (this.hidden(guestChild, realGuest)) hidden.push(guestChild);
+          else scan.files[guestChild] = file;
         }
       }
     };
     await walk(mount.root, mount.guestPath);
+    sealAncestors(scan.dirs, hidden);
     for (const key of mount.cache.keys()) if (!live.has(key)) mount.cache.delete(key);
     mount.usage = { bytes: scan.bytes, files: scan.entries };
     return scan;
@@ -742,6 +767,17 @@ export class VirtualFs {
     if (!measure(target, guestPath)) return;
     rmSync(target, { recursive: true, force: true });
     mount.usage = { bytes: Math.max(0, mount.usage.bytes - bytes), files: Math.max(0, mount.usage.files - files) };
+  }
+}
+
+/** Marks the directories above entries left out of a snapshot, so the guest cannot remove or move them. */
+function sealAncestors(dirs: Record<string, SnapshotDir>, hidden: string[]): void {
+  for (const guestPath of hidden) {
+    for (let at = parentOf(guestPath); at !== ROOT; at = parentOf(at)) {
+      const dir = dirs[at];
+      if (dir?.sealed) break;
+      if (dir) dir.sealed = true;
+    }
   }
 }
 

@@ -71,6 +71,11 @@ export class ToolGateway {
     return this.tools.has(name);
   }
 
+  /** The tool's own name for one of its names or aliases. */
+  nameOf(name: string): string | undefined {
+    return this.tools.get(name)?.name;
+  }
+
   names(): string[] {
     return [...new Set([...this.tools.values()].map((tool) => tool.name))];
   }
