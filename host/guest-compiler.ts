@@ -9,6 +9,7 @@ import { builtHostModule } from "./built-module.js";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
 import type { CompileJob, CompileReply } from "./guest-compiler-worker.js";
 import { stripTypes } from "./typescript.js";
+import { UnsupportedSchemeError } from "./specifiers.js";
 
 /** Sources up to this many characters compile on the calling thread (~10 ms at most). */
 export const INLINE_COMPILE_LIMIT = 16 * 1024;
@@ -157,11 +158,12 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
 function unwrap(reply: CompileReply): Extract<CompileReply, { ok: true }> {
   if (reply.ok) return reply;
   if ("syntaxError" in reply) throw new GuestSyntaxError(reply.syntaxError.message, reply.syntaxError.line, reply.syntaxError.column);
+  if ("unsupportedScheme" in reply) throw new UnsupportedSchemeError(reply.unsupportedScheme);
   throw new GuestCompileError(`secure-exec: the guest source could not be compiled (${reply.error})`);
 }
 
 /**
- * The module a run loads for `source`. Throws GuestSyntaxError, GuestCompileError,
+ * The module a run loads for `source`. Throws GuestSyntaxError, UnsupportedSchemeError, GuestCompileError,
  * CompilerBusyError, what `resolveBare` throws, or the signal's reason.
  */
 export async function compileGuest(source: string, options: GuestCompileOptions): Promise<string> {

@@ -20,7 +20,7 @@ import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorRepor
 import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
-import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
+import { isBareSpecifier, ModuleNotFoundError, UnsupportedSchemeError } from "../host/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -432,7 +432,7 @@ export class NodeRuntime {
           outcome: "timeout",
         };
       } else if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
-      else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError) {
+      else if (error instanceof ModuleNotFoundError || error instanceof UnsupportedSchemeError || error instanceof GuestCompileError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
       call.onStderr?.(new TextEncoder().encode(outcome.stderr));

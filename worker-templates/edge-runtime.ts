@@ -6,7 +6,7 @@ import type { SupervisorBindings } from "./edge-bindings.js";
 import type { ExecOptions, RunResult } from "../runtime/types.js";
 import type { RunEngine } from "../host/http-app.js";
 import { compileGuestModule, GUEST_MODULE_NAME, GuestSyntaxError, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
-import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
+import { isBareSpecifier, ModuleNotFoundError, UnsupportedSchemeError } from "../host/specifiers.js";
 import { OutputCapture } from "../host/output-capture.js";
 import { buildRunMessage, EXIT_KILLED, exitCodeOf, GuestEventDecoder, validJson } from "../host/supervisor-protocol.js";
 
@@ -77,7 +77,7 @@ export class EdgeRuntime implements RunEngine {
     } catch (error) {
       let stderr: string;
       if (error instanceof GuestSyntaxError) stderr = syntaxErrorReport(code, error);
-      else if (error instanceof ModuleNotFoundError) stderr = `${error.name}: ${error.message}\n`;
+      else if (error instanceof ModuleNotFoundError || error instanceof UnsupportedSchemeError) stderr = `${error.name}: ${error.message}\n`;
       else throw error;
       options.onStderr?.(new TextEncoder().encode(stderr));
       return { stdout: "", stderr, exitCode: 1 };
