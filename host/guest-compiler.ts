@@ -17,6 +17,18 @@ export const INLINE_COMPILE_LIMIT = 16 * 1024;
 export const MAX_QUEUED_PER_RUNTIME = 32;
 /** Heap of a compiler thread: a pathological source fails its own run, not the host. */
 const WORKER_HEAP_MB = 1024;
+/**
+ * Longest one compile job may hold a thread, whatever the run's own timeout: past it the
+ * thread is terminated and the run fails, so a pathological source cannot starve the
+ * compiles of other runtimes queued behind it. A megabyte of ordinary code takes ~0.7 s.
+ * `SECURE_EXEC_COMPILE_BUDGET_MS` overrides it.
+ */
+export const COMPILE_JOB_BUDGET_MS = positiveNumber(process.env.SECURE_EXEC_COMPILE_BUDGET_MS) ?? 5_000;
+
+function positiveNumber(text: string | undefined): number | undefined {
+  const value = Number(text);
+  return text !== undefined && Number.isFinite(value) && value > 0 ? value : undefined;
+}
 
 export interface GuestCompileOptions {
   language: "js" | "ts";
@@ -51,7 +63,7 @@ interface QueuedJob {
 
 interface CompilerThread {
   worker: Worker;
-  running: { id: number; entry: QueuedJob } | undefined;
+  running: { id: number; entry: QueuedJob; budget: NodeJS.Timeout } | undefined;
 }
 
 /** Without a build (running from source) everything compiles inline. */
@@ -70,6 +82,7 @@ function startThread(slot: number): CompilerThread {
   const finishRunning = (reply: CompileReply | { aborted: unknown }): void => {
     const running = thread.running;
     thread.running = undefined;
+    if (running) clearTimeout(running.budget);
     worker.unref();
     running?.entry.settle(reply);
   };
@@ -99,10 +112,27 @@ function dispatch(): void {
     if (!entry) return;
     const thread = (threads[slot] ??= startThread(slot));
     const id = nextJobId++;
-    thread.running = { id, entry };
+    const budget = setTimeout(() => overBudget(slot, thread, id), COMPILE_JOB_BUDGET_MS);
+    budget.unref();
+    thread.running = { id, entry, budget };
     thread.worker.ref();
     thread.worker.postMessage({ ...entry.job, id } satisfies CompileJob);
   }
+}
+
+/** A job past its budget: its thread is terminated (the next job gets a fresh one). */
+function overBudget(slot: number, thread: CompilerThread, id: number): void {
+  if (threads[slot] !== thread || thread.running?.id !== id) return;
+  const { entry } = thread.running;
+  threads[slot] = undefined;
+  thread.running = undefined;
+  void thread.worker.terminate();
+  entry.settle({
+    id,
+    ok: false,
+    error: `compiling took longer than ${COMPILE_JOB_BUDGET_MS / 1000} s, the most one source may take`,
+  });
+  dispatch();
 }
 
 function takeNext(): QueuedJob | undefined {
@@ -134,6 +164,7 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
       for (const [slot, thread] of threads.entries()) {
         if (thread?.running?.entry !== entry) continue;
         threads[slot] = undefined;
+        clearTimeout(thread.running.budget);
         thread.running = undefined;
         void thread.worker.terminate();
         entry.settle({ aborted: signal!.reason });

@@ -69,11 +69,15 @@ export function guardNodeModule(nodeModule) {
   return nodeModule;
 }
 
-/** A `require` (from `createRequire`) that refuses what the guarded import refuses. */
+/** A `require` (from `createRequire`) that refuses what the guarded import refuses, as Node's `require` does. */
 function guardedRequire(require) {
   const guarded = function require_(id) {
     const name = nativeString(id);
-    if (isRefusedSpecifier(name)) throw unsupportedSchemeError(name);
+    if (isRefusedSpecifier(name)) {
+      const error = new Error(`Cannot find module '${name}'`);
+      nativeDefineProperty(error, "code", { value: "MODULE_NOT_FOUND", writable: true, configurable: true, enumerable: true });
+      throw error;
+    }
     return require(name);
   };
   for (const key of Object.keys(require)) guarded[key] = require[key];
