@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { OutputListener } from "../runtime/types.js";
 import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
-import { registerEgressPolicy } from "./egress.js";
+import { registerEgressPolicy, type EgressBudget } from "./egress.js";
 import type { PermissionPolicy } from "../runtime/options.js";
 import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
 import type { RunTicket, SandboxProcess } from "./sandbox-process.js";
@@ -51,6 +51,8 @@ export interface RunRequest {
   control?: RunHandle;
   /** The runtime's network policy; without one (or "deny") the guest has no outbound network. */
   networkPolicy?: PermissionPolicy;
+  /** What the run may use of the network (shared with its child processes); needed with a network policy. */
+  egressBudget?: EgressBudget;
   /** The runtime's filesystem: shipped to the guest, and its changes applied back. */
   fs?: { snapshot: unknown; onChanges(changes: unknown): void };
   /** Modules beside the guest (resolved packages), by module name. */
@@ -247,7 +249,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     revokeToken();
     const token = randomBytes(24).toString("base64url");
     const unregisterHost = registerRunToken(token, onHostCall);
-    const unregisterEgress = hasNetwork(request) ? registerEgressPolicy(token, request.networkPolicy!) : () => {};
+    const unregisterEgress = hasNetwork(request) && request.egressBudget ? registerEgressPolicy(token, request.egressBudget) : () => {};
     revokeToken = () => {
       unregisterHost();
       unregisterEgress();

@@ -21,6 +21,7 @@ import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
 import { isBareSpecifier, ModuleNotFoundError, UnsupportedSchemeError } from "../host/specifiers.js";
+import { EgressBudget } from "../host/egress.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -384,7 +385,7 @@ export class NodeRuntime {
   private async launch(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number; egressBudget?: EgressBudget },
   ): Promise<RunOutcome> {
     const control = extras.control ?? new RunHandle();
     try {
@@ -398,7 +399,7 @@ export class NodeRuntime {
   private async compileAndRun(
     code: string,
     call: ExecOptions & { argv?: string[] },
-    extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number },
+    extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number; egressBudget?: EgressBudget },
   ): Promise<RunOutcome> {
     let guestModule: string;
     const extraModules: Record<string, BundledModule> = {};
@@ -446,6 +447,10 @@ export class NodeRuntime {
       Object.entries({ ...this.options.env, ...call.env }).filter(([name]) => isPermitted(permissions?.env, name, "allow")),
     );
     const control = extras.control;
+    // Child processes share their top-level run's network budget.
+    const egressBudget =
+      extras.egressBudget ??
+      (permissions?.network !== undefined ? new EgressBudget(permissions.network, limits.egressConnections, limits.egressBytes) : undefined);
     this.runsInFlight += 1;
     this.runsTotal += 1;
     try {
@@ -459,6 +464,7 @@ export class NodeRuntime {
         control,
         extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,
         networkPolicy: permissions?.network,
+        egressBudget,
         runtimeModules: [...sandboxModules],
         fs: usesVirtualFs(sandboxModules)
           ? { snapshot: await this.vfs.snapshot(), onChanges: (changes) => this.vfs.apply(changes as FsChanges) }
@@ -508,7 +514,7 @@ export class NodeRuntime {
               this.launch(
                 childCode,
                 { env: child.env, cwd: child.cwd, argv: child.argv, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
-                { depth: child.depth, stdinMode: "stream", control: child.control },
+                { depth: child.depth, stdinMode: "stream", control: child.control, egressBudget },
               ),
           });
           return (message) => {

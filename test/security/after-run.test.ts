@@ -3,29 +3,22 @@
 // asks for them, as Node refuses them; and a process that burns CPU or stops answering with no
 // run in flight is held by escaped guest code: it is killed and replaced.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeRuntime } from "../../runtime/index.js";
-import { cpuTicks, createRuntime, expectServing, isRunning, sleep, waitFor } from "./helpers.js";
+import { cpuTicks, createRuntime, expectServing, isRunning, sleep, waitFor, workerModulesPackage } from "./helpers.js";
 
 let rt: NodeRuntime;
 let escaping: NodeRuntime;
-let packages: string;
 beforeAll(async () => {
-  // A package is host code the guest cannot refuse: its `cloudflare:workers` import stays, so
-  // only the host's watch on idle processes stands between it and a process nobody runs.
-  packages = mkdtempSync(join(tmpdir(), "secure-exec-after-run-"));
-  const dir = join(packages, "node_modules", "escape-hatch");
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "escape-hatch", version: "1.0.0", type: "module", exports: "./index.js" }));
-  writeFileSync(join(dir, "index.js"), 'export { waitUntil } from "cloudflare:workers";\n');
-  [rt, escaping] = await Promise.all([createRuntime(), createRuntime({ nodeModules: join(packages, "node_modules") })]);
+  // A package is host code, so its `cloudflare:workers` import stays: only the host's watch
+  // on idle processes stands between its `waitUntil` and a process nobody runs.
+  [rt, escaping] = await Promise.all([createRuntime(), createRuntime({ nodeModules: workerModulesPackage() })]);
 });
 afterAll(async () => {
   await Promise.all([rt?.dispose(), escaping?.dispose()]);
-  rmSync(packages, { recursive: true, force: true });
 });
 
 /** What the host's own Node prints for the same module. */
@@ -102,7 +95,7 @@ describe("guest code that keeps running after its run ended", () => {
   it("a blocking loop started through waitUntil gets its process killed and replaced", async () => {
     const lostBefore = escaping.stats().processesLost;
     const result = await escaping.run(
-      'import { waitUntil } from "escape-hatch"; waitUntil(scheduler.wait(100).then(() => { for (;;) {} })); __return("returned");',
+      'import { waitUntil } from "worker-modules"; waitUntil(scheduler.wait(100).then(() => { for (;;) {} })); __return("returned");',
       { timeout: 5_000 },
     );
     expect(result.exitCode).toBe(0);
@@ -118,7 +111,7 @@ describe("guest code that keeps running after its run ended", () => {
     const lostBefore = escaping.stats().processesLost;
     const result = await escaping.run(
       [
-        'import { waitUntil } from "escape-hatch";',
+        'import { waitUntil } from "worker-modules";',
         "waitUntil((async () => {",
         "  await scheduler.wait(100);",
         "  for (;;) { for (let i = 0; i < 2e6; i += 1) {} await scheduler.wait(0); }",
