@@ -152,6 +152,21 @@ describe("egress caps per run", () => {
     expect(again.value).toBe("ok");
   });
 
+  it("child processes share their run's limits.egressConnections", async () => {
+    upstream.maxInFlight = 0;
+    const child = `Promise.all(Array.from({ length: 4 }, () => fetch("http://127.0.0.1:${upstream.port}/slow").then((r) => r.text(), (e) => "refused"))).then((o) => console.log(o.join(",")))`;
+    const result = await capped.run(
+      `import { execFile } from "node:child_process";
+       const run = () => new Promise((resolve) => execFile("node", ["-e", ${JSON.stringify(child)}], (error, stdout) => resolve(stdout.trim())));
+       __return((await Promise.all([run(), run(), run()])).join(","));`,
+      { timeout: 30_000 },
+    );
+    const outcomes = String(result.value).split(",");
+    expect(outcomes).toHaveLength(12);
+    expect(outcomes.filter((outcome) => outcome === "slow").length).toBeLessThanOrEqual(4);
+    expect(upstream.maxInFlight).toBeLessThanOrEqual(4);
+  });
+
   it("a response larger than what is left of limits.egressBytes is refused from its length", async () => {
     const result = await capped.run(
       `try { await fetch("http://127.0.0.1:${upstream.port}/sized"); __return("fetched"); } catch (e) { __return(e.message); }`,
