@@ -28,7 +28,7 @@ export interface Placement {
 }
 
 function place(sandbox: SandboxProcess): Placement {
-  const ticket: RunTicket = { started: false };
+  const ticket: RunTicket = { placedAt: performance.now(), started: false };
   // Counted at once, so no other run or a recycle decision can miss it.
   sandbox.beginRun(ticket);
   return { sandbox, ticket };

@@ -267,12 +267,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     attemptController = controller;
     currentProcess = sandbox;
     // A process that stops answering holds every run placed on it. Those whose guests have not
-    // started (nothing of them has happened) move to a responsive process at once; the
-    // earliest-placed of them stays, as it may be the one holding the process.
+    // started (nothing of them has happened) move to a responsive process at once, but for
+    // the one that may be what holds it (see possibleHolder).
     let moved = false;
     const stopWatchingProcess = sandbox.onStateChange(() => {
       if (sandbox.state !== "unresponsive" || done || moved || guestStarted || observable || moves >= MAX_MOVES) return;
-      if (sandbox.oldestUnstarted() === ticket) return;
+      if (sandbox.possibleHolder() === ticket) return;
       moved = true;
       moves += 1;
       revokeToken();

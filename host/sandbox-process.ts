@@ -28,6 +28,8 @@ const CLOCK_TICKS_PER_SECOND = 100;
 
 /** One run's place on a process. */
 export interface RunTicket {
+  /** When the run was placed here. */
+  placedAt: number;
   /** The guest has reported that it started (until then the run has done nothing). */
   started: boolean;
 }
@@ -175,9 +177,14 @@ export class SandboxProcess {
     if (this.inFlight.size === 0) this.idleSince = performance.now();
   }
 
-  /** The earliest-placed run here that has not started: while the process is stuck, it may be what holds it. */
-  oldestUnstarted(): RunTicket | undefined {
-    for (const run of this.inFlight) if (!run.started) return run;
+  /**
+   * While the process is stuck, the run that may be what holds it among those that have not
+   * reported a start: the earliest placed before the process stopped answering (one placed
+   * later reached a process that was already held, so it cannot have begun).
+   */
+  possibleHolder(): RunTicket | undefined {
+    const since = this.unresponsiveSince ?? performance.now();
+    for (const run of this.inFlight) if (!run.started && run.placedAt <= since) return run;
     return undefined;
   }
 

@@ -43,6 +43,20 @@ describe("placement while a runaway holds a process", () => {
     await expectServing(rt);
   });
 
+  it("so do runs that arrive after a runaway that started spinning after an await", async () => {
+    let runawayEnded = false;
+    const runaway = rt.exec("await new Promise((r) => setTimeout(r, 10)); for (;;) {}", { timeout: RUNAWAY_TIMEOUT_MS }).then((result) => {
+      runawayEnded = true;
+      return result;
+    });
+    // After the process stopped answering (pings go every 100 ms) but before it is marked (250 ms later).
+    await sleep(250);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => rt.run(`__return(${i})`, { timeout: 30_000 })));
+    expect(results.map((result) => result.value)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(runawayEnded).toBe(false);
+    expect((await runaway).exitCode).toBe(137);
+  });
+
   it("a run moved off the stuck process runs exactly once", async () => {
     calls.length = 0;
     let runawayEnded = false;
