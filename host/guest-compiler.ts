@@ -3,6 +3,8 @@
 // every tenant, heartbeat and HTTP request. The queue lives here, on the host: each thread
 // runs one job at a time, queues are per runtime and served in turn, a job whose run gave
 // up is dropped (or its thread terminated), and a thread that dies fails only its own job.
+// One runtime runs at most one job at a time while there are two threads, so a runtime that
+// arrives always finds a thread within one job's time.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { builtHostModule } from "./built-module.js";
@@ -58,6 +60,7 @@ export class CompilerBusyError extends Error {
 
 interface QueuedJob {
   job: Omit<CompileJob, "id">;
+  queue: string;
   settle: (reply: CompileReply | { aborted: unknown }) => void;
 }
 
@@ -135,8 +138,18 @@ function overBudget(slot: number, thread: CompilerThread, id: number): void {
   dispatch();
 }
 
+/** Compile jobs one runtime may have running at once: with two threads, one is always left for the others. */
+const RUNNING_PER_QUEUE = Math.max(1, threadCount - 1);
+
+function runningOf(queue: string): number {
+  let count = 0;
+  for (const thread of threads) if (thread?.running?.entry.queue === queue) count += 1;
+  return count;
+}
+
 function takeNext(): QueuedJob | undefined {
   for (const [queue, jobs] of queues) {
+    if (runningOf(queue) >= RUNNING_PER_QUEUE) continue;
     const entry = jobs.shift();
     queues.delete(queue);
     // Re-inserted at the end: the next job comes from the next queue.
@@ -173,6 +186,7 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
     };
     const entry: QueuedJob = {
       job,
+      queue,
       settle: (reply) => {
         signal?.removeEventListener("abort", onAbort);
         if ("aborted" in reply) reject(reply.aborted);
