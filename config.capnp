@@ -27,6 +27,7 @@ const supervisorWorker :Workerd.Worker = (
     (name = "guest-http.js", text = embed "worker-templates/guest-http.js"),
     (name = "guest-fs.js", text = embed "worker-templates/guest-fs.js"),
     (name = "guest-fs-promises.js", text = embed "worker-templates/guest-fs-promises.js"),
+    (name = "guest-node-module.js", text = embed "worker-templates/guest-node-module.js"),
   ],
   bindings = [
     # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).

@@ -20,7 +20,7 @@ import { GuestSyntaxError, sandboxModulesOf, syntaxErrorReport } from "../host/c
 import { GuestCompileError } from "../host/compile/guest-compiler.js";
 import type { BundledModule } from "../host/compile/node-modules.js";
 import { GuestPackages, PackageBundleError } from "../host/compile/packages.js";
-import { ModuleNotFoundError } from "../host/compile/specifiers.js";
+import { ModuleNotFoundError, UnsupportedSchemeError } from "../host/compile/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
 import { retainSpares } from "../host/engine/spare-processes.js";
@@ -110,7 +110,7 @@ export class NodeRuntime {
           ),
       }),
       new FilesystemCapability(vfs),
-      new NetworkCapability(permissions?.network),
+      new NetworkCapability(permissions?.network, options.limits),
       this.servers,
     ];
   }
@@ -389,7 +389,7 @@ export class NodeRuntime {
           outcome: "timeout",
         };
       } else if (error instanceof GuestSyntaxError) outcome = syntaxErrorOutcome(code, error);
-      else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError || error instanceof PackageBundleError) {
+      else if (error instanceof ModuleNotFoundError || error instanceof UnsupportedSchemeError || error instanceof GuestCompileError || error instanceof PackageBundleError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
       call.onStderr?.(new TextEncoder().encode(outcome.stderr));

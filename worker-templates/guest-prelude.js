@@ -3,7 +3,14 @@
 // this prelude gives that function a Node-like world and reports what it does as
 // NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
 import guestMain, { __secureExecExports as guestExports } from "./guest.js";
-import { bridge as runBridge, deliveryHandlers, httpServers, sandboxBuiltins } from "./secure-exec-bridge.js";
+import {
+  bridge as runBridge,
+  deliveryHandlers,
+  guardNodeModule,
+  httpServers,
+  isRefusedSpecifier,
+  sandboxBuiltins,
+} from "./secure-exec-bridge.js";
 
 // Builtins load on first use: most runs never touch streams, and every isolate is new.
 const nativeGetBuiltinModule = process.getBuiltinModule.bind(process);
@@ -481,7 +488,13 @@ class GuestRun {
     Object.defineProperty(process, "getBuiltinModule", {
       configurable: true,
       writable: true,
-      value: (name) => sandboxBuiltins.get(name) ?? nativeGetBuiltinModule(name),
+      // workerd's own modules are not Node builtins: undefined, as in Node.
+      value: (name) => {
+        const sandboxed = sandboxBuiltins.get(name);
+        if (sandboxed) return sandboxed;
+        if (typeof name === "string" && isRefusedSpecifier(name)) return undefined;
+        return name === "module" || name === "node:module" ? guardNodeModule(nativeGetBuiltinModule(name)) : nativeGetBuiltinModule(name);
+      },
     });
     runBridge.fsSnapshot = this.input.fs;
   }

@@ -7,6 +7,7 @@ import GUEST_HTTP from "./guest-http.js";
 import GUEST_BRIDGE from "./guest-bridge.js";
 import GUEST_FS from "./guest-fs.js";
 import GUEST_FS_PROMISES from "./guest-fs-promises.js";
+import GUEST_NODE_MODULE from "./guest-node-module.js";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
@@ -15,13 +16,18 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-bridge.js": GUEST_BRIDGE,
   "secure-exec-fs.js": GUEST_FS,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
+  "secure-exec-module.js": GUEST_NODE_MODULE,
 };
 
-/** Every isolate gets the prelude and bridge; the sandbox builtins the host found its code imports. */
+/**
+ * Every isolate gets the prelude, the bridge and `node:module` (a computed `import()` may ask
+ * for it); the sandbox builtins the host found its code imports.
+ */
 function runtimeModulesFor(worker) {
   const modules = {
     "secure-exec-prelude.js": GUEST_RUNTIME_MODULES["secure-exec-prelude.js"],
     "secure-exec-bridge.js": GUEST_RUNTIME_MODULES["secure-exec-bridge.js"],
+    "secure-exec-module.js": GUEST_RUNTIME_MODULES["secure-exec-module.js"],
   };
   for (const name of worker.runtimeModules ?? []) {
     if (GUEST_RUNTIME_MODULES[name]) modules[name] = GUEST_RUNTIME_MODULES[name];

@@ -30,6 +30,8 @@ export const limitsSchema = z.strictObject({
   concurrentRunsPerProcess: z.number().int().min(1).max(1024).default(16),
   fsBytes: z.number().int().min(0).default(8 * 1024 * 1024),
   fsFiles: z.number().int().min(1).default(10_000),
+  egressConnections: z.number().int().min(1).max(1024).default(16),
+  egressBytes: z.number().int().min(0).default(256 * 1024 * 1024),
 });
 
 export const runtimeOptionsSchema = z.strictObject({

@@ -63,6 +63,10 @@ export interface RuntimeLimits {
   fsBytes: number;
   /** Most files plus directories in the virtual filesystem, mounts included (default 10,000). */
   fsFiles: number;
+  /** Network requests one run (with its child processes) may have in flight at once (default 16; see docs/networking.md). */
+  egressConnections: number;
+  /** Bytes one run (with its child processes) may send and receive over the network (default 256 MiB). */
+  egressBytes: number;
 }
 
 export interface BootTiming {

@@ -49,7 +49,7 @@ export interface GuestMessageRoute {
 }
 
 /** Settings of the run request that capabilities fill. */
-export type CapabilityRunFields = Pick<RunRequest, "fs" | "networkPolicy" | "onListenerChange">;
+export type CapabilityRunFields = Pick<RunRequest, "fs" | "networkPolicy" | "egressBudget" | "onListenerChange">;
 
 /** What a capability adds to one run. */
 export interface RunContribution {

@@ -4,6 +4,7 @@
 import { parentPort } from "node:worker_threads";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
 import { stripTypes } from "./typescript.js";
+import { UnsupportedSchemeError } from "./specifiers.js";
 
 export interface CompileJob {
   id: number;
@@ -16,6 +17,7 @@ export interface CompileJob {
 export type CompileReply =
   | { id: number; ok: true; guestModule: string; specifiers: string[] }
   | { id: number; ok: false; syntaxError: { message: string; line: number; column: number } }
+  | { id: number; ok: false; unsupportedScheme: string }
   | { id: number; ok: false; error: string };
 
 parentPort?.on("message", (job: CompileJob) => {
@@ -34,7 +36,9 @@ parentPort?.on("message", (job: CompileJob) => {
     reply =
       error instanceof GuestSyntaxError
         ? { id: job.id, ok: false, syntaxError: { message: error.message, line: error.line, column: error.column } }
-        : { id: job.id, ok: false, error: error instanceof Error ? error.message : String(error) };
+        : error instanceof UnsupportedSchemeError
+          ? { id: job.id, ok: false, unsupportedScheme: error.specifier }
+          : { id: job.id, ok: false, error: error instanceof Error ? error.message : String(error) };
   }
   parentPort!.postMessage(reply);
 });

@@ -3,12 +3,15 @@
 // every tenant, heartbeat and HTTP request. The queue lives here, on the host: each thread
 // runs one job at a time, queues are per runtime and served in turn, a job whose run gave
 // up is dropped (or its thread terminated), and a thread that dies fails only its own job.
+// One runtime runs at most one job at a time while there are two threads, so a runtime that
+// arrives always finds a thread within one job's time.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { builtHostModule } from "../package-files.js";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
 import type { CompileJob, CompileReply } from "./guest-compiler-worker.js";
 import { stripTypes } from "./typescript.js";
+import { UnsupportedSchemeError } from "./specifiers.js";
 
 /** Sources up to this many characters compile on the calling thread (~10 ms at most). */
 export const INLINE_COMPILE_LIMIT = 16 * 1024;
@@ -16,6 +19,18 @@ export const INLINE_COMPILE_LIMIT = 16 * 1024;
 export const MAX_QUEUED_PER_RUNTIME = 32;
 /** Heap of a compiler thread: a pathological source fails its own run, not the host. */
 const WORKER_HEAP_MB = 1024;
+/**
+ * Longest one compile job may hold a thread, whatever the run's own timeout: past it the
+ * thread is terminated and the run fails, so a pathological source cannot starve the
+ * compiles of other runtimes queued behind it. A megabyte of ordinary code takes ~0.7 s.
+ * `SECURE_EXEC_COMPILE_BUDGET_MS` overrides it.
+ */
+export const COMPILE_JOB_BUDGET_MS = positiveNumber(process.env.SECURE_EXEC_COMPILE_BUDGET_MS) ?? 5_000;
+
+function positiveNumber(text: string | undefined): number | undefined {
+  const value = Number(text);
+  return text !== undefined && Number.isFinite(value) && value > 0 ? value : undefined;
+}
 
 export interface GuestCompileOptions {
   language: "js" | "ts";
@@ -45,12 +60,13 @@ export class CompilerBusyError extends Error {
 
 interface QueuedJob {
   job: Omit<CompileJob, "id">;
+  queue: string;
   settle: (reply: CompileReply | { aborted: unknown }) => void;
 }
 
 interface CompilerThread {
   worker: Worker;
-  running: { id: number; entry: QueuedJob } | undefined;
+  running: { id: number; entry: QueuedJob; budget: NodeJS.Timeout } | undefined;
 }
 
 /** Without a build (running from source) everything compiles inline. */
@@ -69,6 +85,7 @@ function startThread(slot: number): CompilerThread {
   const finishRunning = (reply: CompileReply | { aborted: unknown }): void => {
     const running = thread.running;
     thread.running = undefined;
+    if (running) clearTimeout(running.budget);
     worker.unref();
     running?.entry.settle(reply);
   };
@@ -98,14 +115,41 @@ function dispatch(): void {
     if (!entry) return;
     const thread = (threads[slot] ??= startThread(slot));
     const id = nextJobId++;
-    thread.running = { id, entry };
+    const budget = setTimeout(() => overBudget(slot, thread, id), COMPILE_JOB_BUDGET_MS);
+    budget.unref();
+    thread.running = { id, entry, budget };
     thread.worker.ref();
     thread.worker.postMessage({ ...entry.job, id } satisfies CompileJob);
   }
 }
 
+/** A job past its budget: its thread is terminated (the next job gets a fresh one). */
+function overBudget(slot: number, thread: CompilerThread, id: number): void {
+  if (threads[slot] !== thread || thread.running?.id !== id) return;
+  const { entry } = thread.running;
+  threads[slot] = undefined;
+  thread.running = undefined;
+  void thread.worker.terminate();
+  entry.settle({
+    id,
+    ok: false,
+    error: `compiling took longer than ${COMPILE_JOB_BUDGET_MS / 1000} s, the most one source may take`,
+  });
+  dispatch();
+}
+
+/** Compile jobs one runtime may have running at once: with two threads, one is always left for the others. */
+const RUNNING_PER_QUEUE = Math.max(1, threadCount - 1);
+
+function runningOf(queue: string): number {
+  let count = 0;
+  for (const thread of threads) if (thread?.running?.entry.queue === queue) count += 1;
+  return count;
+}
+
 function takeNext(): QueuedJob | undefined {
   for (const [queue, jobs] of queues) {
+    if (runningOf(queue) >= RUNNING_PER_QUEUE) continue;
     const entry = jobs.shift();
     queues.delete(queue);
     // Re-inserted at the end: the next job comes from the next queue.
@@ -133,6 +177,7 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
       for (const [slot, thread] of threads.entries()) {
         if (thread?.running?.entry !== entry) continue;
         threads[slot] = undefined;
+        clearTimeout(thread.running.budget);
         thread.running = undefined;
         void thread.worker.terminate();
         entry.settle({ aborted: signal!.reason });
@@ -141,6 +186,7 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
     };
     const entry: QueuedJob = {
       job,
+      queue,
       settle: (reply) => {
         signal?.removeEventListener("abort", onAbort);
         if ("aborted" in reply) reject(reply.aborted);
@@ -157,11 +203,12 @@ function compileOnThread(job: Omit<CompileJob, "id">, queue: string, signal: Abo
 function unwrap(reply: CompileReply): Extract<CompileReply, { ok: true }> {
   if (reply.ok) return reply;
   if ("syntaxError" in reply) throw new GuestSyntaxError(reply.syntaxError.message, reply.syntaxError.line, reply.syntaxError.column);
+  if ("unsupportedScheme" in reply) throw new UnsupportedSchemeError(reply.unsupportedScheme);
   throw new GuestCompileError(`secure-exec: the guest source could not be compiled (${reply.error})`);
 }
 
 /**
- * The module a run loads for `source`. Throws GuestSyntaxError, GuestCompileError,
+ * The module a run loads for `source`. Throws GuestSyntaxError, UnsupportedSchemeError, GuestCompileError,
  * CompilerBusyError, what `resolveBare` throws, or the signal's reason.
  */
 export async function compileGuest(source: string, options: GuestCompileOptions): Promise<string> {

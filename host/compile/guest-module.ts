@@ -3,11 +3,14 @@
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
 import { parse, type Node, type Program } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
+import { isRefusedSpecifier, UnsupportedSchemeError } from "./specifiers.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
 /** Module-level object of guest.js holding the guest's default export. */
 const EXPORTS_OBJECT = "__secureExecExports";
+/** Binding (and `import.meta` property) of the sandbox's check every dynamic import goes through. */
+const GUARDED_IMPORT = "__secureExecImport";
 
 /** Builtins whose sandbox versions replace workerd's (see worker-templates/). */
 const SHIMMED_SPECIFIERS: Record<string, string> = {
@@ -19,6 +22,8 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs": "./secure-exec-fs.js",
   "fs/promises": "./secure-exec-fs-promises.js",
   "node:fs/promises": "./secure-exec-fs-promises.js",
+  module: "./secure-exec-module.js",
+  "node:module": "./secure-exec-module.js",
 };
 
 /**
@@ -95,7 +100,9 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   }
 
   const edits: Edit[] = [];
-  // Point imports of shimmed builtins at the sandbox's versions (static and dynamic).
+  // Point imports of shimmed builtins at the sandbox's versions (static and dynamic), keyed by
+  // the literal's start, so each import finds its own in constant time (the rewrite stays
+  // linear in the number of imports).
   const specifierEdits = new Map<number, Edit>();
   const redirect = (literal: Node | null | undefined) => {
     if (!literal || literal.type !== "Literal") return;
@@ -105,22 +112,45 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       (typeof value === "string" ? options.resolveBare?.(value) : undefined);
     if (target) specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: JSON.stringify(target) });
   };
-  walkSimple(program, {
-    ImportDeclaration: (node) => redirect((node as Node & { source: Node }).source),
-    ExportNamedDeclaration: (node) => redirect((node as Node & { source?: Node | null }).source),
-    ExportAllDeclaration: (node) => redirect((node as Node & { source: Node }).source),
-    ImportExpression: (node) => redirect((node as Node & { source: Node }).source),
-  });
-  const rewrite = (start: number, end: number): string => {
-    let text = "";
-    let cursor = start;
-    for (const edit of [...specifierEdits.values()].filter((e) => e.start >= start && e.end <= end).sort((a, b) => a.start - b.start)) {
-      text += source.slice(cursor, edit.start) + edit.text;
-      cursor = edit.end;
-    }
-    return text + source.slice(cursor, end);
+  // Static imports of workerd's own modules are refused as Node refuses them: `cloudflare:workers`
+  // (`waitUntil`, `env`) would let a guest reach past its run.
+  const refuseStatic = (literal: Node | null | undefined) => {
+    const value = (literal as (Node & { value?: unknown }) | null | undefined)?.value;
+    if (typeof value === "string" && isRefusedSpecifier(value)) throw new UnsupportedSchemeError(value);
   };
+  walkSimple(program, {
+    ImportDeclaration: (node) => {
+      refuseStatic((node as Node & { source: Node }).source);
+      redirect((node as Node & { source: Node }).source);
+    },
+    ExportNamedDeclaration: (node) => {
+      refuseStatic((node as Node & { source?: Node | null }).source);
+      redirect((node as Node & { source?: Node | null }).source);
+    },
+    ExportAllDeclaration: (node) => {
+      refuseStatic((node as Node & { source: Node }).source);
+      redirect((node as Node & { source: Node }).source);
+    },
+    ImportExpression: (node) => {
+      const call = node as Node & { source: Node; phase?: string | null };
+      redirect(call.source);
+      // Every `import(x)` goes through the sandbox's check, which refuses workerd's own modules
+      // whatever `x` computes to. `import.meta` cannot be shadowed, and the check is a
+      // non-writable property of it (set on line 1, before any guest code).
+      const load = call.phase ? `import.${call.phase}` : "import";
+      const newlines = source.slice(call.start, call.source.start).replace(/[^\n]/g, "");
+      edits.push({ start: call.start, end: call.source.start, text: `import.meta.${GUARDED_IMPORT}((s, o) => ${load}(s, o), ${newlines}` });
+    },
+  });
+  /** The import's specifier as written, or its redirect. */
+  const rewrite = (literal: Node): string => specifierEdits.get(literal.start)?.text ?? source.slice(literal.start, literal.end);
   const hoisted: string[] = [];
+  // Specifiers of hoisted statements travel with them; the rest are rewritten in place.
+  const hoistedSpecifiers = new Set<number>();
+  const hoist = (literal: Node): string => {
+    hoistedSpecifiers.add(literal.start);
+    return rewrite(literal);
+  };
   if (source.startsWith("#!")) {
     const end = source.indexOf("\n") === -1 ? source.length : source.indexOf("\n");
     edits.push({ start: 0, end, text: blank(source, 0, end) });
@@ -132,7 +162,7 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       declaration?: (Node & { type: string; id?: Node | null }) | null;
     };
     if (statement.type === "ImportDeclaration") {
-      hoisted.push(regenerateImport(statement, rewrite));
+      hoisted.push(regenerateImport(statement, hoist));
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportNamedDeclaration") {
       if (statement.declaration) {
@@ -140,11 +170,11 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
         const declStart = statement.declaration.start;
         edits.push({ start: statement.start, end: declStart, text: blank(source, statement.start, declStart) });
       } else {
-        if (statement.source) hoisted.push(`import ${rewrite(statement.source.start, statement.source.end)};`);
+        if (statement.source) hoisted.push(`import ${hoist(statement.source)};`);
         edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
       }
     } else if (statement.type === "ExportAllDeclaration") {
-      if (statement.source) hoisted.push(`import ${rewrite(statement.source.start, statement.source.end)};`);
+      if (statement.source) hoisted.push(`import ${hoist(statement.source)};`);
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportDefaultDeclaration" && statement.declaration) {
       // The default export is kept for the prelude: an object with `fetch` is served the
@@ -165,22 +195,25 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
 
   // Specifiers inside the body (dynamic imports) are rewritten in place.
   for (const edit of specifierEdits.values()) {
-    if (!edits.some((other) => edit.start >= other.start && edit.end <= other.end)) edits.push(edit);
+    if (!hoistedSpecifiers.has(edit.start)) edits.push(edit);
   }
+  // Insertions at the same place keep their order (the sort is stable).
   edits.sort((a, b) => a.start - b.start);
-  let body = "";
+  const parts: string[] = [];
   let cursor = 0;
   for (const edit of edits) {
-    body += source.slice(cursor, edit.start) + edit.text;
+    parts.push(source.slice(cursor, edit.start), edit.text);
     cursor = edit.end;
   }
-  body += source.slice(cursor);
+  parts.push(source.slice(cursor));
+  const body = parts.join("");
   // `process.getBuiltinModule("fs")` must find the sandbox's modules: load them up front.
   if (source.includes("getBuiltinModule")) {
     hoisted.push(...[...new Set(Object.values(SHIMMED_SPECIFIERS))].map((module) => `import ${JSON.stringify(module)};`));
   }
   // Everything added sits on line 1 ahead of the guest's own first line.
-  return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
+  const guard = `import { guardedImport as ${GUARDED_IMPORT} } from "./secure-exec-bridge.js"; Object.defineProperty(import.meta, "${GUARDED_IMPORT}", { value: ${GUARDED_IMPORT} });`;
+  return `${hoisted.join(" ")} ${guard} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
 }
 
 type ImportNode = Node & {
@@ -193,7 +226,7 @@ type ImportNode = Node & {
  * An import statement rebuilt from its syntax tree, on one line and without the guest's
  * comments: a `//` comment kept from a multi-line import would swallow the wrapper after it.
  */
-function regenerateImport(statement: Node, rewrite: (start: number, end: number) => string): string {
+function regenerateImport(statement: Node, rewrite: (literal: Node) => string): string {
   const node = statement as ImportNode;
   const name = (part: Node & { name?: string; value?: unknown }) => (part.name !== undefined ? part.name : JSON.stringify(part.value));
   const defaults: string[] = [];
@@ -208,6 +241,6 @@ function regenerateImport(statement: Node, rewrite: (start: number, end: number)
     node.attributes && node.attributes.length > 0
       ? ` with { ${node.attributes.map((a) => `${name(a.key)}: ${JSON.stringify(a.value.value)}`).join(", ")} }`
       : "";
-  const from = rewrite(node.source.start, node.source.end);
+  const from = rewrite(node.source);
   return clauses.length > 0 ? `import ${clauses.join(", ")} from ${from}${attributes};` : `import ${from}${attributes};`;
 }

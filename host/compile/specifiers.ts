@@ -18,3 +18,22 @@ export function isBuiltinSpecifier(specifier: string): boolean {
 export function isBareSpecifier(specifier: string): boolean {
   return !specifier.startsWith(".") && !specifier.startsWith("/") && !isBuiltinSpecifier(specifier) && !specifier.startsWith("secure-exec-");
 }
+
+/**
+ * workerd's own modules (`cloudflare:workers` has `waitUntil`, which outlives the run). Node
+ * refuses these schemes, and so does the sandbox, however the guest spells the import.
+ */
+export function isRefusedSpecifier(specifier: string): boolean {
+  return specifier.startsWith("cloudflare:") || specifier.startsWith("workerd:");
+}
+
+/** What Node reports for an import of a scheme it does not load. */
+export class UnsupportedSchemeError extends Error {
+  readonly code = "ERR_UNSUPPORTED_ESM_URL_SCHEME";
+  constructor(readonly specifier: string) {
+    super(
+      `Only URLs with a scheme in: file, data, and node are supported by the default ESM loader. Received protocol '${specifier.slice(0, specifier.indexOf(":") + 1)}'`,
+    );
+    this.name = "Error [ERR_UNSUPPORTED_ESM_URL_SCHEME]";
+  }
+}

@@ -16,6 +16,7 @@ export const cellDefinition = {
     "guest-http.js",
     "guest-fs.js",
     "guest-fs-promises.js",
+    "guest-node-module.js",
   ],
   bindings: {
     loader: "LOADER",

@@ -3,7 +3,7 @@
 // a lost or recycled process is replaced at once.
 import { createHash, randomUUID } from "node:crypto";
 import type { RuntimeLimits } from "../api/types.js";
-import { SandboxProcess } from "./sandbox-process.js";
+import { SandboxProcess, type RunTicket } from "./sandbox-process.js";
 import { takeProcess } from "./spare-processes.js";
 import { memoryCapMb } from "./memory-cap.js";
 import type { GuestWorker } from "./supervisor-protocol.js";
@@ -23,12 +23,12 @@ interface Waiter {
 /** A run's place on a process, counted there from the moment it is handed out. */
 export interface Placement {
   sandbox: SandboxProcess;
-  /** Pass to `sandbox.endRun` when the attempt ends. */
-  ticket: object;
+  /** Pass to `sandbox.endRun` when the attempt ends; mark it started when the guest reports so. */
+  ticket: RunTicket;
 }
 
 function place(sandbox: SandboxProcess): Placement {
-  const ticket = {};
+  const ticket: RunTicket = { placedAt: performance.now(), started: false };
   // Counted at once, so no other run or a recycle decision can miss it.
   sandbox.beginRun(ticket);
   return { sandbox, ticket };
@@ -187,6 +187,7 @@ export class ProcessPool {
       this.preloaded.delete(this.preloaded.keys().next().value!);
     }
     const isolateId = randomUUID();
+    sandbox.noteHostWork();
     const loaded = sandbox.dispatcher
       .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
       .then((response) => response.body.text())

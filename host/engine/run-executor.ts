@@ -4,10 +4,10 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { OutputListener } from "../api/types.js";
 import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
-import { registerEgressPolicy } from "../capabilities/network/egress.js";
+import { registerEgressPolicy, type EgressBudget } from "../capabilities/network/egress.js";
 import type { PermissionPolicy } from "../api/options.js";
 import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
-import type { SandboxProcess } from "./sandbox-process.js";
+import type { RunTicket, SandboxProcess } from "./sandbox-process.js";
 import {
   buildRunMessage,
   EXIT_KILLED,
@@ -25,6 +25,8 @@ import {
 export { EXIT_KILLED } from "./supervisor-protocol.js";
 
 const SUSPECT_WINDOW_MS = 5_000;
+/** How often one run may be moved off a process that stopped answering before it started. */
+const MAX_MOVES = 3;
 
 export interface RunRequest {
   /** Guest module as produced by `compileGuestModule`. */
@@ -53,6 +55,8 @@ export interface RunRequest {
   control?: RunHandle;
   /** The runtime's network policy; without one (or "deny") the guest has no outbound network. */
   networkPolicy?: PermissionPolicy;
+  /** What the run may use of the network (shared with its child processes); needed with a network policy. */
+  egressBudget?: EgressBudget;
   /** The runtime's filesystem: shipped to the guest, and its changes applied back. */
   fs?: { snapshot: unknown; onChanges(changes: unknown): void };
   /** Modules beside the guest (resolved packages), by module name. */
@@ -139,6 +143,8 @@ function messageFieldsOf(request: RunRequest): RunMessageFields {
 }
 
 class AttemptLost extends Error {}
+/** The attempt was withdrawn before its guest started (its process stopped answering). */
+class AttemptMoved extends Error {}
 
 export async function executeRun(pool: ProcessPool, request: RunRequest): Promise<RunOutcome> {
   const { signal } = request;
@@ -206,7 +212,6 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   };
   signal?.addEventListener("abort", onAbort, { once: true });
 
-  const token = randomBytes(24).toString("base64url");
   let isolateId = "";
   const listening = new Set<number>();
   const markStarted = (): void => {
@@ -235,21 +240,48 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   };
   request.control?.attach(control);
   const hostHandler = request.onHostMessage?.(runId, runEnded.signal, control);
-  const unregisterEgress = hasNetwork(request) ? registerEgressPolicy(token, request.networkPolicy!) : () => {};
-  const unregister = registerRunToken(token, async (message) => {
+  const onHostCall: HostMessageHandler = async (message) => {
     if (done) return { ok: false, error: "this run has ended" };
     observable = true;
     if (!hostHandler) return { ok: false, error: "no host tools are available to this run" };
     return hostHandler(message);
-  });
+  };
+  // Each attempt has a token of its own: an attempt that was withdrawn (or whose process was
+  // lost) can reach nothing of the host, even if its guest runs later.
+  let revokeToken = (): void => {};
+  const issueToken = (): string => {
+    revokeToken();
+    const token = randomBytes(24).toString("base64url");
+    const unregisterHost = registerRunToken(token, onHostCall);
+    const unregisterEgress = hasNetwork(request) && request.egressBudget ? registerEgressPolicy(token, request.egressBudget) : () => {};
+    revokeToken = () => {
+      unregisterHost();
+      unregisterEgress();
+    };
+    return token;
+  };
+  let moves = 0;
 
   const attempt = async ({ sandbox, ticket }: Placement, preloadedIsolateId?: string): Promise<void> => {
     // A replay is a new isolate; a preloaded one has never run anything.
     isolateId = preloadedIsolateId ?? randomUUID();
     guestStarted = false;
-    const body = buildRunMessage(messageFieldsOf(request), token, isolateId);
-    attemptController = new AbortController();
+    const body = buildRunMessage(messageFieldsOf(request), issueToken(), isolateId);
+    const controller = new AbortController();
+    attemptController = controller;
     currentProcess = sandbox;
+    // A process that stops answering holds every run placed on it. Those whose guests have not
+    // started (nothing of them has happened) move to a responsive process at once, but for
+    // the one that may be what holds it (see possibleHolder).
+    let moved = false;
+    const stopWatchingProcess = sandbox.onStateChange(() => {
+      if (sandbox.state !== "unresponsive" || done || moved || guestStarted || observable || moves >= MAX_MOVES) return;
+      if (sandbox.possibleHolder() === ticket) return;
+      moved = true;
+      moves += 1;
+      revokeToken();
+      controller.abort();
+    });
     let cpuWatch: NodeJS.Timeout | undefined;
     if (request.cpuTimeLimitMs !== undefined) {
       const limit = request.cpuTimeLimitMs;
@@ -300,11 +332,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
           control.kill(EXIT_KILLED, `secure-exec: ${error.message}; the guest was killed\n`);
           return;
         }
-        for (const event of events) handleEvent(event);
+        for (const event of events) handleEvent(event, ticket);
       }
       if (!done) throw new AttemptLost();
     } catch (error) {
       if (done) return;
+      if (moved) throw new AttemptMoved();
       if (error instanceof AttemptLost || sandbox.state === "dead" || !sandbox.isAlive()) {
         await sandbox.lost.catch(() => undefined);
         throw new AttemptLost();
@@ -314,6 +347,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       if (isConnectionError(error)) throw new AttemptLost();
       throw error;
     } finally {
+      stopWatchingProcess();
       responseBody?.destroy();
       if (cpuWatch) clearInterval(cpuWatch);
       sandbox.endRun(ticket);
@@ -322,9 +356,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     }
   };
 
-  const handleEvent = (event: GuestEvent): void => {
+  const handleEvent = (event: GuestEvent, ticket: RunTicket): void => {
     if (done) return;
-    if (event.s !== undefined) markStarted();
+    if (event.s !== undefined) {
+      ticket.started = true;
+      markStarted();
+    }
     if (event.fs !== undefined) request.fs?.onChanges(event.fs);
     if (isPort(event.l)) {
       listening.add(event.l);
@@ -357,6 +394,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
 
   void (async () => {
     let excluded: SandboxProcess | undefined;
+    let replayed = false;
     for (let attemptNumber = 0; !done; attemptNumber += 1) {
       let placement: Placement;
       let preloaded: string | undefined;
@@ -390,6 +428,10 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         return;
       } catch (error) {
         if (done) return;
+        if (error instanceof AttemptMoved) {
+          excluded = sandbox;
+          continue;
+        }
         if (!(error instanceof AttemptLost)) {
           done = true;
           fail!(error);
@@ -397,7 +439,8 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         }
         const loss = sandbox.loss;
         // Replay once on another process if the guest has had no observable effect.
-        if (!observable && attemptNumber === 0) {
+        if (!observable && !replayed) {
+          replayed = true;
           excluded = sandbox;
           continue;
         }
@@ -418,8 +461,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     for (const port of listening) request.onListenerChange?.(port, false);
     for (const timer of timers) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
-    unregister();
-    unregisterEgress();
+    revokeToken();
     runEnded.abort();
   }
 }

@@ -13,6 +13,26 @@ const WARMUP_RUNS = 3;
 export const UNRESPONSIVE_AFTER_MS = 250;
 /** While a deadline's guest may still be running, a ping unanswered this long kills the process. */
 const SUSPECT_KILL_AFTER_MS = 2_000;
+/**
+ * With no run in flight nothing of a guest should run at all: a process that burns CPU (or
+ * stops answering pings) then is held by guest code that escaped its run, and is killed.
+ * CPU is sampled every IDLE_SAMPLE_MS from /proc/<pid>/stat; IDLE_BURN_SAMPLES samples in a
+ * row over IDLE_CPU_SHARE of a core (a preload or isolate teardown costs a few ms) kill it.
+ */
+const IDLE_SAMPLE_MS = 250;
+const IDLE_CPU_SHARE = 0.3;
+const IDLE_BURN_SAMPLES = 4;
+/** With no run in flight, a ping unanswered this long kills the process. */
+const IDLE_STALL_KILL_MS = 1_000;
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** One run's place on a process. */
+export interface RunTicket {
+  /** When the run was placed here. */
+  placedAt: number;
+  /** The guest has reported that it started (until then the run has done nothing). */
+  started: boolean;
+}
 
 export type ProcessState = "ready" | "unresponsive" | "retiring" | "dead";
 
@@ -30,7 +50,8 @@ export class SandboxProcess {
   readonly dispatcher: Pool;
   state: ProcessState = "ready";
   runsStarted = 0;
-  readonly inFlight = new Set<object>();
+  /** Runs placed here, in the order they were placed. */
+  readonly inFlight = new Set<RunTicket>();
   /** When the process last answered a ping (or started). */
   lastPongAt = performance.now();
   unresponsiveSince: number | undefined;
@@ -134,16 +155,64 @@ export class SandboxProcess {
     return readStatusKb(this.pid, "VmData");
   }
 
-  beginRun(run: object): void {
+  beginRun(run: RunTicket): void {
     this.runsStarted += 1;
     this.inFlight.add(run);
+    this.idleSince = undefined;
     this.startHeartbeat();
+    this.startIdleWatch();
   }
 
-  endRun(run: object): void {
-    this.inFlight.delete(run);
-    if (this.inFlight.size === 0 && this.state === "ready" && performance.now() >= this.suspectUntil) this.stopHeartbeat();
+  endRun(run: RunTicket): void {
+    if (!this.inFlight.delete(run)) return;
+    if (this.inFlight.size === 0) {
+      this.idleSince = performance.now();
+      if (this.state === "ready" && performance.now() >= this.suspectUntil) this.stopHeartbeat();
+    }
     for (const listener of this.stateListeners) listener();
+  }
+
+  /** Work of the host's own with no run in flight (a preload): not a guest's. */
+  noteHostWork(): void {
+    if (this.inFlight.size === 0) this.idleSince = performance.now();
+  }
+
+  /**
+   * While the process is stuck, the run that may be what holds it among those that have not
+   * reported a start: the earliest placed before the process stopped answering (one placed
+   * later reached a process that was already held, so it cannot have begun).
+   */
+  possibleHolder(): RunTicket | undefined {
+    const since = this.unresponsiveSince ?? performance.now();
+    for (const run of this.inFlight) if (!run.started && run.placedAt <= since) return run;
+    return undefined;
+  }
+
+  /** Since when nothing has been in flight (undefined while runs are). */
+  private idleSince: number | undefined;
+  private idleWatch: NodeJS.Timeout | undefined;
+
+  private startIdleWatch(): void {
+    if (this.idleWatch || this.state === "dead") return;
+    let last = { at: performance.now(), ticks: readCpuTicks(this.pid) ?? 0 };
+    let burning = 0;
+    this.idleWatch = setInterval(() => {
+      const now = performance.now();
+      const ticks = readCpuTicks(this.pid);
+      if (ticks === undefined) return;
+      const share = (ticks - last.ticks) / CLOCK_TICKS_PER_SECOND / ((now - last.at) / 1000);
+      // Only a window that lay wholly in idle time counts.
+      const idleWindow = this.idleSince !== undefined && this.idleSince <= last.at;
+      last = { at: now, ticks };
+      burning = idleWindow && share >= IDLE_CPU_SHARE ? burning + 1 : 0;
+      if (burning === 1) this.startHeartbeat();
+      if (burning >= IDLE_BURN_SAMPLES) this.killEscapedGuest();
+    }, IDLE_SAMPLE_MS);
+    this.idleWatch.unref();
+  }
+
+  private killEscapedGuest(): void {
+    void this.kill({ reason: "killed", detail: "guest code kept running after its run ended" });
   }
 
   retire(): void {
@@ -187,6 +256,7 @@ export class SandboxProcess {
   kill(loss: ProcessLoss): Promise<void> {
     this.killRequested ??= loss;
     this.stopHeartbeat();
+    this.stopIdleWatch();
     return this.handle.kill();
   }
 
@@ -208,9 +278,19 @@ export class SandboxProcess {
     this.pingStartedAt = undefined;
   }
 
+  private stopIdleWatch(): void {
+    if (this.idleWatch) clearInterval(this.idleWatch);
+    this.idleWatch = undefined;
+  }
+
   private beat(): void {
     const now = performance.now();
     if (this.pingStartedAt !== undefined) {
+      const idleSince = this.idleSince;
+      if (idleSince !== undefined && now - Math.max(this.pingStartedAt, idleSince) > IDLE_STALL_KILL_MS) {
+        this.killEscapedGuest();
+        return;
+      }
       if (now - this.pingStartedAt > UNRESPONSIVE_AFTER_MS && this.state === "ready") {
         this.unresponsiveSince = this.pingStartedAt;
         this.setState("unresponsive");
@@ -242,6 +322,7 @@ export class SandboxProcess {
 
   private onExit(exit: WorkerdExit): ProcessLoss {
     this.stopHeartbeat();
+    this.stopIdleWatch();
     const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
     this.loss = outOfMemory
       ? { reason: "out-of-memory", detail: "the sandbox process ran out of memory" }
@@ -250,6 +331,18 @@ export class SandboxProcess {
     void this.dispatcher.destroy().catch(() => {});
     void this.handle.kill();
     return this.loss;
+  }
+}
+
+/** User + system CPU time of a process in clock ticks (undefined once it is gone). */
+function readCpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
   }
 }
 

@@ -3,7 +3,7 @@
 // `cloudflare:workers`, and guest code slipping out of the function the host wraps it in.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeRuntime, ToolDefinitions } from "../../runtime/index.js";
-import { HOST_DETAIL, createRuntime, expectServing } from "./helpers.js";
+import { HOST_DETAIL, createRuntime, expectServing, workerModulesPackage } from "./helpers.js";
 
 class HostPathError extends Error {
   constructor() {
@@ -60,7 +60,7 @@ const tools: ToolDefinitions = {
 
 let rt: NodeRuntime;
 beforeAll(async () => {
-  rt = await createRuntime({ tools, env: { RUNTIME_ONLY: "yes" } });
+  rt = await createRuntime({ tools, env: { RUNTIME_ONLY: "yes" }, nodeModules: workerModulesPackage() });
 });
 afterAll(async () => {
   await rt?.dispose();
@@ -253,9 +253,10 @@ describe("Error.prepareStackTrace across the tool boundary", () => {
 });
 
 describe("bindings and compatibility flags", () => {
+  // Guests cannot import cloudflare:workers (test/security/after-run.test.ts); a package can.
   it("cloudflare:workers exposes no Worker Loader and no binding but HOST; flags cannot be changed", async () => {
     const result = await rt.run(`
-      import * as workers from "cloudflare:workers";
+      import * as workers from "worker-modules";
       const flags = globalThis.Cloudflare?.compatibilityFlags ?? {};
       const before = JSON.stringify(flags);
       try { flags.nodejs_compat = false; flags.experimental = true; flags.unsafe_eval = true; } catch {}
@@ -283,7 +284,7 @@ describe("bindings and compatibility flags", () => {
 
   it("raw HOST requests without the run's token reach no tool and no other run", async () => {
     const result = await rt.run(`
-      import { env } from "cloudflare:workers";
+      import { env } from "worker-modules";
       const keep = setInterval(() => {}, 1000);
       const replies = [];
       for (const body of [

@@ -3,7 +3,7 @@
 // runtime's guest floods the host, another runtime's trivial runs stay prompt.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../../runtime/index.js";
-import { createRuntime, expectServing } from "./helpers.js";
+import { createRuntime, expectServing, workerModulesPackage } from "./helpers.js";
 
 let attacker: NodeRuntime;
 let bystander: NodeRuntime;
@@ -11,7 +11,8 @@ let unloadedP50 = 0;
 
 beforeAll(async () => {
   [attacker, bystander] = await Promise.all([
-    createRuntime({ limits: { processes: 1 } }),
+    // Guests cannot import workerd's modules; the raw HOST binding is reached through a package.
+    createRuntime({ limits: { processes: 1 }, nodeModules: workerModulesPackage() }),
     createRuntime({ limits: { processes: 1 } }),
   ]);
   await attacker.run("__return(1)");
@@ -149,7 +150,7 @@ describe("output and forged events", () => {
 describe("host calls (8 MiB bodies)", () => {
   // The guest can learn its own run token (it owns the HOST binding it calls through).
   const RAW_CALLS = `
-    import { env } from "cloudflare:workers";
+    import { env } from "worker-modules";
     const keepAlive = setInterval(() => {}, 1000);
     const host = env.HOST;
     const send = host.fetch;

@@ -1,5 +1,7 @@
 // Shared by the adversarial suite: runtime bookkeeping, liveness checks, loopback targets.
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { expect } from "vitest";
@@ -108,4 +110,24 @@ export async function startTripwire(): Promise<Tripwire> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   tripwire.port = (server.address() as AddressInfo).port;
   return tripwire;
+}
+
+let workerModulesDir: string | undefined;
+
+/**
+ * A node_modules folder with one package, `worker-modules`, re-exporting `cloudflare:workers`.
+ * Guests cannot import workerd's own modules, but packages are host code and can: tests of
+ * the defences behind that refusal (the raw HOST binding, the watch on idle processes) reach
+ * them through it.
+ */
+export function workerModulesPackage(): string {
+  if (workerModulesDir) return workerModulesDir;
+  const root = mkdtempSync(join(tmpdir(), "secure-exec-worker-modules-"));
+  const dir = join(root, "node_modules", "worker-modules");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "worker-modules", version: "1.0.0", type: "module", exports: "./index.js" }));
+  writeFileSync(join(dir, "index.js"), 'export * from "cloudflare:workers";\n');
+  process.once("exit", () => rmSync(root, { recursive: true, force: true }));
+  workerModulesDir = join(root, "node_modules");
+  return workerModulesDir;
 }

@@ -2,7 +2,7 @@
 // to pollute the host's prototypes, and the raw HOST binding the bridge rides on.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeRuntime, ToolDefinitions } from "../../runtime/index.js";
-import { createRuntime, expectServing } from "./helpers.js";
+import { createRuntime, expectServing, workerModulesPackage } from "./helpers.js";
 
 let echoCalls = 0;
 const mergeSeen: { ownKeys: string[]; hostPolluted: unknown; mergedAdmin: unknown }[] = [];
@@ -35,7 +35,7 @@ const tools: ToolDefinitions = {
 
 let rt: NodeRuntime;
 beforeAll(async () => {
-  rt = await createRuntime({ tools });
+  rt = await createRuntime({ tools, nodeModules: workerModulesPackage() });
 });
 afterAll(async () => {
   await rt?.dispose();
@@ -181,14 +181,15 @@ describe("host prototypes", () => {
 });
 
 describe("the raw HOST binding", () => {
-  // Was a known gap, fixed: `import { env } from "cloudflare:workers"` hands the guest the HOST binding
+  // Was a known gap, fixed: `import { env } from "cloudflare:workers"` handed the guest the HOST binding
+  // (guests can no longer import it; a package, host code, still can)
   // the bridge rides on. The host endpoint buffers a request body without any bound before
   // it looks at it, so a guest streaming a body grows the host's memory at ~100 MB/s (400 MB
   // streamed: host RSS 173 MB → 1.4 GB), and the stream keeps flowing after the run's
   // deadline (the run is reported killed; the isolate is not).
   it("a request body far past the tool input limit is cut off early", async () => {
     const result = await rt.run(
-      `import { env } from "cloudflare:workers";
+      `import { env } from "worker-modules";
        if (!env.HOST) { __return({ unreachable: true }); } else {
          const keep = setInterval(() => {}, 1000);
          const chunk = new Uint8Array(1 << 20).fill(32);

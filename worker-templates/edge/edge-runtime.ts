@@ -6,7 +6,7 @@ import type { SupervisorBindings } from "./edge-bindings.js";
 import type { ExecOptions, RunResult } from "../../host/api/types.js";
 import type { RunEngine } from "../../host/service/http-app.js";
 import { compileGuestModule, GUEST_MODULE_NAME, GuestSyntaxError, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../../host/compile/guest-module.js";
-import { isBareSpecifier, ModuleNotFoundError } from "../../host/compile/specifiers.js";
+import { isBareSpecifier, ModuleNotFoundError, UnsupportedSchemeError } from "../../host/compile/specifiers.js";
 import { OutputCapture } from "../../host/engine/output-capture.js";
 import {
   buildRunMessage,
@@ -87,7 +87,7 @@ export class EdgeRuntime implements RunEngine {
     } catch (error) {
       let stderr: string;
       if (error instanceof GuestSyntaxError) stderr = syntaxErrorReport(code, error);
-      else if (error instanceof ModuleNotFoundError) stderr = `${error.name}: ${error.message}\n`;
+      else if (error instanceof ModuleNotFoundError || error instanceof UnsupportedSchemeError) stderr = `${error.name}: ${error.message}\n`;
       else throw error;
       options.onStderr?.(new TextEncoder().encode(stderr));
       return { stdout: "", stderr, exitCode: 1 };

@@ -9,11 +9,38 @@ import type { PermissionPolicy } from "../../api/options.js";
 
 export const EGRESS_TOKEN_HEADER = "x-secure-exec-egress";
 
-const policies = new Map<string, PermissionPolicy>();
+/**
+ * What one top-level run (its child processes included) may use of the network: requests in
+ * flight at once (`limits.egressConnections`) and bytes sent plus received
+ * (`limits.egressBytes`). Both are taken before a request starts.
+ */
+export class EgressBudget {
+  inFlight = 0;
+  bytes = 0;
+  constructor(
+    readonly policy: PermissionPolicy,
+    readonly maxConnections: number,
+    readonly maxBytes: number,
+  ) {}
+}
 
-export function registerEgressPolicy(token: string, policy: PermissionPolicy): () => void {
-  policies.set(token, policy);
-  return () => policies.delete(token);
+interface EgressGrant {
+  budget: EgressBudget;
+  /** Requests under way with this token: aborted when it is revoked (the run ended). */
+  requests: Set<AbortController>;
+}
+
+const grants = new Map<string, EgressGrant>();
+
+/** Lets the holder of `token` reach the network under `budget`; the returned revoke also aborts its requests. */
+export function registerEgressPolicy(token: string, budget: EgressBudget): () => void {
+  const grant: EgressGrant = { budget, requests: new Set() };
+  grants.set(token, grant);
+  return () => {
+    grants.delete(token);
+    for (const request of grant.requests) request.abort(new Error("the run has ended"));
+    grant.requests.clear();
+  };
 }
 
 /** Addresses a guest reaches only when a rule names them exactly. */
@@ -99,19 +126,65 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "tra
 /** Serves one proxied guest request (absolute-form request target). */
 export async function handleEgress(request: IncomingMessage, response: ServerResponse): Promise<void> {
   const deny = (status: number, message: string) => {
+    if (response.headersSent || response.destroyed) {
+      response.destroy();
+      return;
+    }
     response.writeHead(status, { "content-type": "text/plain", "x-secure-exec-denied": "1" });
     response.end(`secure-exec: ${message}\n`);
   };
   const token = request.headers[EGRESS_TOKEN_HEADER];
-  const policy = typeof token === "string" ? policies.get(token) : undefined;
-  if (!policy) return deny(403, "network access is not granted to this run");
+  const grant = typeof token === "string" ? grants.get(token) : undefined;
+  if (!grant) return deny(403, "network access is not granted to this run");
+  const { budget } = grant;
+  // Both caps are taken before any work (a DNS lookup, a connection) starts.
+  if (budget.inFlight >= budget.maxConnections) {
+    return deny(429, `limits.egressConnections = ${budget.maxConnections} requests of this run are already in flight`);
+  }
+  if (budget.bytes >= budget.maxBytes) return deny(429, `this run has used its limits.egressBytes = ${budget.maxBytes} bytes`);
+  budget.inFlight += 1;
+  const upstreamAbort = new AbortController();
+  grant.requests.add(upstreamAbort);
+  // The guest side went away (its run ended, its isolate was killed): stop the upstream too.
+  const onClose = (): void => {
+    if (!response.writableFinished) upstreamAbort.abort(new Error("the guest closed the connection"));
+  };
+  response.on("close", onClose);
+  try {
+    await forward(request, response, budget, upstreamAbort.signal, deny);
+  } finally {
+    budget.inFlight -= 1;
+    grant.requests.delete(upstreamAbort);
+    response.off("close", onClose);
+  }
+}
+
+class EgressBytesExceeded extends Error {
+  constructor(budget: EgressBudget) {
+    super(`this run exceeded its limits.egressBytes = ${budget.maxBytes} bytes`);
+  }
+}
+
+/** Counts bytes against the run's budget; past it the stream fails (and the request with it). */
+function charge(budget: EgressBudget, bytes: number): void {
+  budget.bytes += bytes;
+  if (budget.bytes > budget.maxBytes) throw new EgressBytesExceeded(budget);
+}
+
+async function forward(
+  request: IncomingMessage,
+  response: ServerResponse,
+  budget: EgressBudget,
+  signal: AbortSignal,
+  deny: (status: number, message: string) => void,
+): Promise<void> {
   let url: URL;
   try {
     url = new URL(request.url ?? "");
   } catch {
     return deny(400, "malformed request target");
   }
-  const decision = await decideEgress(policy, url);
+  const decision = await decideEgress(budget.policy, url);
   if (!decision.allowed) return deny(403, decision.reason);
   const headers = new Headers();
   for (const [name, value] of Object.entries(request.headers)) {
@@ -120,24 +193,66 @@ export async function handleEgress(request: IncomingMessage, response: ServerRes
   }
   try {
     const hasBody = request.method !== "GET" && request.method !== "HEAD";
+    const counted = hasBody
+      ? (Readable.toWeb(request) as ReadableStream<Uint8Array>).pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              charge(budget, chunk.byteLength);
+              controller.enqueue(chunk);
+            },
+          }),
+        )
+      : undefined;
     const upstream = await fetch(url, {
       method: request.method,
       headers,
-      body: hasBody ? (Readable.toWeb(request) as ReadableStream<Uint8Array>) : undefined,
+      body: counted,
       redirect: "manual",
+      signal,
       ...(hasBody ? { duplex: "half" } : {}),
     } as RequestInit);
+    const declared = Number(upstream.headers.get("content-length"));
+    if (Number.isFinite(declared) && declared > budget.maxBytes - budget.bytes) {
+      void upstream.body?.cancel().catch(() => {});
+      return deny(429, `the response (${declared} bytes) would exceed this run's limits.egressBytes = ${budget.maxBytes} bytes`);
+    }
     const replyHeaders: Record<string, string> = {};
     upstream.headers.forEach((value, name) => {
       if (!HOP_BY_HOP.has(name) && name !== "content-encoding") replyHeaders[name] = value;
     });
     response.writeHead(upstream.status, upstream.statusText, replyHeaders);
     if (upstream.body) {
-      for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) response.write(chunk);
+      const reader = upstream.body.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          charge(budget, value.byteLength);
+          // Backpressure: a guest that does not read its body stops the download here,
+          // instead of the host buffering it.
+          if (!response.write(value)) await drained(response);
+          if (response.destroyed) throw new Error("the guest closed the connection");
+        }
+      } finally {
+        void reader.cancel().catch(() => {});
+      }
     }
     response.end();
   } catch (error) {
     if (!response.headersSent) deny(502, `upstream request failed: ${(error as Error).message}`);
     else response.destroy();
   }
+}
+
+/** Resolves once the response can take more, or it is gone. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.on("drain", done);
+    response.on("close", done);
+  });
 }
