@@ -2,7 +2,11 @@
 // A run is known only by an unguessable token handed to its own isolate; it travels in a
 // header, so a call is checked (run, then size) before a byte of its body is read.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { JsonShapeScanner, type JsonShapeLimits } from "./json-shape.js";
 import { MAX_HOST_CALL_BYTES, RUN_TOKEN_HEADER } from "./supervisor-protocol.js";
+
+/** Tool input nests and branches like real arguments; a cheaper-to-send, costlier-to-parse shape is refused. */
+const HOST_CALL_SHAPE: JsonShapeLimits = { maxDepth: 1000, maxContainers: 100_000 };
 
 export type HostMessageHandler = (message: { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown }) => Promise<unknown>;
 
@@ -81,7 +85,10 @@ export function handleHostCall(request: IncomingMessage, response: ServerRespons
     refuse(response, request, 413, tooLarge(declared));
     return;
   }
-  const chunks: Buffer[] = [];
+  // Decoded and checked piece by piece as it arrives, so no one step holds the event loop.
+  const utf8 = new TextDecoder();
+  const shape = new JsonShapeScanner(HOST_CALL_SHAPE);
+  const parts: string[] = [];
   let received = 0;
   let refused = false;
   request.on("data", (chunk: Buffer) => {
@@ -89,15 +96,24 @@ export function handleHostCall(request: IncomingMessage, response: ServerRespons
     received += chunk.byteLength;
     if (received > MAX_HOST_CALL_BYTES) {
       refused = true;
-      chunks.length = 0;
+      parts.length = 0;
       refuse(response, request, 413, tooLarge(`more than ${MAX_HOST_CALL_BYTES}`));
       return;
     }
-    chunks.push(chunk);
+    const text = utf8.decode(chunk, { stream: true });
+    const problem = shape.push(text);
+    if (problem) {
+      refused = true;
+      parts.length = 0;
+      refuse(response, request, 413, { code: "ERR_TOOL_LIMIT", error: `host call ${problem}` });
+      return;
+    }
+    parts.push(text);
   });
   request.on("end", () => {
     if (refused) return;
-    void dispatch(handler, Buffer.concat(chunks, received).toString("utf8")).then((reply) => {
+    parts.push(utf8.decode());
+    void dispatch(handler, parts.join("")).then((reply) => {
       response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
       response.end(reply);
     });

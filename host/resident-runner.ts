@@ -19,7 +19,8 @@ import { parseOptions } from "../runtime/options.js";
 import { launchStaticWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
-import { exitCodeOf, MAX_EVENT_BYTES, parseReturnValue } from "./supervisor-protocol.js";
+import { exitCodeOf, MAX_EVENT_BYTES, parseReturnValue, returnShapeFor } from "./supervisor-protocol.js";
+import { JsonShapeScanner, jsonShapeProblem } from "./json-shape.js";
 
 export interface ResidentRunnerSettings extends ResidentRunnerOptions {
   env: Record<string, string>;
@@ -152,6 +153,9 @@ type GuestEvent = z.infer<typeof residentEventSchema>;
 class ResidentProtocolError extends Error {}
 
 function parseResidentEvent(line: string): GuestEvent {
+  // Events are flat: nesting here could only make the parse expensive.
+  const problem = jsonShapeProblem(line, { maxDepth: 2, maxContainers: 2 });
+  if (problem) throw new ResidentProtocolError(`an event that ${problem}`);
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -318,6 +322,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
       const sent = { o: 0, e: 0 };
       const valueParts: string[] = [];
       let valueBytes = 0;
+      const valueShape = new JsonShapeScanner(returnShapeFor(returnBytes));
       const overReturnLimit = (bytes: number): void =>
         inFlight.kill(
           `secure-exec: the snippet's value is ${bytes} bytes of JSON, over limits.returnBytes = ${returnBytes}; the resident runner was killed\n`,
@@ -338,6 +343,13 @@ class ResidentGuest implements DiagnosableResidentRunner {
           if (piece === undefined) continue;
           valueBytes += Buffer.byteLength(piece);
           if (valueBytes > returnBytes) return overReturnLimit(valueBytes);
+          const problem = valueShape.push(piece);
+          if (problem) {
+            return inFlight.kill(
+              `secure-exec: the snippet's value ${problem}; the resident runner was killed\n`,
+              `was killed: a snippet's value ${problem}`,
+            );
+          }
           valueParts.push(piece);
         }
         if (event.x === undefined) return;

@@ -12,7 +12,7 @@ import {
   buildRunMessage,
   EXIT_KILLED,
   exitCodeOf,
-  fsChangesBytesFor,
+  fsChangesLimitsFor,
   GuestEventDecoder,
   GuestProtocolError,
   guestWorkerOf,
@@ -285,7 +285,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       const decoder = new GuestEventDecoder({
         outputBytes: request.outputBytes,
         returnBytes: request.returnBytes,
-        fsChangesBytes: fsChangesBytesFor(request.fs?.snapshot),
+        ...fsChangesLimitsFor(request.fs?.snapshot),
       });
       const iterator = response.body[Symbol.asyncIterator]();
       for (;;) {
@@ -341,6 +341,10 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     if (typeof event.e === "string") {
       observable = true;
       stderr.write(event.e);
+    }
+    if (event.rs !== undefined) {
+      control.kill(EXIT_KILLED, `secure-exec: the value passed to __return ${event.rs}; the guest was killed\n`);
+      return;
     }
     if (event.rl !== undefined) {
       control.kill(

@@ -65,13 +65,13 @@ function expectPrompt(latencies: number[]): void {
   expect(median(latencies)).toBeLessThan(5 * unloadedP50 + 300);
 }
 
-describe("return values (limits.returnBytes, default 4 MiB)", () => {
+describe("return values (limits.returnBytes, default 1 MiB)", () => {
   it("a 20 MiB __return ends the run with 137 and a clear line, and the bystander stays prompt", async () => {
     const latencies = await underAttack(async () => {
       const result = await attacker.run('__return("y".repeat(20 << 20))', { timeout: 60_000 });
       expect(result.exitCode).toBe(137);
       expect(result.value).toBeUndefined();
-      expect(result.stderr).toMatch(/secure-exec: the value passed to __return is 20971522 bytes of JSON, over limits\.returnBytes = 4194304; the guest was killed\n$/);
+      expect(result.stderr).toMatch(/secure-exec: the value passed to __return is 20971522 bytes of JSON, over limits\.returnBytes = 1048576; the guest was killed\n$/);
     });
     expectPrompt(latencies);
     await expectServing(attacker);
@@ -87,7 +87,21 @@ describe("return values (limits.returnBytes, default 4 MiB)", () => {
       { timeout: 30_000 },
     );
     expect(result.exitCode).toBe(137);
-    expect(result.stderr).toMatch(/over limits\.returnBytes = 4194304; the guest was killed\n$/);
+    expect(result.stderr).toMatch(/over limits\.returnBytes = 1048576; the guest was killed\n$/);
+  });
+
+  // Under the byte cap, but shaped to cost the most per byte: a JSON.parse of either held
+  // the host's event loop for ~0.3 s.
+  it("a value nested 400,000 deep, or of 300,000 empty arrays, is refused before the host parses it; the bystander stays prompt", async () => {
+    const latencies = await underAttack(async () => {
+      const deep = await attacker.run('__return(JSON.parse("[".repeat(4e5) + "]".repeat(4e5)))', { timeout: 60_000 });
+      expect(deep.exitCode).toBe(137);
+      expect(deep.stderr).toBe("secure-exec: the value passed to __return nests deeper than 1000 levels; the guest was killed\n");
+      const wide = await attacker.run('__return(Array.from({ length: 3e5 }, () => []))', { timeout: 60_000 });
+      expect(wide.exitCode).toBe(137);
+      expect(wide.stderr).toBe("secure-exec: the value passed to __return holds more than 104857 objects and arrays; the guest was killed\n");
+    });
+    expectPrompt(latencies);
   });
 
   it("a runtime that allows more gets a large value intact, in pieces", async () => {
@@ -121,7 +135,7 @@ describe("output and forged events", () => {
   });
 
   it("an event line that never ends (JSON.stringify replaced) is cut off at 1 MiB: the run ends with 137", async () => {
-    const result = await attacker.run('JSON.stringify = () => "y".repeat(32 << 20); console.log("hi")', { timeout: 30_000 });
+    const result = await attacker.run('JSON.stringify = () => "y".repeat(4 << 20); console.log("hi")', { timeout: 30_000 });
     expect(result.exitCode).toBe(137);
     expect(result.stderr).toBe("secure-exec: the guest sent an event of more than 1048576 bytes; the guest was killed\n");
     await expectServing(attacker);
@@ -162,6 +176,9 @@ describe("host calls (8 MiB bodies)", () => {
       const response = await send.call(host, "http://host/call", { method: "POST", headers, body });
       out.push(response.status + " " + (await response.json()).error);
     }
+    const deep = '{"kind":"tool","name":"missing","input":' + "[".repeat(500_000) + "]".repeat(500_000) + "}";
+    const response = await send.call(host, "http://host/call", { method: "POST", headers: { "x-secure-exec-run": token }, body: deep });
+    out.push(response.status + " " + (await response.json()).error);
     try { await callHostTool("missing", "b".repeat(8 << 20)); } catch (error) { out.push(error.code + " " + error.message); }
     clearInterval(keepAlive);
     __return(out);
@@ -178,6 +195,7 @@ describe("host calls (8 MiB bodies)", () => {
       "403 this run has ended; host calls are closed",
       "403 this run has ended; host calls are closed",
       expect.stringMatching(/^413 host call of \d+ bytes exceeds the limit of 1114112 bytes \(tool input is capped at 1 MiB\)$/),
+      "413 host call nests deeper than 1000 levels",
       expect.stringMatching(/^ERR_TOOL_LIMIT host call of \d+ bytes exceeds the limit of 1114112 bytes/),
     ]);
     expectPrompt(latencies);
