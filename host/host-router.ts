@@ -10,17 +10,28 @@ const HOST_CALL_SHAPE: JsonShapeLimits = { maxDepth: 1000, maxContainers: 100_00
 
 export type HostMessageHandler = (message: { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown }) => Promise<unknown>;
 
-const handlers = new Map<string, HostMessageHandler>();
+/**
+ * Bytes of one run's host calls the host holds at once (received, not yet answered): many
+ * calls in parallel must not add up to more memory than a few large ones.
+ */
+export const MAX_HOST_CALL_BYTES_IN_FLIGHT = 8 * MAX_HOST_CALL_BYTES;
 
-export function registerRunToken(token: string, handler: HostMessageHandler): () => void {
-  handlers.set(token, handler);
-  return () => handlers.delete(token);
+interface LiveRun {
+  handler: HostMessageHandler;
+  bytesInFlight: number;
 }
 
-/** The handler of the run a call names, if that run is live. */
-function handlerOf(request: IncomingMessage): HostMessageHandler | undefined {
+const runs = new Map<string, LiveRun>();
+
+export function registerRunToken(token: string, handler: HostMessageHandler): () => void {
+  runs.set(token, { handler, bytesInFlight: 0 });
+  return () => runs.delete(token);
+}
+
+/** The run a call names, if that run is live. */
+function runOf(request: IncomingMessage): LiveRun | undefined {
   const token = request.headers[RUN_TOKEN_HEADER];
-  return typeof token === "string" ? handlers.get(token) : undefined;
+  return typeof token === "string" ? runs.get(token) : undefined;
 }
 
 async function dispatch(handler: HostMessageHandler, body: string): Promise<string> {
@@ -75,14 +86,37 @@ function tooLarge(bytes: number | string): Record<string, unknown> {
 
 /** One host call: run token, then declared size, then the bytes as they arrive; parsed last. */
 export function handleHostCall(request: IncomingMessage, response: ServerResponse): void {
-  const handler = handlerOf(request);
-  if (!handler) {
+  const run = runOf(request);
+  if (!run) {
     refuse(response, request, 403, { error: "this run has ended; host calls are closed" });
     return;
   }
+  const { handler } = run;
   const declared = Number(request.headers["content-length"]);
   if (Number.isFinite(declared) && declared > MAX_HOST_CALL_BYTES) {
     refuse(response, request, 413, tooLarge(declared));
+    return;
+  }
+  // The call's bytes count against its run from the start (as declared, else as they come)
+  // until it is answered or gone.
+  let held = 0;
+  const hold = (bytes: number): boolean => {
+    if (run.bytesInFlight + bytes > MAX_HOST_CALL_BYTES_IN_FLIGHT) return false;
+    run.bytesInFlight += bytes;
+    held += bytes;
+    return true;
+  };
+  response.once("close", () => {
+    run.bytesInFlight -= held;
+    held = 0;
+  });
+  const busy = {
+    code: "ERR_TOOL_LIMIT",
+    error: `this run's host calls in flight exceed ${MAX_HOST_CALL_BYTES_IN_FLIGHT} bytes; wait for some to finish`,
+  };
+  const declaredBytes = Number.isFinite(declared) && declared > 0 ? declared : 0;
+  if (!hold(declaredBytes)) {
+    refuse(response, request, 429, busy);
     return;
   }
   // Decoded and checked piece by piece as it arrives, so no one step holds the event loop.
@@ -98,6 +132,12 @@ export function handleHostCall(request: IncomingMessage, response: ServerRespons
       refused = true;
       parts.length = 0;
       refuse(response, request, 413, tooLarge(`more than ${MAX_HOST_CALL_BYTES}`));
+      return;
+    }
+    if (received > declaredBytes && !hold(received - Math.max(declaredBytes, received - chunk.byteLength))) {
+      refused = true;
+      parts.length = 0;
+      refuse(response, request, 429, busy);
       return;
     }
     const text = utf8.decode(chunk, { stream: true });

@@ -201,4 +201,32 @@ describe("host calls (8 MiB bodies)", () => {
     expectPrompt(latencies);
     await expectServing(attacker);
   });
+
+  it("100 parallel 1 MB host calls: the run's bytes in flight are capped, the rest are refused with a clear error", async () => {
+    // A runtime of its own: the guest's 100 MB of bodies weigh on its own process's memory cap.
+    const fresh = await createRuntime({ limits: { processes: 1 } });
+    const result = await fresh.run(
+      `import { env } from "cloudflare:workers";
+       const keepAlive = setInterval(() => {}, 1000);
+       const host = env.HOST;
+       const send = host.fetch;
+       let token;
+       host.fetch = function (url, init) { token = init.headers["x-secure-exec-run"]; return send.call(this, url, init); };
+       try { await callHostTool("missing", 1); } catch {}
+       const body = JSON.stringify({ kind: "tool", name: "missing", input: "b".repeat(1_000_000) });
+       const answers = await Promise.all(Array.from({ length: 100 }, () =>
+         send.call(host, "http://host/call", { method: "POST", headers: { "x-secure-exec-run": token }, body })
+           .then(async (response) => response.status + " " + (await response.json()).error)));
+       clearInterval(keepAlive);
+       __return([...new Set(answers)].sort());`,
+      { timeout: 60_000 },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    const answers = result.value as string[];
+    expect(answers).toContain("429 this run's host calls in flight exceed 8912896 bytes; wait for some to finish");
+    expect(answers.every((answer) => /^(200|429) /.test(answer))).toBe(true);
+    await expectServing(fresh);
+    await fresh.dispose();
+  });
 });
