@@ -19,7 +19,7 @@ import { parseOptions } from "../runtime/options.js";
 import { launchStaticWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
-import { exitCodeOf, MAX_EVENT_BYTES, parseReturnValue, returnShapeFor } from "./supervisor-protocol.js";
+import { exitCodeOf, MAX_EVENT_BYTES, parseReturnValue, returnShapeFor, streamBytesFor } from "./supervisor-protocol.js";
 import { JsonShapeScanner, jsonShapeProblem } from "./json-shape.js";
 
 export interface ResidentRunnerSettings extends ResidentRunnerOptions {
@@ -320,6 +320,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
         resolve(result);
       };
       const sent = { o: 0, e: 0 };
+      let streamed = 0;
       const valueParts: string[] = [];
       let valueBytes = 0;
       const valueShape = new JsonShapeScanner(returnShapeFor(returnBytes));
@@ -376,6 +377,8 @@ class ResidentGuest implements DiagnosableResidentRunner {
         onMessage: (data) => {
           try {
             if (typeof data !== "string") throw new ResidentProtocolError("a binary message");
+            streamed += data.length;
+            if (streamed > streamBytesFor({ outputBytes, returnBytes })) throw new ResidentProtocolError("more events than its limits allow an exec");
             let start = 0;
             while (!done && start < data.length) {
               const newline = data.indexOf("\n", start);

@@ -142,6 +142,14 @@ function jsonBytesFor(chars: number): number {
 }
 
 /**
+ * Everything one run's stream may carry: both output channels, the return value and the
+ * filesystem changes at their worst, and room for the small events (start, listen, exit).
+ */
+export function streamBytesFor(limits: { outputBytes: number; returnBytes: number; fsChangesBytes?: number }): number {
+  return 2 * jsonBytesFor(limits.outputBytes) + jsonBytesFor(limits.returnBytes) + 2 * (limits.fsChangesBytes ?? 0) + 4 * MAX_EVENT_BYTES;
+}
+
+/**
  * Splits the supervisor's response body into events, in time linear in its size: chunks are
  * kept as they come and only new bytes are scanned for the newline that ends a line (a JSON
  * line holds no raw newline, and 0x0A never occurs inside a UTF-8 sequence). Pieces of a
@@ -152,6 +160,7 @@ function jsonBytesFor(chars: number): number {
 export class GuestEventDecoder {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  private streamBytes = 0;
   private readonly utf8 = new TextDecoder();
   private readonly outputSent = { o: 0, e: 0 };
   private returnParts: string[] = [];
@@ -167,6 +176,10 @@ export class GuestEventDecoder {
   }
 
   push(chunk: Uint8Array): GuestEvent[] {
+    this.streamBytes += chunk.byteLength;
+    if (this.streamBytes > streamBytesFor(this.limits)) {
+      throw new GuestProtocolError("the guest sent more events than its limits allow a run");
+    }
     const events: GuestEvent[] = [];
     let start = 0;
     for (;;) {

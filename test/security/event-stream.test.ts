@@ -160,6 +160,25 @@ describe("output and forged events", () => {
   });
 });
 
+describe("a flood of forged events that carry no output", () => {
+  it("ends the run once the stream carries more than the run's limits allow", async () => {
+    const small = await createRuntime({ limits: { processes: 1, outputBytes: 64 * 1024, returnBytes: 1024 } });
+    try {
+      const result = await small.run(
+        `import { bridge } from "./secure-exec-bridge.js";
+         const pad = "x".repeat(4000);
+         for (let i = 0; i < 100_000; i++) { bridge.current.emit({ s: 1, pad }); if (i % 100 === 0) await new Promise((r) => setTimeout(r, 0)); }
+         await new Promise(() => setInterval(() => {}, 1000));`,
+        { timeout: 45_000 },
+      );
+      expect(result.exitCode).toBe(137);
+      expect(result.stderr).toBe("secure-exec: the guest sent more events than its limits allow a run; the guest was killed\n");
+    } finally {
+      await small.dispose();
+    }
+  });
+});
+
 describe("host calls (8 MiB bodies)", () => {
   // The guest can learn its own run token (it owns the HOST binding it calls through).
   const RAW_CALLS = `
