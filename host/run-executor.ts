@@ -17,6 +17,7 @@ import {
   GuestProtocolError,
   guestWorkerOf,
   isPort,
+  MAX_EVENT_BYTES,
   parseReturnValue,
   type GuestEvent,
   type RunMessageFields,
@@ -288,9 +289,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         ...fsChangesLimitsFor(request.fs?.snapshot),
       });
       const iterator = response.body[Symbol.asyncIterator]();
+      // After the run's end the stream has nothing left to say: a guest still sending is cut off.
+      let afterEnd = 0;
       for (;;) {
         const next = await Promise.race([iterator.next(), lostWatch]);
         if (next.done) break;
+        if (done && (afterEnd += (next.value as Uint8Array).byteLength) > MAX_EVENT_BYTES) break;
         let events: GuestEvent[];
         try {
           events = decoder.push(next.value as Uint8Array);
