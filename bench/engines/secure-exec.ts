@@ -23,6 +23,36 @@ interface MaybeResident {
   createResidentRunner?: () => Promise<ResidentRunnerLike>;
 }
 
+/**
+ * What a hostile guest sends the host at once: a 16 MiB `__return` (over the default
+ * limits.returnBytes), 16 MiB of stdout in one write, and 8 MiB host-call bodies (raw, with and
+ * without its run's token, and through callHostTool).
+ */
+const ATTACKS = [
+  '__return("y".repeat(16 << 20))',
+  'process.stdout.write("y".repeat(16 << 20))',
+  `import { env } from "cloudflare:workers";
+   const keepAlive = setInterval(() => {}, 1000);
+   const host = env.HOST;
+   const send = host.fetch;
+   let token;
+   host.fetch = function (url, init) { token = init.headers["x-secure-exec-run"]; return send.call(this, url, init); };
+   try { await callHostTool("add", { a: 1, b: 2 }); } catch {}
+   const body = JSON.stringify({ kind: "tool", name: "add", input: "b".repeat(8 << 20) });
+   for (const headers of [{}, { "x-secure-exec-run": token }, { "x-secure-exec-run": token }]) {
+     const response = await send.call(host, "http://host/call", { method: "POST", headers, body });
+     await response.text();
+   }
+   try { await callHostTool("add", "b".repeat(8 << 20)); } catch {}
+   clearInterval(keepAlive);`,
+];
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 function sumRssKb(runtime: NodeRuntime): { kb: number; processes: number } {
   const processes = runtime.stats().processes;
   return { kb: processes.reduce((total, entry) => total + (entry.rssKb ?? 0), 0), processes: processes.length };
@@ -215,6 +245,8 @@ export class SecureExecEngine implements Engine {
       out.rss_growth_mb_per_sequential_run = rss / 1024 / window;
     }
 
+    Object.assign(out, await this.underAttack(options.throughputRounds > 1 ? 4 : 2, log));
+
     log(`  secure-exec: throughput with limits.memoryMb = 4096, ${options.throughputRounds}×${options.concurrency}`);
     const roomy = await NodeRuntime.create({ limits: { memoryMb: 4096 } });
     try {
@@ -237,6 +269,77 @@ export class SecureExecEngine implements Engine {
       await roomy.dispose();
     }
     return out;
+  }
+
+  /**
+   * The host's worst event-loop gap (a 5 ms ticker, beyond its tick) while another runtime's
+   * guest runs `ATTACKS` over and over, and this runtime's trivial-run p50 meanwhile. On a
+   * loaded machine a gap is mostly time the host waited for a CPU, so the CPU the process
+   * used inside its gaps is reported too (all its threads: an upper bound on its own work),
+   * and the worst gap of the same bystander runs without an attack (the machine's noise).
+   */
+  private async underAttack(rounds: number, log: (line: string) => void): Promise<Record<string, number | null>> {
+    log(`  secure-exec: host stall while a guest floods the host, ${rounds} rounds`);
+    const trivial = async (): Promise<number> => {
+      const begun = performance.now();
+      const result = await this.runtime.run("__return(1)");
+      if (result.value !== 1) throw new Error(`bystander run failed: ${result.exitCode} ${result.stderr.slice(0, 200)}`);
+      return performance.now() - begun;
+    };
+    const tickMs = 5;
+    let lastTick = performance.now();
+    let lastCpu = process.cpuUsage();
+    let worstGap = 0;
+    let worstGapCpu = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      const cpu = process.cpuUsage();
+      const gap = now - lastTick - tickMs;
+      worstGap = Math.max(worstGap, gap);
+      if (gap > 0) worstGapCpu = Math.max(worstGapCpu, (cpu.user + cpu.system - lastCpu.user - lastCpu.system) / 1000);
+      lastTick = now;
+      lastCpu = cpu;
+    }, tickMs);
+    const restart = (): void => {
+      lastTick = performance.now();
+      lastCpu = process.cpuUsage();
+      worstGap = 0;
+      worstGapCpu = 0;
+    };
+    const unloaded: number[] = [];
+    const bystander: number[] = [];
+    let quietGap = 0;
+    const attacker = await NodeRuntime.create({ limits: { processes: 1 }, tools: SecureExecEngine.tools(() => undefined) });
+    try {
+      await attacker.run("__return(1)");
+      restart();
+      for (let index = 0; index < 30; index += 1) unloaded.push(await trivial());
+      quietGap = worstGap;
+      restart();
+      let attacking = true;
+      const attacks = (async () => {
+        try {
+          for (let round = 0; round < rounds; round += 1) {
+            for (const code of ATTACKS) await attacker.run(code, { timeout: 60_000 });
+          }
+        } finally {
+          attacking = false;
+        }
+      })();
+      while (attacking) bystander.push(await trivial());
+      await attacks;
+    } finally {
+      clearInterval(ticker);
+      await attacker.dispose();
+    }
+    return {
+      host_stall_ms_max_under_attack: Math.max(0, worstGap),
+      host_stall_cpu_ms_max_under_attack: worstGapCpu,
+      host_stall_ms_max_no_attack: Math.max(0, quietGap),
+      bystander_ms_p50_under_attack: median(bystander),
+      bystander_ms_p50_unloaded: median(unloaded),
+      bystander_runs_under_attack: bystander.length,
+    };
   }
 
   stats(): ReturnType<NodeRuntime["stats"]> {

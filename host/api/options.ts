@@ -22,7 +22,7 @@ export const limitsSchema = z.strictObject({
   cpuTimeLimitMs: positiveMs.optional(),
   timeoutMs: positiveMs.optional(),
   outputBytes: z.number().int().min(1).default(16 * 1024 * 1024),
-  returnBytes: z.number().int().min(16).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  returnBytes: z.number().int().min(16).max(256 * 1024 * 1024).default(1024 * 1024),
   toolCalls: z.number().int().min(0).default(100_000),
   processes: z.number().int().min(1).max(64).default(2),
   runsPerProcess: z.number().int().min(1).default(200),

@@ -47,7 +47,10 @@ export interface RuntimeLimits {
   timeoutMs?: number;
   /** Cap on captured bytes per output channel per call. */
   outputBytes: number;
-  /** Cap on the JSON of one call's `__return` value (default 4 MiB); past it the run is killed (137). */
+  /**
+   * Cap on the JSON of one call's `__return` value (default 1 MiB); past it, or past 1,000
+   * levels of nesting or `returnBytes / 10` objects and arrays, the run is killed (137).
+   */
   returnBytes: number;
   /** Most tool calls one top-level run may make, its child processes' calls included. */
   toolCalls: number;

@@ -2,23 +2,38 @@
 // A run is known only by an unguessable token handed to its own isolate; it travels in a
 // header, so a call is checked (run, then size) before a byte of its body is read.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { JsonShapeScanner, type JsonShapeLimits } from "./json-shape.js";
 import { MAX_HOST_CALL_BYTES, RUN_TOKEN_HEADER } from "./supervisor-protocol.js";
+
+/** Tool input nests and branches like real arguments; a cheaper-to-send, costlier-to-parse shape is refused. */
+const HOST_CALL_SHAPE: JsonShapeLimits = { maxDepth: 1000, maxContainers: 100_000 };
 
 /** A message a guest sent through the HOST binding (every field is the guest's to set). */
 export type GuestHostMessage = { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown };
 export type HostMessageHandler = (message: GuestHostMessage) => Promise<unknown>;
 
-const handlers = new Map<string, HostMessageHandler>();
+/**
+ * Bytes of one run's host calls the host holds at once (received, not yet answered): many
+ * calls in parallel must not add up to more memory than a few large ones.
+ */
+export const MAX_HOST_CALL_BYTES_IN_FLIGHT = 8 * MAX_HOST_CALL_BYTES;
 
-export function registerRunToken(token: string, handler: HostMessageHandler): () => void {
-  handlers.set(token, handler);
-  return () => handlers.delete(token);
+interface LiveRun {
+  handler: HostMessageHandler;
+  bytesInFlight: number;
 }
 
-/** The handler of the run a call names, if that run is live. */
-function handlerOf(request: IncomingMessage): HostMessageHandler | undefined {
+const runs = new Map<string, LiveRun>();
+
+export function registerRunToken(token: string, handler: HostMessageHandler): () => void {
+  runs.set(token, { handler, bytesInFlight: 0 });
+  return () => runs.delete(token);
+}
+
+/** The run a call names, if that run is live. */
+function runOf(request: IncomingMessage): LiveRun | undefined {
   const token = request.headers[RUN_TOKEN_HEADER];
-  return typeof token === "string" ? handlers.get(token) : undefined;
+  return typeof token === "string" ? runs.get(token) : undefined;
 }
 
 async function dispatch(handler: HostMessageHandler, body: string): Promise<string> {
@@ -73,17 +88,43 @@ function tooLarge(bytes: number | string): Record<string, unknown> {
 
 /** One host call: run token, then declared size, then the bytes as they arrive; parsed last. */
 export function handleHostCall(request: IncomingMessage, response: ServerResponse): void {
-  const handler = handlerOf(request);
-  if (!handler) {
+  const run = runOf(request);
+  if (!run) {
     refuse(response, request, 403, { error: "this run has ended; host calls are closed" });
     return;
   }
+  const { handler } = run;
   const declared = Number(request.headers["content-length"]);
   if (Number.isFinite(declared) && declared > MAX_HOST_CALL_BYTES) {
     refuse(response, request, 413, tooLarge(declared));
     return;
   }
-  const chunks: Buffer[] = [];
+  // The call's bytes count against its run from the start (as declared, else as they come)
+  // until it is answered or gone.
+  let held = 0;
+  const hold = (bytes: number): boolean => {
+    if (run.bytesInFlight + bytes > MAX_HOST_CALL_BYTES_IN_FLIGHT) return false;
+    run.bytesInFlight += bytes;
+    held += bytes;
+    return true;
+  };
+  response.once("close", () => {
+    run.bytesInFlight -= held;
+    held = 0;
+  });
+  const busy = {
+    code: "ERR_TOOL_LIMIT",
+    error: `this run's host calls in flight exceed ${MAX_HOST_CALL_BYTES_IN_FLIGHT} bytes; wait for some to finish`,
+  };
+  const declaredBytes = Number.isFinite(declared) && declared > 0 ? declared : 0;
+  if (!hold(declaredBytes)) {
+    refuse(response, request, 429, busy);
+    return;
+  }
+  // Decoded and checked piece by piece as it arrives, so no one step holds the event loop.
+  const utf8 = new TextDecoder();
+  const shape = new JsonShapeScanner(HOST_CALL_SHAPE);
+  const parts: string[] = [];
   let received = 0;
   let refused = false;
   request.on("data", (chunk: Buffer) => {
@@ -91,15 +132,30 @@ export function handleHostCall(request: IncomingMessage, response: ServerRespons
     received += chunk.byteLength;
     if (received > MAX_HOST_CALL_BYTES) {
       refused = true;
-      chunks.length = 0;
+      parts.length = 0;
       refuse(response, request, 413, tooLarge(`more than ${MAX_HOST_CALL_BYTES}`));
       return;
     }
-    chunks.push(chunk);
+    if (received > declaredBytes && !hold(received - Math.max(declaredBytes, received - chunk.byteLength))) {
+      refused = true;
+      parts.length = 0;
+      refuse(response, request, 429, busy);
+      return;
+    }
+    const text = utf8.decode(chunk, { stream: true });
+    const problem = shape.push(text);
+    if (problem) {
+      refused = true;
+      parts.length = 0;
+      refuse(response, request, 413, { code: "ERR_TOOL_LIMIT", error: `host call ${problem}` });
+      return;
+    }
+    parts.push(text);
   });
   request.on("end", () => {
     if (refused) return;
-    void dispatch(handler, Buffer.concat(chunks, received).toString("utf8")).then((reply) => {
+    parts.push(utf8.decode());
+    void dispatch(handler, parts.join("")).then((reply) => {
       response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
       response.end(reply);
     });

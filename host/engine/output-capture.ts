@@ -3,6 +3,11 @@ import type { OutputListener } from "../api/types.js";
 
 const encoder = new TextEncoder();
 
+function isWellFormed(text: string): boolean {
+  const check = (text as unknown as { isWellFormed?: () => boolean }).isWellFormed;
+  return typeof check === "function" && check.call(text);
+}
+
 export class OutputCapture {
   private readonly parts: string[] = [];
   private bytes = 0;
@@ -27,7 +32,9 @@ export class OutputCapture {
       this.truncated = true;
     }
     this.bytes += chunk.byteLength;
-    const kept = new TextDecoder().decode(chunk);
+    // Whole, well-formed text is kept as it is; otherwise as what its UTF-8 bytes say (lone
+    // surrogates become U+FFFD, as on a Node pipe).
+    const kept = !this.truncated && isWellFormed(text) ? text : new TextDecoder().decode(chunk);
     this.parts.push(kept);
     if (chunk.byteLength > 0) this.listener?.(chunk);
     if (this.truncated) {

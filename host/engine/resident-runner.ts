@@ -19,7 +19,8 @@ import { parseOptions } from "../api/options.js";
 import { launchStaticWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { cellDefinition } from "./cell-definition.js";
 import { OutputCapture } from "./output-capture.js";
-import { exitCodeOf, MAX_EVENT_BYTES, parseReturnValue } from "./supervisor-protocol.js";
+import { exitCodeOf, MAX_EVENT_BYTES, parseReturnValue, returnShapeFor, streamBytesFor } from "./supervisor-protocol.js";
+import { JsonShapeScanner, jsonShapeProblem } from "./json-shape.js";
 
 export interface ResidentRunnerSettings extends ResidentRunnerOptions {
   env: Record<string, string>;
@@ -143,6 +144,9 @@ type GuestEvent = z.infer<typeof residentEventSchema>;
 class ResidentProtocolError extends Error {}
 
 function parseResidentEvent(line: string): GuestEvent {
+  // Events are flat: nesting here could only make the parse expensive.
+  const problem = jsonShapeProblem(line, { maxDepth: 2, maxContainers: 2 });
+  if (problem) throw new ResidentProtocolError(`an event that ${problem}`);
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -307,8 +311,10 @@ class ResidentGuest implements DiagnosableResidentRunner {
         resolve(result);
       };
       const sent = { o: 0, e: 0 };
+      let streamed = 0;
       const valueParts: string[] = [];
       let valueBytes = 0;
+      const valueShape = new JsonShapeScanner(returnShapeFor(returnBytes));
       const overReturnLimit = (bytes: number): void =>
         inFlight.kill(
           `secure-exec: the snippet's value is ${bytes} bytes of JSON, over limits.returnBytes = ${returnBytes}; the resident runner was killed\n`,
@@ -329,6 +335,13 @@ class ResidentGuest implements DiagnosableResidentRunner {
           if (piece === undefined) continue;
           valueBytes += Buffer.byteLength(piece);
           if (valueBytes > returnBytes) return overReturnLimit(valueBytes);
+          const problem = valueShape.push(piece);
+          if (problem) {
+            return inFlight.kill(
+              `secure-exec: the snippet's value ${problem}; the resident runner was killed\n`,
+              `was killed: a snippet's value ${problem}`,
+            );
+          }
           valueParts.push(piece);
         }
         if (event.x === undefined) return;
@@ -355,6 +368,8 @@ class ResidentGuest implements DiagnosableResidentRunner {
         onMessage: (data) => {
           try {
             if (typeof data !== "string") throw new ResidentProtocolError("a binary message");
+            streamed += data.length;
+            if (streamed > streamBytesFor({ outputBytes, returnBytes })) throw new ResidentProtocolError("more events than its limits allow an exec");
             let start = 0;
             while (!done && start < data.length) {
               const newline = data.indexOf("\n", start);

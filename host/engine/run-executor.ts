@@ -12,11 +12,12 @@ import {
   buildRunMessage,
   EXIT_KILLED,
   exitCodeOf,
-  fsChangesBytesFor,
+  fsChangesLimitsFor,
   GuestEventDecoder,
   GuestProtocolError,
   guestWorkerOf,
   isPort,
+  MAX_EVENT_BYTES,
   parseReturnValue,
   type GuestEvent,
   type RunMessageFields,
@@ -317,12 +318,15 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       const decoder = new GuestEventDecoder({
         outputBytes: request.outputBytes,
         returnBytes: request.returnBytes,
-        fsChangesBytes: fsChangesBytesFor(request.fs?.snapshot),
+        ...fsChangesLimitsFor(request.fs?.snapshot),
       });
       const iterator = response.body[Symbol.asyncIterator]();
+      // After the run's end the stream has nothing left to say: a guest still sending is cut off.
+      let afterEnd = 0;
       for (;;) {
         const next = await Promise.race([iterator.next(), lostWatch]);
         if (next.done) break;
+        if (done && (afterEnd += (next.value as Uint8Array).byteLength) > MAX_EVENT_BYTES) break;
         let events: GuestEvent[];
         try {
           events = decoder.push(next.value as Uint8Array);
@@ -378,6 +382,10 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     if (typeof event.e === "string") {
       observable = true;
       stderr.write(event.e);
+    }
+    if (event.rs !== undefined) {
+      control.kill(EXIT_KILLED, `secure-exec: the value passed to __return ${event.rs}; the guest was killed\n`);
+      return;
     }
     if (event.rl !== undefined) {
       control.kill(

@@ -3,6 +3,7 @@
 // Worker, so both speak to guests in exactly the same way.
 import { Buffer } from "node:buffer";
 import { cellDefinition } from "./cell-definition.js";
+import { JsonShapeScanner, jsonShapeProblem, type JsonShapeLimits } from "./json-shape.js";
 
 /** Exit code of a run ended by a limit, a kill or a lost process. */
 export const EXIT_KILLED = 137;
@@ -96,6 +97,16 @@ export interface GuestEvent {
   r?: string;
   /** The guest's `__return` value was this many bytes, over `limits.returnBytes` (the run ends with 137). */
   rl?: number;
+  /** Set by the decoder: why the `__return` value would cost too much to parse (the run ends with 137). */
+  rs?: string;
+}
+
+/** An event line is a flat object (filesystem changes nest a few levels). */
+const EVENT_SHAPE: JsonShapeLimits = { maxDepth: 8, maxContainers: 8192 };
+
+/** Return values: nesting the host's JSON tools handle, and objects and arrays in proportion to the byte cap. */
+export function returnShapeFor(returnBytes: number): JsonShapeLimits {
+  return { maxDepth: 1000, maxContainers: Math.max(1000, Math.floor(returnBytes / 10)) };
 }
 
 /**
@@ -113,6 +124,8 @@ export interface EventStreamLimits {
   returnBytes: number;
   /** The filesystem changes' JSON (0: the run has no filesystem). */
   fsChangesBytes: number;
+  /** Objects and arrays in the filesystem changes (one per changed path, and a few). */
+  fsChangesContainers: number;
 }
 
 /** The guest's event stream broke its bounds: the host ends the run with this message. */
@@ -129,6 +142,14 @@ function jsonBytesFor(chars: number): number {
 }
 
 /**
+ * Everything one run's stream may carry: both output channels, the return value and the
+ * filesystem changes at their worst, and room for the small events (start, listen, exit).
+ */
+export function streamBytesFor(limits: { outputBytes: number; returnBytes: number; fsChangesBytes?: number }): number {
+  return 2 * jsonBytesFor(limits.outputBytes) + jsonBytesFor(limits.returnBytes) + 2 * (limits.fsChangesBytes ?? 0) + 4 * MAX_EVENT_BYTES;
+}
+
+/**
  * Splits the supervisor's response body into events, in time linear in its size: chunks are
  * kept as they come and only new bytes are scanned for the newline that ends a line (a JSON
  * line holds no raw newline, and 0x0A never occurs inside a UTF-8 sequence). Pieces of a
@@ -139,16 +160,26 @@ function jsonBytesFor(chars: number): number {
 export class GuestEventDecoder {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  private streamBytes = 0;
   private readonly utf8 = new TextDecoder();
   private readonly outputSent = { o: 0, e: 0 };
   private returnParts: string[] = [];
   private returnSize = 0;
+  private returnShape: JsonShapeScanner;
   private fsParts: string[] = [];
   private fsSize = 0;
+  private fsShape: JsonShapeScanner;
 
-  constructor(private readonly limits: EventStreamLimits) {}
+  constructor(private readonly limits: EventStreamLimits) {
+    this.returnShape = new JsonShapeScanner(returnShapeFor(limits.returnBytes));
+    this.fsShape = new JsonShapeScanner({ maxDepth: EVENT_SHAPE.maxDepth, maxContainers: limits.fsChangesContainers });
+  }
 
   push(chunk: Uint8Array): GuestEvent[] {
+    this.streamBytes += chunk.byteLength;
+    if (this.streamBytes > streamBytesFor(this.limits)) {
+      throw new GuestProtocolError("the guest sent more events than its limits allow a run");
+    }
     const events: GuestEvent[] = [];
     let start = 0;
     for (;;) {
@@ -161,7 +192,10 @@ export class GuestEventDecoder {
       this.pendingBytes = 0;
       start = newline + 1;
       if (line.byteLength === 0) continue;
-      const event = this.accept(parseEvent(this.utf8.decode(line)), line.byteLength);
+      const text = this.utf8.decode(line);
+      const problem = jsonShapeProblem(text, EVENT_SHAPE);
+      if (problem) throw new GuestProtocolError(`the guest sent an event that ${problem}`);
+      const event = this.accept(parseEvent(text), line.byteLength);
       if (event) events.push(event);
     }
     if (start < chunk.byteLength) {
@@ -188,17 +222,14 @@ export class GuestEventDecoder {
         throw new GuestProtocolError(`the guest sent more ${channel === "o" ? "stdout" : "stderr"} than limits.outputBytes allows`);
       }
     }
-    if (typeof event.rp === "string") {
-      this.returnSize += Buffer.byteLength(event.rp);
-      if (this.returnSize > this.limits.returnBytes) return { rl: this.returnSize };
-      this.returnParts.push(event.rp);
-      return undefined;
-    }
+    if (typeof event.rp === "string") return this.returnPiece(event.rp);
     if (typeof event.fp === "string") {
       this.fsSize += Buffer.byteLength(event.fp);
       if (this.fsSize > this.limits.fsChangesBytes) {
         throw new GuestProtocolError(`the guest's filesystem changes exceed ${this.limits.fsChangesBytes} bytes`);
       }
+      const problem = this.fsShape.push(event.fp);
+      if (problem) throw new GuestProtocolError(`the guest's filesystem changes ${problem}`);
       this.fsParts.push(event.fp);
       return undefined;
     }
@@ -210,26 +241,37 @@ export class GuestEventDecoder {
     }
     if (event.x !== undefined) {
       if (typeof event.r === "string") {
-        this.returnSize += Buffer.byteLength(event.r);
-        this.returnParts.push(event.r);
+        const refused = this.returnPiece(event.r);
+        if (refused) return refused;
       }
-      if (this.returnSize > this.limits.returnBytes) return { rl: this.returnSize };
       if (this.returnParts.length > 0) event.r = this.returnParts.join("");
       this.returnParts = [];
     }
+    delete event.rs;
     return event;
+  }
+
+  /** A piece of the return value, checked for size and shape as it arrives. */
+  private returnPiece(piece: string): GuestEvent | undefined {
+    this.returnSize += Buffer.byteLength(piece);
+    if (this.returnSize > this.limits.returnBytes) return { rl: this.returnSize };
+    const problem = this.returnShape.push(piece);
+    if (problem) return { rs: problem };
+    this.returnParts.push(piece);
+    return undefined;
   }
 }
 
 /**
- * Room for a run's filesystem changes: every byte the filesystem may hold (as base64), and
- * a path per file it may hold. A snapshot without limits has no filesystem to change.
+ * Room for a run's filesystem changes: every byte the filesystem may hold (as base64), a path
+ * and a metadata object per file it may hold. Without a snapshot the run has no filesystem.
  */
-export function fsChangesBytesFor(snapshot: unknown): number {
-  const limits = (snapshot as { limits?: { bytes?: unknown; files?: unknown } } | undefined)?.limits;
+export function fsChangesLimitsFor(snapshot: unknown): Pick<EventStreamLimits, "fsChangesBytes" | "fsChangesContainers"> {
+  if (snapshot === undefined) return { fsChangesBytes: 0, fsChangesContainers: 0 };
+  const limits = (snapshot as { limits?: { bytes?: unknown; files?: unknown } }).limits;
   const bytes = typeof limits?.bytes === "number" && Number.isFinite(limits.bytes) ? limits.bytes : 0;
   const files = typeof limits?.files === "number" && Number.isFinite(limits.files) ? limits.files : 0;
-  return snapshot === undefined ? 0 : Math.ceil((bytes * 4) / 3) + files * 1024 + MAX_EVENT_BYTES;
+  return { fsChangesBytes: Math.ceil((bytes * 4) / 3) + files * 1024 + MAX_EVENT_BYTES, fsChangesContainers: files + 64 };
 }
 
 function concatBytes(parts: Uint8Array[], total: number): Uint8Array {

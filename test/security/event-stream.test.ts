@@ -66,13 +66,13 @@ function expectPrompt(latencies: number[]): void {
   expect(median(latencies)).toBeLessThan(5 * unloadedP50 + 300);
 }
 
-describe("return values (limits.returnBytes, default 4 MiB)", () => {
+describe("return values (limits.returnBytes, default 1 MiB)", () => {
   it("a 20 MiB __return ends the run with 137 and a clear line, and the bystander stays prompt", async () => {
     const latencies = await underAttack(async () => {
       const result = await attacker.run('__return("y".repeat(20 << 20))', { timeout: 60_000 });
       expect(result.exitCode).toBe(137);
       expect(result.value).toBeUndefined();
-      expect(result.stderr).toMatch(/secure-exec: the value passed to __return is 20971522 bytes of JSON, over limits\.returnBytes = 4194304; the guest was killed\n$/);
+      expect(result.stderr).toMatch(/secure-exec: the value passed to __return is 20971522 bytes of JSON, over limits\.returnBytes = 1048576; the guest was killed\n$/);
     });
     expectPrompt(latencies);
     await expectServing(attacker);
@@ -88,7 +88,21 @@ describe("return values (limits.returnBytes, default 4 MiB)", () => {
       { timeout: 30_000 },
     );
     expect(result.exitCode).toBe(137);
-    expect(result.stderr).toMatch(/over limits\.returnBytes = 4194304; the guest was killed\n$/);
+    expect(result.stderr).toMatch(/over limits\.returnBytes = 1048576; the guest was killed\n$/);
+  });
+
+  // Under the byte cap, but shaped to cost the most per byte: a JSON.parse of either held
+  // the host's event loop for ~0.3 s.
+  it("a value nested 400,000 deep, or of 300,000 empty arrays, is refused before the host parses it; the bystander stays prompt", async () => {
+    const latencies = await underAttack(async () => {
+      const deep = await attacker.run('__return(JSON.parse("[".repeat(4e5) + "]".repeat(4e5)))', { timeout: 60_000 });
+      expect(deep.exitCode).toBe(137);
+      expect(deep.stderr).toBe("secure-exec: the value passed to __return nests deeper than 1000 levels; the guest was killed\n");
+      const wide = await attacker.run('__return(Array.from({ length: 3e5 }, () => []))', { timeout: 60_000 });
+      expect(wide.exitCode).toBe(137);
+      expect(wide.stderr).toBe("secure-exec: the value passed to __return holds more than 104857 objects and arrays; the guest was killed\n");
+    });
+    expectPrompt(latencies);
   });
 
   it("a runtime that allows more gets a large value intact, in pieces", async () => {
@@ -122,7 +136,7 @@ describe("output and forged events", () => {
   });
 
   it("an event line that never ends (JSON.stringify replaced) is cut off at 1 MiB: the run ends with 137", async () => {
-    const result = await attacker.run('JSON.stringify = () => "y".repeat(32 << 20); console.log("hi")', { timeout: 30_000 });
+    const result = await attacker.run('JSON.stringify = () => "y".repeat(4 << 20); console.log("hi")', { timeout: 30_000 });
     expect(result.exitCode).toBe(137);
     expect(result.stderr).toBe("secure-exec: the guest sent an event of more than 1048576 bytes; the guest was killed\n");
     await expectServing(attacker);
@@ -147,6 +161,25 @@ describe("output and forged events", () => {
   });
 });
 
+describe("a flood of forged events that carry no output", () => {
+  it("ends the run once the stream carries more than the run's limits allow", async () => {
+    const small = await createRuntime({ limits: { processes: 1, outputBytes: 64 * 1024, returnBytes: 1024 } });
+    try {
+      const result = await small.run(
+        `import { bridge } from "./secure-exec-bridge.js";
+         const pad = "x".repeat(4000);
+         for (let i = 0; i < 100_000; i++) { bridge.current.emit({ s: 1, pad }); if (i % 100 === 0) await new Promise((r) => setTimeout(r, 0)); }
+         await new Promise(() => setInterval(() => {}, 1000));`,
+        { timeout: 45_000 },
+      );
+      expect(result.exitCode).toBe(137);
+      expect(result.stderr).toBe("secure-exec: the guest sent more events than its limits allow a run; the guest was killed\n");
+    } finally {
+      await small.dispose();
+    }
+  });
+});
+
 describe("host calls (8 MiB bodies)", () => {
   // The guest can learn its own run token (it owns the HOST binding it calls through).
   const RAW_CALLS = `
@@ -163,6 +196,9 @@ describe("host calls (8 MiB bodies)", () => {
       const response = await send.call(host, "http://host/call", { method: "POST", headers, body });
       out.push(response.status + " " + (await response.json()).error);
     }
+    const deep = '{"kind":"tool","name":"missing","input":' + "[".repeat(500_000) + "]".repeat(500_000) + "}";
+    const response = await send.call(host, "http://host/call", { method: "POST", headers: { "x-secure-exec-run": token }, body: deep });
+    out.push(response.status + " " + (await response.json()).error);
     try { await callHostTool("missing", "b".repeat(8 << 20)); } catch (error) { out.push(error.code + " " + error.message); }
     clearInterval(keepAlive);
     __return(out);
@@ -179,9 +215,38 @@ describe("host calls (8 MiB bodies)", () => {
       "403 this run has ended; host calls are closed",
       "403 this run has ended; host calls are closed",
       expect.stringMatching(/^413 host call of \d+ bytes exceeds the limit of 1114112 bytes \(tool input is capped at 1 MiB\)$/),
+      "413 host call nests deeper than 1000 levels",
       expect.stringMatching(/^ERR_TOOL_LIMIT host call of \d+ bytes exceeds the limit of 1114112 bytes/),
     ]);
     expectPrompt(latencies);
     await expectServing(attacker);
+  });
+
+  it("100 parallel 1 MB host calls: the run's bytes in flight are capped, the rest are refused with a clear error", async () => {
+    // A runtime of its own: the guest's 100 MB of bodies weigh on its own process's memory cap.
+    const fresh = await createRuntime({ limits: { processes: 1 } });
+    const result = await fresh.run(
+      `import { env } from "worker-modules";
+       const keepAlive = setInterval(() => {}, 1000);
+       const host = env.HOST;
+       const send = host.fetch;
+       let token;
+       host.fetch = function (url, init) { token = init.headers["x-secure-exec-run"]; return send.call(this, url, init); };
+       try { await callHostTool("missing", 1); } catch {}
+       const body = JSON.stringify({ kind: "tool", name: "missing", input: "b".repeat(1_000_000) });
+       const answers = await Promise.all(Array.from({ length: 100 }, () =>
+         send.call(host, "http://host/call", { method: "POST", headers: { "x-secure-exec-run": token }, body })
+           .then(async (response) => response.status + " " + (await response.json()).error)));
+       clearInterval(keepAlive);
+       __return([...new Set(answers)].sort());`,
+      { timeout: 60_000 },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    const answers = result.value as string[];
+    expect(answers).toContain("429 this run's host calls in flight exceed 8912896 bytes; wait for some to finish");
+    expect(answers.every((answer) => /^(200|429) /.test(answer))).toBe(true);
+    await expectServing(fresh);
+    await fresh.dispose();
   });
 });

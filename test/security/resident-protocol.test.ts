@@ -32,6 +32,17 @@ async function settled(runner: ResidentRunner, code: string, timeout?: number): 
 }
 
 describe("forged events over the runner's WebSocket", () => {
+  it("a value nested 100,000 deep is refused before the host parses it", async () => {
+    const runner = await rt.createResidentRunner();
+    try {
+      const result = (await settled(runner, 'JSON.parse("[".repeat(1e5) + "]".repeat(1e5))')) as RunResult;
+      expect(result.exitCode).toBe(137);
+      expect(result.stderr).toBe("secure-exec: the snippet's value nests deeper than 1000 levels; the resident runner was killed\n");
+    } finally {
+      await runner.dispose();
+    }
+  });
+
   it('an exit event with a value that is not JSON ({"x":0,"r":"{bad"}) ends the runner with a clear line', async () => {
     const runner = await rt.createResidentRunner();
     try {
@@ -85,13 +96,13 @@ describe("forged events over the runner's WebSocket", () => {
   it("a value over limits.returnBytes ends the runner with a clear line; a honest value in pieces arrives intact", async () => {
     const runner = await rt.createResidentRunner();
     try {
-      const big = (await settled(runner, '"€".repeat(1 << 20)')) as RunResult;
+      const big = (await settled(runner, '"€".repeat(300_000)')) as RunResult;
       expect(big.exitCode).toBe(0);
-      expect(big.value).toBe("€".repeat(1 << 20));
+      expect(big.value).toBe("€".repeat(300_000));
       const over = (await settled(runner, '"y".repeat(5 << 20)')) as RunResult;
       expect(over.exitCode).toBe(137);
       expect(over.stderr).toBe(
-        "secure-exec: the snippet's value is 5242882 bytes of JSON, over limits.returnBytes = 4194304; the resident runner was killed\n",
+        "secure-exec: the snippet's value is 5242882 bytes of JSON, over limits.returnBytes = 1048576; the resident runner was killed\n",
       );
     } finally {
       await runner.dispose();

@@ -12,7 +12,7 @@ import {
   buildRunMessage,
   EXIT_KILLED,
   exitCodeOf,
-  fsChangesBytesFor,
+  fsChangesLimitsFor,
   GuestEventDecoder,
   GuestProtocolError,
   parseReturnValue,
@@ -156,7 +156,7 @@ export class EdgeRuntime implements RunEngine {
       const decoder = new GuestEventDecoder({
         outputBytes: this.options.outputBytes,
         returnBytes: this.options.returnBytes,
-        fsChangesBytes: fsChangesBytesFor(fsSnapshot),
+        ...fsChangesLimitsFor(fsSnapshot),
       });
       try {
         const response = await supervisor.fetch(new Request("http://supervisor/run", { method: "POST", body: message }), this.bindings);
@@ -170,6 +170,11 @@ export class EdgeRuntime implements RunEngine {
             if (done) break;
             if (typeof event.o === "string") stdout.write(event.o);
             if (typeof event.e === "string") stderr.write(event.e);
+            if (event.rs !== undefined) {
+              stderr.note(`secure-exec: the value passed to __return ${event.rs}; the guest was killed\n`);
+              finish(EXIT_KILLED);
+              stopGuest();
+            }
             if (event.rl !== undefined) {
               stderr.note(
                 `secure-exec: the value passed to __return is ${Number(event.rl) || "too many"} bytes of JSON, over limits.returnBytes = ${this.options.returnBytes}; the guest was killed\n`,
