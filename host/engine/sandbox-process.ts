@@ -20,7 +20,7 @@ const SUSPECT_KILL_AFTER_MS = 2_000;
  * row over IDLE_CPU_SHARE of a core (a preload or isolate teardown costs a few ms) kill it.
  */
 const IDLE_SAMPLE_MS = 250;
-const IDLE_CPU_SHARE = 0.3;
+const IDLE_CPU_SHARE = 0.2;
 const IDLE_BURN_SAMPLES = 4;
 /** With no run in flight, a ping unanswered this long kills the process. */
 const IDLE_STALL_KILL_MS = 1_000;

@@ -13,6 +13,7 @@ const MiB = 1024 * 1024;
 interface Upstream {
   port: number;
   sentBytes: number;
+  receivedBytes: number;
   openBigResponses: number;
   inFlight: number;
   maxInFlight: number;
@@ -25,6 +26,7 @@ async function startUpstream(): Promise<Upstream> {
   const upstream: Upstream = {
     port: 0,
     sentBytes: 0,
+    receivedBytes: 0,
     openBigResponses: 0,
     inFlight: 0,
     maxInFlight: 0,
@@ -63,6 +65,9 @@ async function startUpstream(): Promise<Upstream> {
     } else if (request.url === "/sized") {
       response.writeHead(200, { "content-length": String(4 * MiB) });
       response.end(Buffer.alloc(4 * MiB, 121));
+    } else if (request.url === "/sink") {
+      request.on("data", (data: Buffer) => (upstream.receivedBytes += data.length));
+      request.on("end", () => response.end("received"));
     } else if (request.url === "/slow") {
       upstream.inFlight += 1;
       upstream.maxInFlight = Math.max(upstream.maxInFlight, upstream.inFlight);
@@ -194,6 +199,17 @@ describe("egress caps per run", () => {
     await expectServing(capped);
     const next = await capped.run(`__return(await (await fetch("http://127.0.0.1:${upstream.port}/ok")).text())`);
     expect(next.value).toBe("ok");
+  });
+
+  it("a request body is cut off once the run has used limits.egressBytes", async () => {
+    upstream.receivedBytes = 0;
+    const result = await capped.run(
+      `try { const r = await fetch("http://127.0.0.1:${upstream.port}/sink", { method: "POST", body: new Uint8Array(8 * 1024 * 1024) }); __return(await r.text()); }
+       catch (e) { __return("refused: " + e.message); }`,
+      { timeout: 30_000 },
+    );
+    expect(result.value).toMatch(/^refused: /);
+    expect(upstream.receivedBytes).toBeLessThanOrEqual(2 * MiB);
   });
 
   it("limits are validated", async () => {

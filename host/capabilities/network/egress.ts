@@ -2,7 +2,7 @@
 // permission grants it; then their fetches reach this host-side proxy (workerd's proxy-style
 // external service), which checks the run's policy and forwards allowed requests.
 import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
+import { isIP, type Socket } from "node:net";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import type { PermissionPolicy } from "../../api/options.js";
@@ -123,8 +123,17 @@ function globMatch(pattern: string, subject: string): boolean {
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "host", "content-length"]);
 
-/** Serves one proxied guest request (absolute-form request target). */
+/** Serves one proxied guest request (absolute-form request target); never rejects. */
 export async function handleEgress(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  try {
+    await serveEgress(request, response);
+  } catch {
+    // Whatever went wrong, it is this request's: the host goes on serving.
+    response.destroy();
+  }
+}
+
+async function serveEgress(request: IncomingMessage, response: ServerResponse): Promise<void> {
   const deny = (status: number, message: string) => {
     if (response.headersSent || response.destroyed) {
       response.destroy();
@@ -151,7 +160,7 @@ export async function handleEgress(request: IncomingMessage, response: ServerRes
   };
   response.on("close", onClose);
   try {
-    await forward(request, response, budget, upstreamAbort.signal, deny);
+    await forward(request, response, budget, upstreamAbort, deny);
   } finally {
     budget.inFlight -= 1;
     grant.requests.delete(upstreamAbort);
@@ -175,7 +184,7 @@ async function forward(
   request: IncomingMessage,
   response: ServerResponse,
   budget: EgressBudget,
-  signal: AbortSignal,
+  upstreamAbort: AbortController,
   deny: (status: number, message: string) => void,
 ): Promise<void> {
   let url: URL;
@@ -197,7 +206,13 @@ async function forward(
       ? (Readable.toWeb(request) as ReadableStream<Uint8Array>).pipeThrough(
           new TransformStream<Uint8Array, Uint8Array>({
             transform(chunk, controller) {
-              charge(budget, chunk.byteLength);
+              try {
+                charge(budget, chunk.byteLength);
+              } catch (error) {
+                // An upstream still waiting for the rest of the body would hold the request open.
+                upstreamAbort.abort(error);
+                throw error;
+              }
               controller.enqueue(chunk);
             },
           }),
@@ -208,7 +223,7 @@ async function forward(
       headers,
       body: counted,
       redirect: "manual",
-      signal,
+      signal: upstreamAbort.signal,
       ...(hasBody ? { duplex: "half" } : {}),
     } as RequestInit);
     const declared = Number(upstream.headers.get("content-length"));
@@ -239,8 +254,17 @@ async function forward(
     }
     response.end();
   } catch (error) {
-    if (!response.headersSent) deny(502, `upstream request failed: ${(error as Error).message}`);
-    else response.destroy();
+    const exceeded = error instanceof EgressBytesExceeded ? error : upstreamAbort.signal.reason instanceof EgressBytesExceeded ? upstreamAbort.signal.reason : undefined;
+    if (response.headersSent) response.destroy();
+    else if (exceeded) deny(429, exceeded.message);
+    else deny(502, `upstream request failed: ${(error as Error).message}`);
+    // A body the guest is still sending is not read on: the connection goes, or it would
+    // hold the guest's fetch (and a host socket) until the run's deadline.
+    if (!request.complete) {
+      const socket = request.socket as Socket | null;
+      if (response.writableFinished) socket?.destroy();
+      else response.once("finish", () => socket?.destroy());
+    }
   }
 }
 
