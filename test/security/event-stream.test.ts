@@ -224,7 +224,7 @@ describe("host calls (8 MiB bodies)", () => {
 
   it("100 parallel 1 MB host calls: the run's bytes in flight are capped, the rest are refused with a clear error", async () => {
     // A runtime of its own: the guest's 100 MB of bodies weigh on its own process's memory cap.
-    const fresh = await createRuntime({ limits: { processes: 1 } });
+    const fresh = await createRuntime({ limits: { processes: 1 }, nodeModules: workerModulesPackage() });
     const result = await fresh.run(
       `import { env } from "worker-modules";
        const keepAlive = setInterval(() => {}, 1000);
