@@ -1,4 +1,5 @@
 // Captures one output channel of a run up to a byte cap, streaming chunks to a listener.
+import { Buffer } from "node:buffer";
 import type { OutputListener } from "../api/types.js";
 
 const encoder = new TextEncoder();
@@ -21,6 +22,15 @@ export class OutputCapture {
 
   write(text: string): void {
     if (this.truncated || text.length === 0) return;
+    // Well-formed text that fits needs no copy unless a listener wants its bytes.
+    if (!this.listener && isWellFormed(text)) {
+      const bytes = Buffer.byteLength(text);
+      if (this.bytes + bytes <= this.capBytes) {
+        this.bytes += bytes;
+        this.parts.push(text);
+        return;
+      }
+    }
     let chunk = encoder.encode(text);
     if (this.bytes + chunk.byteLength > this.capBytes) {
       chunk = chunk.subarray(0, this.capBytes - this.bytes);

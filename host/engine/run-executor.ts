@@ -6,6 +6,7 @@ import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
 import { registerEgressPolicy, type EgressBudget } from "../capabilities/network/egress.js";
 import type { PermissionPolicy } from "../api/options.js";
+import { JsonShapeScanner } from "./json-shape.js";
 import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
 import type { RunTicket, SandboxProcess } from "./sandbox-process.js";
 import {
@@ -226,9 +227,10 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       while (!guestStarted && !done) await new Promise<void>((resolve) => startWaiters.push(resolve));
       const sandbox = currentProcess;
       if (!sandbox || done) return { ok: false, error: "the run has ended" };
+      // The reply is the guest's to write (a guest server's response, an acknowledgement).
       const delivery = sandbox.dispatcher
         .request({ path: "/deliver", method: "POST", body: JSON.stringify({ ...message, isolateId }) })
-        .then((response) => response.body.json());
+        .then((response) => readGuestReply(response.body, deliveryReplyBytes(request.outputBytes)));
       pendingDeliveries.push(delivery.catch(() => undefined));
       return delivery;
     },
@@ -472,6 +474,34 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     revokeToken();
     runEnded.abort();
   }
+}
+
+/** A delivery's reply carries at most a guest server's response body (as base64) and its headers. */
+function deliveryReplyBytes(outputBytes: number): number {
+  return Math.ceil((outputBytes * 4) / 3) + MAX_EVENT_BYTES;
+}
+
+/** A reply is a flat object (headers, a body as base64): a deeper or wider one is refused unparsed. */
+const DELIVERY_REPLY_SHAPE = { maxDepth: 8, maxContainers: 4096 };
+
+/** Reads a guest-written JSON reply under a byte cap, checking its shape as it arrives. */
+async function readGuestReply(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, maxBytes: number): Promise<unknown> {
+  const utf8 = new TextDecoder();
+  const shape = new JsonShapeScanner(DELIVERY_REPLY_SHAPE);
+  const parts: string[] = [];
+  let received = 0;
+  for await (const chunk of body) {
+    received += chunk.byteLength;
+    const text = utf8.decode(chunk, { stream: true });
+    const problem = received > maxBytes ? `is over ${maxBytes} bytes` : shape.push(text);
+    if (problem) {
+      body.destroy();
+      throw new Error(`secure-exec: the guest's reply ${problem}`);
+    }
+    parts.push(text);
+  }
+  parts.push(utf8.decode());
+  return JSON.parse(parts.join("")) as unknown;
 }
 
 /** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */

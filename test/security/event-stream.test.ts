@@ -180,6 +180,36 @@ describe("a flood of forged events that carry no output", () => {
   });
 });
 
+describe("replies to the host's deliveries", () => {
+  it("a guest server whose reply nests 500,000 deep, or is over the cap, is refused unparsed; the bystander stays prompt", async () => {
+    const small = await createRuntime({ limits: { processes: 1, outputBytes: 256 * 1024 } });
+    try {
+      const server = await small.spawn(`
+        import http from "node:http";
+        import { httpServers } from "./secure-exec-bridge.js";
+        http.createServer((req, res) => res.end("ok")).listen(3000, () => {
+          // The reply the host reads is the guest's own text: here valid JSON nested 500,000 deep.
+          const deepText = '{"ok":true,"headers":' + "[".repeat(5e5) + "]".repeat(5e5) + "}";
+          const json = Response.json;
+          Response.json = (value, init) => (value && value.deepText ? new Response(value.deepText, init) : json.call(Response, value, init));
+          httpServers.set(3000, async (message) => message.path === "/deep" ? { deepText } : { ok: true, status: 200, body: "y".repeat(4 << 20) });
+          console.log("listening");
+        });
+      `);
+      await small.waitForListener({ port: 3000 }, { timeoutMs: 20_000 });
+      const latencies = await underAttack(async () => {
+        await expect(small.fetch(3000, { path: "/deep" })).rejects.toThrow("secure-exec: the guest's reply nests deeper than 8 levels");
+        await expect(small.fetch(3000, { path: "/big" })).rejects.toThrow(/secure-exec: the guest's reply is over \d+ bytes/);
+      });
+      expectPrompt(latencies);
+      server.kill();
+      await server.wait();
+    } finally {
+      await small.dispose();
+    }
+  });
+});
+
 describe("host calls (8 MiB bodies)", () => {
   // The guest can learn its own run token (it owns the HOST binding it calls through).
   const RAW_CALLS = `
