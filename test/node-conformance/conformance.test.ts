@@ -9,7 +9,7 @@ import { NodeRuntime } from "../../runtime/index.js";
 import { loadCorpus } from "./corpus.js";
 import { renderCompatibilityDoc } from "./compatibility-doc.js";
 import { DESIGNED_DIFFERENCES, KNOWN_GAPS, matchesDesignedDifference } from "./differences.js";
-import { mapLimited, runInSandbox, runOnHost, identical, type CaseResult } from "./harness.js";
+import { mapLimited, prepareSandbox, runInSandbox, runOnHost, identical, type CaseResult } from "./harness.js";
 import type { ConformanceCase } from "./types.js";
 
 const corpus = await loadCorpus();
@@ -22,6 +22,7 @@ const pending = new Map<string, Promise<CaseResult>>();
 
 beforeAll(async () => {
   runtime = await NodeRuntime.create({ limits: { processes: 2 } });
+  await prepareSandbox(runtime, allCases.map((entry) => entry.testCase));
   // Each case's result is started here and awaited by its own test, CONCURRENCY at a time.
   const resolvers = new Map<string, (result: CaseResult) => void>();
   for (const { testCase } of allCases) {

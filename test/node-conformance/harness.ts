@@ -4,7 +4,7 @@
 // /workspace.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeRuntime } from "../../runtime/index.js";
@@ -12,7 +12,8 @@ import type { ConformanceCase, Observation } from "./types.js";
 
 /** Wall-clock limit of one run on either side; a run still going then counts as a hang. */
 export const CASE_TIMEOUT_MS = 10_000;
-const GUEST_CWD = "/workspace";
+/** Stands for the case's directory in cached host results. */
+const CWD_TOKEN = "\u0000cwd\u0000";
 const hostMajor = Number(process.versions.node.split(".")[0]);
 
 /** `empty`, `output`, or the name (and code) of the first error header on stderr. */
@@ -31,7 +32,7 @@ function observation(stdout: string, stderr: string, exitCode: number, hung: boo
 }
 
 /** Host results depend only on node's version and the case's inputs: kept across runs. */
-const cacheDir = join(tmpdir(), "secure-exec-conformance-cache");
+const cacheDir = join(tmpdir(), "secure-exec-conformance-cache-v2");
 
 function cacheKey(testCase: ConformanceCase): string {
   return createHash("sha256")
@@ -39,8 +40,33 @@ function cacheKey(testCase: ConformanceCase): string {
     .digest("hex");
 }
 
+/**
+ * The case's working directory in the sandbox: its own, since one runtime's virtual
+ * filesystem is shared by all cases (on the host each case gets a fresh temp dir).
+ */
+export function guestCwdOf(testCase: ConformanceCase): string {
+  const slug = testCase.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 48);
+  return `/workspace/${slug}-${createHash("sha1").update(testCase.name).digest("hex").slice(0, 6)}`;
+}
+
+/** Creates every case's directory in the sandbox, in one run. */
+export async function prepareSandbox(runtime: NodeRuntime, cases: readonly ConformanceCase[]): Promise<void> {
+  const dirs = JSON.stringify(cases.map(guestCwdOf));
+  const result = await runtime.exec(`import fs from "node:fs";\nfor (const dir of ${dirs}) fs.mkdirSync(dir, { recursive: true });`);
+  if (result.exitCode !== 0) throw new Error(`could not create the cases' directories: ${result.stderr}`);
+}
+
+function withCwd(seen: Observation, cwd: string): Observation {
+  const put = (text: string) => text.split(CWD_TOKEN).join(cwd);
+  return { ...seen, stdout: put(seen.stdout), stderr: put(seen.stderr) };
+}
+
 /** What the host's own node does with the case (or the pinned Node 22 result). */
 export async function runOnHost(testCase: ConformanceCase): Promise<Observation> {
+  return withCwd(await runOnHostRaw(testCase), guestCwdOf(testCase));
+}
+
+async function runOnHostRaw(testCase: ConformanceCase): Promise<Observation> {
   if (testCase.node22 && hostMajor < 22) {
     const pin = testCase.node22;
     return { stdout: pin.stdout, stderr: "", exitCode: pin.exitCode ?? 0, hung: false, stderrClass: pin.stderrClass ?? "empty" };
@@ -53,7 +79,7 @@ export async function runOnHost(testCase: ConformanceCase): Promise<Observation>
       // A torn write: run again.
     }
   }
-  const dir = mkdtempSync(join(tmpdir(), "conformance-"));
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "conformance-")));
   try {
     // guest.js under a "type": "module" package, so file names in output match the guest's.
     writeFileSync(join(dir, "package.json"), '{"type":"module"}\n');
@@ -77,7 +103,7 @@ export async function runOnHost(testCase: ConformanceCase): Promise<Observation>
         resolve({ stdout, stderr, exitCode: code ?? (signal === "SIGKILL" ? 137 : 1), hung });
       });
     });
-    const normalise = (text: string) => text.split(dir).join(GUEST_CWD);
+    const normalise = (text: string) => text.split(dir).join(CWD_TOKEN);
     const seen = observation(normalise(result.stdout), normalise(result.stderr), result.exitCode, result.hung);
     if (!seen.hung) {
       mkdirSync(cacheDir, { recursive: true });
@@ -91,7 +117,7 @@ export async function runOnHost(testCase: ConformanceCase): Promise<Observation>
 
 /** What the sandbox does with the case. */
 export async function runInSandbox(runtime: NodeRuntime, testCase: ConformanceCase): Promise<Observation> {
-  const options = { timeout: CASE_TIMEOUT_MS, ...(testCase.stdin !== undefined ? { stdin: testCase.stdin } : {}), ...(testCase.env ? { env: testCase.env } : {}) };
+  const options = { timeout: CASE_TIMEOUT_MS, cwd: guestCwdOf(testCase), ...(testCase.stdin !== undefined ? { stdin: testCase.stdin } : {}), ...(testCase.env ? { env: testCase.env } : {}) };
   try {
     const result = await runtime.exec(testCase.code, options);
     // The call's timeout resolves with 137 and no exit of the guest's own.
@@ -130,6 +156,7 @@ export async function mapLimited<T, R>(items: readonly T[], concurrency: number,
 }
 
 export async function runCases(runtime: NodeRuntime, cases: readonly { builtin: string; testCase: ConformanceCase }[], concurrency = 4): Promise<CaseResult[]> {
+  await prepareSandbox(runtime, cases.map((entry) => entry.testCase));
   return mapLimited(cases, concurrency, async ({ builtin, testCase }) => {
     const [host, sandbox] = await Promise.all([runOnHost(testCase), runInSandbox(runtime, testCase)]);
     return { testCase, builtin, host, sandbox, identical: identical(host, sandbox) };

@@ -1,0 +1,25 @@
+import type { ConformanceCase } from "../types.js";
+
+export const title = "stream";
+export default [
+  { name: "stream: Readable.from and data", code: `import { Readable } from "node:stream";\nReadable.from(["a", "b"]).on("data", (c) => console.log(c)).on("end", () => console.log("end"));` },
+  { name: "stream: async iterate readable", code: `import { Readable } from "node:stream";\nfor await (const c of Readable.from([1, 2, 3])) console.log(c);` },
+  { name: "stream: custom Readable push", code: `import { Readable } from "node:stream";\nlet i = 0; const r = new Readable({ read() { this.push(i < 3 ? String(i++) : null) } });\nlet s = ""; r.on("data", (c) => s += c); r.on("end", () => console.log(s));` },
+  { name: "stream: Writable collects", code: `import { Writable } from "node:stream";\nconst parts = []; const w = new Writable({ write(c, e, cb) { parts.push(c.toString()); cb(); } });\nw.write("x"); w.end("y", () => console.log(parts.join("+")));` },
+  { name: "stream: Transform uppercase pipe", code: `import { Readable, Transform, Writable } from "node:stream";\nconst up = new Transform({ transform(c, e, cb) { cb(null, c.toString().toUpperCase()) } });\nlet out = ""; Readable.from(["ab", "cd"]).pipe(up).pipe(new Writable({ write(c, e, cb) { out += c; cb(); } })).on("finish", () => console.log(out));` },
+  { name: "stream: pipeline callback", code: `import { pipeline, Readable, PassThrough, Writable } from "node:stream";\nlet n = 0; pipeline(Readable.from(["1", "2"]), new PassThrough(), new Writable({ write(c, e, cb) { n++; cb(); } }), (err) => console.log(err, n));` },
+  { name: "stream: pipeline error propagates", code: `import { pipeline } from "node:stream/promises"; import { Readable, Writable } from "node:stream";\nconst bad = new Readable({ read() { this.destroy(new Error("src failed")) } });\ntry { await pipeline(bad, new Writable({ write(c, e, cb) { cb() } })) } catch (e) { console.log(e.message) }` },
+  { name: "stream: objectMode", code: `import { Readable } from "node:stream";\nconst r = new Readable({ objectMode: true, read() {} }); r.push({ a: 1 }); r.push(null); r.on("data", (o) => console.log(o));` },
+  { name: "stream: finished", code: `import { finished, Readable } from "node:stream";\nconst r = Readable.from(["x"]); finished(r, (err) => console.log("finished", err)); r.resume();` },
+  { name: "stream: Duplex", code: `import { Duplex } from "node:stream";\nconst d = new Duplex({ read() { this.push("r"); this.push(null) }, write(c, e, cb) { console.log("w", c.toString()); cb() } });\nd.write("in"); d.on("data", (c) => console.log("d", c.toString()));` },
+  { name: "stream: backpressure highWaterMark", code: `import { Writable } from "node:stream";\nconst w = new Writable({ highWaterMark: 2, write(c, e, cb) { setTimeout(cb, 1) } });\nconsole.log(w.write("abc"), w.writableLength, w.writableHighWaterMark);\nw.on("drain", () => console.log("drain"));` },
+  { name: "stream: readable toArray and map", code: `import { Readable } from "node:stream";\nconsole.log(await Readable.from([1, 2, 3]).map((x) => x * 2).filter((x) => x > 2).toArray());` },
+  { name: "stream: destroy emits close", code: `import { PassThrough } from "node:stream";\nconst p = new PassThrough(); p.on("close", () => console.log("closed", p.destroyed)); p.destroy();` },
+  { name: "stream: web streams ReadableStream", code: `const rs = new ReadableStream({ start(c) { c.enqueue("a"); c.enqueue("b"); c.close(); } });\nconst out = []; for await (const x of rs) out.push(x); console.log(out);` },
+  { name: "stream: Readable.toWeb and fromWeb", code: `import { Readable } from "node:stream";\nconst web = Readable.toWeb(Readable.from(["q"])); const back = Readable.fromWeb(web); for await (const c of back) console.log(String(c));` },
+  { name: "stream: TransformStream and TextDecoderStream", code: `const ts = new TransformStream({ transform(ch, c) { c.enqueue(ch.toUpperCase()) } });\nconst w = ts.writable.getWriter(); w.write("hi"); w.close(); const r = ts.readable.getReader(); console.log((await r.read()).value);` },
+  { name: "stream: stream/consumers text", code: `import { text, json } from "node:stream/consumers"; import { Readable } from "node:stream";\nconsole.log(await text(Readable.from(["a", "b"])), (await json(Readable.from(['{"k":', '1}']))).k);` },
+  { name: "stream: setEncoding on readable", code: `import { PassThrough } from "node:stream";\nconst p = new PassThrough(); p.setEncoding("hex"); p.on("data", (c) => console.log(c)); p.end("AB");` },
+  { name: "stream: write after end errors", code: `import { Writable } from "node:stream";\nconst w = new Writable({ write(c, e, cb) { cb() } }); w.end(); w.write("late", (err) => console.log(err.code)); w.on("error", (e) => console.log("error event", e.code));` },
+  { name: "stream: Readable.read paused mode", code: `import { Readable } from "node:stream";\nconst r = new Readable({ read() {} }); r.push("abc"); r.push(null); r.on("readable", () => { let c; while ((c = r.read()) !== null) console.log(c.toString()); });` },
+] satisfies ConformanceCase[];

@@ -1,0 +1,32 @@
+import type { ConformanceCase } from "../types.js";
+
+export const title = "util";
+export default [
+  { name: "util: format", code: `import util from "node:util";\nconsole.log(util.format("%s:%d:%j", "a", 7, { b: 1 }), util.format("no args %s"), util.format(1, 2));` },
+  { name: "util: inspect depth and colors off", code: `import { inspect } from "node:util";\nconsole.log(inspect({ a: { b: { c: { d: 1 } } } }, { depth: 1 }), inspect("str"), inspect([1, 2], { compact: false }));` },
+  { name: "util: inspect custom symbol", code: `import { inspect } from "node:util";\nclass T { [inspect.custom]() { return "custom!" } }\nconsole.log(inspect(new T()), new T());` },
+  { name: "util: inspect long array truncates", code: `import { inspect } from "node:util";\nconsole.log(inspect(Array.from({ length: 120 }, (_, i) => i)).split("\\n").length, inspect("x".repeat(20000)).length);` },
+  { name: "util: inspect getters and hidden", code: `import { inspect } from "node:util";\nconst o = { get g() { return 1 } }; Object.defineProperty(o, "h", { value: 2, enumerable: false });\nconsole.log(inspect(o), inspect(o, { getters: true, showHidden: true }));` },
+  { name: "util: inspect circular", code: `const a = { name: "a" }; a.self = a; console.log(a);` },
+  { name: "util: isDeepStrictEqual", code: `import { isDeepStrictEqual } from "node:util";\nconsole.log(isDeepStrictEqual({ a: [1] }, { a: [1] }), isDeepStrictEqual([1], ["1"]));` },
+  { name: "util: promisify custom callback", code: `import { promisify } from "node:util";\nfunction f(x, cb) { setTimeout(() => cb(null, x * 2), 1) }\nconsole.log(await promisify(f)(21));` },
+  { name: "util: promisify rejects on error", code: `import { promisify } from "node:util";\nconst f = (cb) => cb(new Error("fail"));\ntry { await promisify(f)() } catch (e) { console.log(e.message) }` },
+  { name: "util: callbackify", code: `import { callbackify } from "node:util";\ncallbackify(async (x) => x + 1)(1, (e, v) => console.log(e, v));` },
+  { name: "util: inherits", code: `import { inherits } from "node:util"; import { EventEmitter } from "node:events";\nfunction A() { EventEmitter.call(this) } inherits(A, EventEmitter);\nconsole.log(new A() instanceof EventEmitter, A.super_ === EventEmitter);` },
+  { name: "util: types checks", code: `import { types } from "node:util";\nconsole.log(types.isPromise(Promise.resolve()), types.isRegExp(/x/), types.isDate(new Date()), types.isUint8Array(Buffer.alloc(1)), types.isAsyncFunction(async () => {}));` },
+  { name: "util: deprecate warns once on stderr", code: `import { deprecate } from "node:util";\nconst f = deprecate(() => "r", "f is old", "DEP0999"); console.log(f(), f());` },
+  { name: "util: TextEncoder and TextDecoder", code: `import { TextEncoder, TextDecoder } from "node:util";\nconsole.log(new TextEncoder().encode("é").length, new TextDecoder().decode(new Uint8Array([104, 105])));` },
+  { name: "util: parseArgs", code: `import { parseArgs } from "node:util";\nconst { values, positionals } = parseArgs({ args: ["-f", "--name=x", "pos"], options: { f: { type: "boolean", short: "f" }, name: { type: "string" } }, allowPositionals: true });\nconsole.log(values, positionals);` },
+  { name: "util: parseArgs unknown option throws", code: `import { parseArgs } from "node:util";\ntry { parseArgs({ args: ["--nope"], options: {} }) } catch (e) { console.log(e.code) }` },
+  { name: "util: getSystemErrorName", code: `import util from "node:util";\nconsole.log(util.getSystemErrorName(-2), util.getSystemErrorName(-13));` },
+  { name: "util: debuglog honours NODE_DEBUG", code: `import { debuglog } from "node:util";\nconst log = debuglog("foo"); log("hidden %d", 1); console.log(log.enabled);` },
+  { name: "util: debuglog enabled prints to stderr", code: `import { debuglog } from "node:util";\nconst log = debuglog("foo"); log("shown"); console.log(log.enabled);`, env: { NODE_DEBUG: "foo" } },
+  { name: "util: styleText", code: `import util from "node:util";\nconsole.log(typeof util.styleText === "function" ? JSON.stringify(util.styleText("red", "x")) : "\\"\\\\u001b[31mx\\\\u001b[39m\\"");`, note: "styleText arrived in Node 20.12" },
+  { name: "util: stripVTControlCharacters", code: `import { stripVTControlCharacters } from "node:util";\nconsole.log(stripVTControlCharacters("\\u001b[1mbold\\u001b[22m"));` },
+  { name: "util: toUSVString and aborted", code: `import util from "node:util";\nconsole.log(util.toUSVString("a\\ud800b"), typeof util.aborted);` },
+  { name: "util: inspect Map Set nested", code: `import { inspect } from "node:util";\nconsole.log(inspect(new Map([[{ a: 1 }, new Set(["x"])]])));` },
+  { name: "util: inspect class and function", code: `class Foo {} function bar() {} console.log(Foo, bar, () => {}, async function baz() {});` },
+  { name: "util: inspect errors with cause", code: `const e = new Error("outer", { cause: new Error("inner") }); console.log(e.cause.message, Object.keys(e));` },
+  { name: "util: format %o and %O", code: `import { format } from "node:util";\nconsole.log(format("%O", { a: [1, 2] }), format("%c", "color: red"));` },
+  { name: "util: MIMEType", code: `import { MIMEType } from "node:util";\nconst m = new MIMEType("text/html; charset=utf-8"); console.log(m.type, m.subtype, m.params.get("charset"), String(m));` },
+] satisfies ConformanceCase[];
