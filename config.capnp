@@ -27,6 +27,8 @@ const supervisorWorker :Workerd.Worker = (
     (name = "guest-http.js", text = embed "worker-templates/guest-http.js"),
     (name = "guest-fs.js", text = embed "worker-templates/guest-fs.js"),
     (name = "guest-fs-promises.js", text = embed "worker-templates/guest-fs-promises.js"),
+    (name = "guest-readline.js", text = embed "worker-templates/guest-readline.js"),
+    (name = "guest-readline-promises.js", text = embed "worker-templates/guest-readline-promises.js"),
   ],
   bindings = [
     # Loads each run's guest as a dynamic worker (fresh isolate, globalOutbound = null).

@@ -16,6 +16,8 @@ export const cellDefinition = {
     "guest-http.js",
     "guest-fs.js",
     "guest-fs-promises.js",
+    "guest-readline.js",
+    "guest-readline-promises.js",
   ],
   bindings: {
     loader: "LOADER",

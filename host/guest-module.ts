@@ -19,18 +19,30 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs": "./secure-exec-fs.js",
   "fs/promises": "./secure-exec-fs-promises.js",
   "node:fs/promises": "./secure-exec-fs-promises.js",
+  readline: "./secure-exec-readline.js",
+  "node:readline": "./secure-exec-readline.js",
+  "readline/promises": "./secure-exec-readline-promises.js",
+  "node:readline/promises": "./secure-exec-readline-promises.js",
+};
+
+/** Sandbox modules that import another one (which must then be handed to the isolate too). */
+export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string> = {
+  "secure-exec-fs-promises.js": "secure-exec-fs.js",
+  "secure-exec-readline-promises.js": "secure-exec-readline.js",
 };
 
 /**
  * Module names of the sandbox builtins a compiled guest imports (they are handed to its
- * isolate only then). fs/promises re-exports fs.
+ * isolate only then), with the ones they import.
  */
 export function sandboxModulesOf(compiledModule: string): string[] {
   const names = new Set<string>();
   for (const specifier of new Set(Object.values(SHIMMED_SPECIFIERS))) {
     if (compiledModule.includes(JSON.stringify(specifier))) names.add(specifier.slice(2));
   }
-  if (names.has("secure-exec-fs-promises.js")) names.add("secure-exec-fs.js");
+  for (const [module, dependency] of Object.entries(SANDBOX_MODULE_DEPENDENCIES)) {
+    if (names.has(module)) names.add(dependency);
+  }
   return [...names];
 }
 

@@ -6,6 +6,7 @@ import { dirname, join, posix, relative, resolve, sep } from "node:path";
 import { parse, type Node } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
 import { isBuiltinSpecifier, ModuleNotFoundError } from "./specifiers.js";
+import { SANDBOX_MODULE_DEPENDENCIES } from "./guest-module.js";
 
 export type BundledModule = { js: string } | { cjs: string } | { json: unknown };
 
@@ -16,6 +17,8 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   "fs/promises": "secure-exec-fs-promises.js",
   child_process: "secure-exec-child-process.js",
   http: "secure-exec-http.js",
+  readline: "secure-exec-readline.js",
+  "readline/promises": "secure-exec-readline-promises.js",
 };
 const MAX_BYTES = 64 * 1024 * 1024;
 
@@ -90,7 +93,8 @@ export class NodeModulesBundler {
         const sandboxModule = file.kind === "esm" ? SANDBOX_BUILTINS[specifier.replace(/^node:/, "")] : undefined;
         if (sandboxModule) {
           sandboxModules.add(sandboxModule);
-          if (sandboxModule === "secure-exec-fs-promises.js") sandboxModules.add("secure-exec-fs.js");
+          const dependency = SANDBOX_MODULE_DEPENDENCIES[sandboxModule];
+          if (dependency) sandboxModules.add(dependency);
           return `${"../".repeat(name.split("/").length - 1)}${sandboxModule}`;
         }
         if (isBuiltinSpecifier(specifier)) return specifier.includes(":") ? undefined : `node:${specifier}`;

@@ -7,6 +7,8 @@ import GUEST_HTTP from "./guest-http.js";
 import GUEST_BRIDGE from "./guest-bridge.js";
 import GUEST_FS from "./guest-fs.js";
 import GUEST_FS_PROMISES from "./guest-fs-promises.js";
+import GUEST_READLINE from "./guest-readline.js";
+import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
@@ -15,6 +17,8 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-bridge.js": GUEST_BRIDGE,
   "secure-exec-fs.js": GUEST_FS,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
+  "secure-exec-readline.js": GUEST_READLINE,
+  "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };
 
 /** Every isolate gets the prelude and bridge; the sandbox builtins the host found its code imports. */
