@@ -15,10 +15,16 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:child_process": "./secure-exec-child-process.js",
   http: "./secure-exec-http.js",
   "node:http": "./secure-exec-http.js",
+  https: "./secure-exec-https.js",
+  "node:https": "./secure-exec-https.js",
   fs: "./secure-exec-fs.js",
   "node:fs": "./secure-exec-fs.js",
   "fs/promises": "./secure-exec-fs-promises.js",
   "node:fs/promises": "./secure-exec-fs-promises.js",
+  path: "./secure-exec-path.js",
+  "node:path": "./secure-exec-path.js",
+  "path/posix": "./secure-exec-path.js",
+  "node:path/posix": "./secure-exec-path.js",
   readline: "./secure-exec-readline.js",
   "node:readline": "./secure-exec-readline.js",
   "readline/promises": "./secure-exec-readline-promises.js",
@@ -26,9 +32,11 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
 };
 
 /** Sandbox modules that import another one (which must then be handed to the isolate too). */
-export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string> = {
-  "secure-exec-fs-promises.js": "secure-exec-fs.js",
-  "secure-exec-readline-promises.js": "secure-exec-readline.js",
+export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
+  "secure-exec-fs.js": ["secure-exec-path.js"],
+  "secure-exec-fs-promises.js": ["secure-exec-fs.js", "secure-exec-path.js"],
+  "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
+  "secure-exec-https.js": ["secure-exec-http.js"],
 };
 
 /**
@@ -40,9 +48,7 @@ export function sandboxModulesOf(compiledModule: string): string[] {
   for (const specifier of new Set(Object.values(SHIMMED_SPECIFIERS))) {
     if (compiledModule.includes(JSON.stringify(specifier))) names.add(specifier.slice(2));
   }
-  for (const [module, dependency] of Object.entries(SANDBOX_MODULE_DEPENDENCIES)) {
-    if (names.has(module)) names.add(dependency);
-  }
+  for (const name of [...names]) for (const dependency of SANDBOX_MODULE_DEPENDENCIES[name] ?? []) names.add(dependency);
   return [...names];
 }
 

@@ -17,6 +17,9 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   "fs/promises": "secure-exec-fs-promises.js",
   child_process: "secure-exec-child-process.js",
   http: "secure-exec-http.js",
+  https: "secure-exec-https.js",
+  path: "secure-exec-path.js",
+  "path/posix": "secure-exec-path.js",
   readline: "secure-exec-readline.js",
   "readline/promises": "secure-exec-readline-promises.js",
 };
@@ -93,8 +96,7 @@ export class NodeModulesBundler {
         const sandboxModule = file.kind === "esm" ? SANDBOX_BUILTINS[specifier.replace(/^node:/, "")] : undefined;
         if (sandboxModule) {
           sandboxModules.add(sandboxModule);
-          const dependency = SANDBOX_MODULE_DEPENDENCIES[sandboxModule];
-          if (dependency) sandboxModules.add(dependency);
+          for (const dependency of SANDBOX_MODULE_DEPENDENCIES[sandboxModule] ?? []) sandboxModules.add(dependency);
           return `${"../".repeat(name.split("/").length - 1)}${sandboxModule}`;
         }
         if (isBuiltinSpecifier(specifier)) return specifier.includes(":") ? undefined : `node:${specifier}`;

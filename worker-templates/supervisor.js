@@ -4,9 +4,11 @@
 import GUEST_PRELUDE from "./guest-prelude.js";
 import GUEST_CHILD_PROCESS from "./guest-child-process.js";
 import GUEST_HTTP from "./guest-http.js";
+import GUEST_HTTPS from "./guest-https.js";
 import GUEST_BRIDGE from "./guest-bridge.js";
 import GUEST_FS from "./guest-fs.js";
 import GUEST_FS_PROMISES from "./guest-fs-promises.js";
+import GUEST_PATH from "./guest-path.js";
 import GUEST_READLINE from "./guest-readline.js";
 import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
 
@@ -14,9 +16,11 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
   "secure-exec-child-process.js": GUEST_CHILD_PROCESS,
   "secure-exec-http.js": GUEST_HTTP,
+  "secure-exec-https.js": GUEST_HTTPS,
   "secure-exec-bridge.js": GUEST_BRIDGE,
   "secure-exec-fs.js": GUEST_FS,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
+  "secure-exec-path.js": GUEST_PATH,
   "secure-exec-readline.js": GUEST_READLINE,
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };

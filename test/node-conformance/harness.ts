@@ -4,7 +4,7 @@
 // /workspace.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeRuntime } from "../../runtime/index.js";
@@ -32,7 +32,7 @@ function observation(stdout: string, stderr: string, exitCode: number, hung: boo
 }
 
 /** Host results depend only on node's version and the case's inputs: kept across runs. */
-const cacheDir = join(tmpdir(), "secure-exec-conformance-cache-v2");
+const cacheDir = join(tmpdir(), "secure-exec-conformance-cache-v3");
 
 function cacheKey(testCase: ConformanceCase): string {
   return createHash("sha256")
@@ -79,21 +79,27 @@ async function runOnHostRaw(testCase: ConformanceCase): Promise<Observation> {
       // A torn write: run again.
     }
   }
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), "conformance-")));
+  const base = realpathSync(mkdtempSync(join(tmpdir(), "conformance-")));
+  const dir = join(base, "cwd");
+  mkdirSync(dir);
   try {
     // guest.js under a "type": "module" package, so file names in output match the guest's.
     writeFileSync(join(dir, "package.json"), '{"type":"module"}\n');
     writeFileSync(join(dir, "guest.js"), testCase.code);
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, ...testCase.env };
     const result = await new Promise<{ stdout: string; stderr: string; exitCode: number; hung: boolean }>((resolve) => {
-      const child = spawn(process.execPath, ["guest.js"], { cwd: dir, env, stdio: ["pipe", "pipe", "pipe"] });
+      // stdin is a file, as for `node guest.js < input` (a pipe from spawn is a socket, which
+      // /dev/stdin cannot open).
+      const stdinPath = join(base, "stdin");
+      writeFileSync(stdinPath, testCase.stdin ?? "");
+      const stdinFd = openSync(stdinPath, "r");
+      const child = spawn(process.execPath, ["guest.js"], { cwd: dir, env, stdio: [stdinFd, "pipe", "pipe"] });
+      closeSync(stdinFd);
       let stdout = "";
       let stderr = "";
       let hung = false;
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-      child.stdin.on("error", () => {});
-      child.stdin.end(testCase.stdin ?? "");
+      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
       const timer = setTimeout(() => {
         hung = true;
         child.kill("SIGKILL");
@@ -111,7 +117,7 @@ async function runOnHostRaw(testCase: ConformanceCase): Promise<Observation> {
     }
     return seen;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(base, { recursive: true, force: true });
   }
 }
 
