@@ -58,8 +58,6 @@ export const DESIGNED_DIFFERENCES: Record<string, DesignedDifference> = {
  */
 export const KNOWN_GAPS: Record<string, string> = {
   "assert: ok and equal pass": "stdout differs; stderr empty vs AssertionError [ERR_ASSERTION]; exit 0 vs 1",
-  "child_process: stdio inherit forwards output": "stdout differs",
-  "child_process: shell true with node -e": "stdout differs; stderr empty vs Error; exit 0 vs 1",
   "console: table": "stdout differs",
   "console: count": "stdout differs",
   "console: group indents": "stdout differs",
