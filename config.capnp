@@ -29,6 +29,8 @@ const supervisorWorker :Workerd.Worker = (
     (name = "guest-fs.js", text = embed "worker-templates/guest-fs.js"),
     (name = "guest-fs-promises.js", text = embed "worker-templates/guest-fs-promises.js"),
     (name = "guest-path.js", text = embed "worker-templates/guest-path.js"),
+    (name = "guest-util.js", text = embed "worker-templates/guest-util.js"),
+    (name = "guest-zlib.js", text = embed "worker-templates/guest-zlib.js"),
     (name = "guest-readline.js", text = embed "worker-templates/guest-readline.js"),
     (name = "guest-readline-promises.js", text = embed "worker-templates/guest-readline-promises.js"),
   ],

@@ -18,6 +18,8 @@ export const cellDefinition = {
     "guest-fs.js",
     "guest-fs-promises.js",
     "guest-path.js",
+    "guest-util.js",
+    "guest-zlib.js",
     "guest-readline.js",
     "guest-readline-promises.js",
   ],

@@ -20,6 +20,8 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   https: "secure-exec-https.js",
   path: "secure-exec-path.js",
   "path/posix": "secure-exec-path.js",
+  util: "secure-exec-util.js",
+  zlib: "secure-exec-zlib.js",
   readline: "secure-exec-readline.js",
   "readline/promises": "secure-exec-readline-promises.js",
 };

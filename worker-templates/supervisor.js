@@ -9,6 +9,8 @@ import GUEST_BRIDGE from "./guest-bridge.js";
 import GUEST_FS from "./guest-fs.js";
 import GUEST_FS_PROMISES from "./guest-fs-promises.js";
 import GUEST_PATH from "./guest-path.js";
+import GUEST_UTIL from "./guest-util.js";
+import GUEST_ZLIB from "./guest-zlib.js";
 import GUEST_READLINE from "./guest-readline.js";
 import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
 
@@ -21,6 +23,8 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-fs.js": GUEST_FS,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
   "secure-exec-path.js": GUEST_PATH,
+  "secure-exec-util.js": GUEST_UTIL,
+  "secure-exec-zlib.js": GUEST_ZLIB,
   "secure-exec-readline.js": GUEST_READLINE,
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };

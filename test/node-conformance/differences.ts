@@ -128,11 +128,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   "url: invalid URL code": "stdout differs",
   "url: inspect URL": "stdout differs",
   "util: deprecate warns once on stderr": "stderr output vs empty",
-  "util: parseArgs": "stdout differs; stderr empty vs Error; exit 0 vs 1",
-  "util: parseArgs unknown option throws": "stdout differs",
-  "util: getSystemErrorName": "stdout differs; stderr empty vs Error; exit 0 vs 1",
-  "util: debuglog honours NODE_DEBUG": "stdout differs",
-  "util: debuglog enabled prints to stderr": "stdout differs; stderr output vs empty",
   "v8: serialize deserialize": "stdout differs; stderr empty vs Error; exit 0 vs 1",
   "v8: getHeapStatistics": "stdout differs",
   "vm: runInNewContext": "stdout differs; stderr empty vs Error; exit 0 vs 1",
@@ -144,8 +139,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   "web: assigning globalThis.Response keeps output": "stdout differs; stderr empty vs TypeError; exit 0 vs 1",
   "worker_threads: Worker with eval": "stdout differs; stderr empty vs Error; exit 0 vs 1",
   "worker_threads: MessageChannel from module": "stdout differs; stderr empty vs TypeError; exit 0 vs 1",
-  "zlib: bad data error code": "stdout differs",
-  "zlib: gunzip of garbage callback error": "stdout differs",
 };
 
 export function matchesDesignedDifference(difference: DesignedDifference, sandbox: Observation): boolean {
