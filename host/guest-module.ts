@@ -29,6 +29,13 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:util": "./secure-exec-util.js",
   zlib: "./secure-exec-zlib.js",
   "node:zlib": "./secure-exec-zlib.js",
+  "node:test": "./secure-exec-test.js",
+  dgram: "./secure-exec-dgram.js",
+  "node:dgram": "./secure-exec-dgram.js",
+  vm: "./secure-exec-vm.js",
+  "node:vm": "./secure-exec-vm.js",
+  worker_threads: "./secure-exec-worker-threads.js",
+  "node:worker_threads": "./secure-exec-worker-threads.js",
   readline: "./secure-exec-readline.js",
   "node:readline": "./secure-exec-readline.js",
   "readline/promises": "./secure-exec-readline-promises.js",
@@ -41,6 +48,10 @@ export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
   "secure-exec-fs-promises.js": ["secure-exec-fs.js", "secure-exec-path.js"],
   "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
   "secure-exec-https.js": ["secure-exec-http.js"],
+  "secure-exec-test.js": ["secure-exec-unsupported.js"],
+  "secure-exec-dgram.js": ["secure-exec-unsupported.js"],
+  "secure-exec-vm.js": ["secure-exec-unsupported.js"],
+  "secure-exec-worker-threads.js": ["secure-exec-unsupported.js"],
 };
 
 /**

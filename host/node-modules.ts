@@ -22,6 +22,9 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   "path/posix": "secure-exec-path.js",
   util: "secure-exec-util.js",
   zlib: "secure-exec-zlib.js",
+  dgram: "secure-exec-dgram.js",
+  vm: "secure-exec-vm.js",
+  worker_threads: "secure-exec-worker-threads.js",
   readline: "secure-exec-readline.js",
   "readline/promises": "secure-exec-readline-promises.js",
 };

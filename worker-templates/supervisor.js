@@ -11,6 +11,11 @@ import GUEST_FS_PROMISES from "./guest-fs-promises.js";
 import GUEST_PATH from "./guest-path.js";
 import GUEST_UTIL from "./guest-util.js";
 import GUEST_ZLIB from "./guest-zlib.js";
+import GUEST_UNSUPPORTED from "./guest-unsupported.js";
+import GUEST_TEST from "./guest-test.js";
+import GUEST_DGRAM from "./guest-dgram.js";
+import GUEST_VM from "./guest-vm.js";
+import GUEST_WORKER_THREADS from "./guest-worker-threads.js";
 import GUEST_READLINE from "./guest-readline.js";
 import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
 
@@ -25,6 +30,11 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-path.js": GUEST_PATH,
   "secure-exec-util.js": GUEST_UTIL,
   "secure-exec-zlib.js": GUEST_ZLIB,
+  "secure-exec-unsupported.js": GUEST_UNSUPPORTED,
+  "secure-exec-test.js": GUEST_TEST,
+  "secure-exec-dgram.js": GUEST_DGRAM,
+  "secure-exec-vm.js": GUEST_VM,
+  "secure-exec-worker-threads.js": GUEST_WORKER_THREADS,
   "secure-exec-readline.js": GUEST_READLINE,
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };

@@ -9,5 +9,6 @@ export default [
   { name: "dns: lookup localhost", code: `import dns from "node:dns";\ndns.lookup("localhost", (err, address, family) => console.log(err, typeof address, [4, 6].includes(family)));` },
   { name: "dns: promises lookup of invalid name", code: `import dns from "node:dns/promises";\ntry { await dns.lookup("name.invalid") } catch (e) { console.log(e.code) }` },
   { name: "tls: constants", code: `import tls from "node:tls";\nconsole.log(tls.DEFAULT_MIN_VERSION, typeof tls.connect, typeof tls.createSecureContext);` },
+  { name: "dgram: socket send", code: `import dgram from "node:dgram";\nconst s = dgram.createSocket({ type: "udp4" }); s.send("x", 9, "127.0.0.1", (err) => { console.log("sent", err); s.close(); });` },
   { name: "dgram: createSocket bind", code: `import dgram from "node:dgram";\nconst s = dgram.createSocket("udp4"); s.on("error", (e) => console.log("error", e.code)); s.bind(0, "127.0.0.1", () => { console.log("bound", typeof s.address().port); s.close(); });` },
 ] satisfies ConformanceCase[];

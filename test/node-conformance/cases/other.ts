@@ -3,6 +3,7 @@ import type { ConformanceCase } from "../types.js";
 export const title = "other builtins";
 export default [
   { name: "other: node:test runs a test", code: `import test from "node:test";\ntest("adds", () => { if (1 + 1 !== 2) throw new Error("math") });`, note: "compares the exit code only; the reporter output differs by version" },
+  { name: "other: node:test mock", code: `import { mock } from "node:test";\nconst fn = mock.fn((x) => x * 2); fn(2); fn(3); console.log(fn.mock.callCount(), fn.mock.calls.map((c) => c.result));` },
   { name: "other: punycode", code: `import punycode from "node:punycode";\nconsole.log(punycode.encode("mañana"), punycode.toASCII("mañana.com"));` },
   { name: "other: tty isatty", code: `import tty from "node:tty";\nconsole.log(tty.isatty(1), process.stdout.isTTY);` },
   { name: "other: module.builtinModules count sane", code: `import { builtinModules } from "node:module";\nconsole.log(builtinModules.length > 30, builtinModules.includes("worker_threads"));` },
