@@ -25,6 +25,13 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   dgram: "secure-exec-dgram.js",
   vm: "secure-exec-vm.js",
   worker_threads: "secure-exec-worker-threads.js",
+  crypto: "secure-exec-crypto.js",
+  assert: "secure-exec-assert.js",
+  diagnostics_channel: "secure-exec-diagnostics-channel.js",
+  os: "secure-exec-os.js",
+  net: "secure-exec-net.js",
+  dns: "secure-exec-dns.js",
+  "dns/promises": "secure-exec-dns-promises.js",
   readline: "secure-exec-readline.js",
   "readline/promises": "secure-exec-readline-promises.js",
 };

@@ -16,6 +16,13 @@ import GUEST_TEST from "./guest-test.js";
 import GUEST_DGRAM from "./guest-dgram.js";
 import GUEST_VM from "./guest-vm.js";
 import GUEST_WORKER_THREADS from "./guest-worker-threads.js";
+import GUEST_CRYPTO from "./guest-crypto.js";
+import GUEST_ASSERT from "./guest-assert.js";
+import GUEST_DIAGNOSTICS_CHANNEL from "./guest-diagnostics-channel.js";
+import GUEST_OS from "./guest-os.js";
+import GUEST_NET from "./guest-net.js";
+import GUEST_DNS from "./guest-dns.js";
+import GUEST_DNS_PROMISES from "./guest-dns-promises.js";
 import GUEST_READLINE from "./guest-readline.js";
 import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
 
@@ -35,6 +42,13 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-dgram.js": GUEST_DGRAM,
   "secure-exec-vm.js": GUEST_VM,
   "secure-exec-worker-threads.js": GUEST_WORKER_THREADS,
+  "secure-exec-crypto.js": GUEST_CRYPTO,
+  "secure-exec-assert.js": GUEST_ASSERT,
+  "secure-exec-diagnostics-channel.js": GUEST_DIAGNOSTICS_CHANNEL,
+  "secure-exec-os.js": GUEST_OS,
+  "secure-exec-net.js": GUEST_NET,
+  "secure-exec-dns.js": GUEST_DNS,
+  "secure-exec-dns-promises.js": GUEST_DNS_PROMISES,
   "secure-exec-readline.js": GUEST_READLINE,
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };

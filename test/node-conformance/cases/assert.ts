@@ -12,6 +12,8 @@ export default [
   { name: "assert: uncaught assertion exits 1", code: `import assert from "node:assert";\nassert.strictEqual("a", "b");` },
   { name: "assert: fail", code: `import assert from "node:assert";\ntry { assert.fail("boom") } catch (e) { console.log(e.message, e.code) }` },
   { name: "assert: notDeepStrictEqual", code: `import assert from "node:assert";\nassert.notDeepStrictEqual([1], [2]); assert.notStrictEqual(1, 2); console.log("not equal ok");` },
+  { name: "assert: loose deepEqual and notEqual", code: `import assert from "node:assert";\nassert.deepEqual({ a: [1, "2"] }, { a: ["1", 2] }); assert.notEqual(1, 2); try { assert.notEqual(1, "1") } catch (e) { console.log(e.code, e.operator) } try { assert.deepEqual({ a: 1 }, { a: 2 }) } catch (e) { console.log(e.code, e.operator) }\nconsole.log("loose ok");` },
+  { name: "assert: named imports", code: `import { strictEqual, deepStrictEqual, ok, equal } from "node:assert";\nok(true); equal(0, false); strictEqual(1, 1); deepStrictEqual([1], [1]); console.log("named ok");` },
   { name: "assert: AssertionError class", code: `import { AssertionError } from "node:assert";\nconst e = new AssertionError({ actual: 1, expected: 2, operator: "strictEqual" }); console.log(e.name, e.code, e instanceof Error);` },
   { name: "assert: deepEqual maps and sets", code: `import assert from "node:assert";\nassert.deepStrictEqual(new Map([[1, { a: 1 }]]), new Map([[1, { a: 1 }]])); assert.deepStrictEqual(new Set([1, 2]), new Set([2, 1])); console.log("collections equal");` },
 ] satisfies ConformanceCase[];
