@@ -43,6 +43,7 @@ const supervisorWorker :Workerd.Worker = (
     (name = "guest-net.js", text = embed "worker-templates/guest-net.js"),
     (name = "guest-dns.js", text = embed "worker-templates/guest-dns.js"),
     (name = "guest-dns-promises.js", text = embed "worker-templates/guest-dns-promises.js"),
+    (name = "guest-perf-hooks.js", text = embed "worker-templates/guest-perf-hooks.js"),
     (name = "guest-readline.js", text = embed "worker-templates/guest-readline.js"),
     (name = "guest-readline-promises.js", text = embed "worker-templates/guest-readline-promises.js"),
   ],

@@ -32,6 +32,7 @@ export const cellDefinition = {
     "guest-net.js",
     "guest-dns.js",
     "guest-dns-promises.js",
+    "guest-perf-hooks.js",
     "guest-readline.js",
     "guest-readline-promises.js",
   ],

@@ -50,6 +50,8 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:dns": "./secure-exec-dns.js",
   "dns/promises": "./secure-exec-dns-promises.js",
   "node:dns/promises": "./secure-exec-dns-promises.js",
+  perf_hooks: "./secure-exec-perf-hooks.js",
+  "node:perf_hooks": "./secure-exec-perf-hooks.js",
   readline: "./secure-exec-readline.js",
   "node:readline": "./secure-exec-readline.js",
   "readline/promises": "./secure-exec-readline-promises.js",

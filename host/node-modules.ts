@@ -32,6 +32,7 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   net: "secure-exec-net.js",
   dns: "secure-exec-dns.js",
   "dns/promises": "secure-exec-dns-promises.js",
+  perf_hooks: "secure-exec-perf-hooks.js",
   readline: "secure-exec-readline.js",
   "readline/promises": "secure-exec-readline-promises.js",
 };

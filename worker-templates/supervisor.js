@@ -23,6 +23,7 @@ import GUEST_OS from "./guest-os.js";
 import GUEST_NET from "./guest-net.js";
 import GUEST_DNS from "./guest-dns.js";
 import GUEST_DNS_PROMISES from "./guest-dns-promises.js";
+import GUEST_PERF_HOOKS from "./guest-perf-hooks.js";
 import GUEST_READLINE from "./guest-readline.js";
 import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
 
@@ -49,6 +50,7 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-net.js": GUEST_NET,
   "secure-exec-dns.js": GUEST_DNS,
   "secure-exec-dns-promises.js": GUEST_DNS_PROMISES,
+  "secure-exec-perf-hooks.js": GUEST_PERF_HOOKS,
   "secure-exec-readline.js": GUEST_READLINE,
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };

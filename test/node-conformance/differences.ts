@@ -127,7 +127,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   "modules: import json with attributes": "stdout differs; stderr empty vs Error; exit 0 vs 1",
   "other: tty isatty": "stdout differs",
   "other: sys alias of util": "stderr output vs empty",
-  "perf_hooks: PerformanceObserver fires": "stdout differs",
   "process: env assignment stringifies": "stdout differs",
   "process: on exit runs": "stdout differs",
   "process: beforeExit runs once": "stdout differs",
