@@ -2,8 +2,8 @@
 // opens no socket: the host reaches the server through `rt.fetch(port, …)`, whose
 // requests arrive as deliveries and are answered through a ServerResponse-like object.
 // The client (`request`, `get`) is the sandbox's too: a request to the guest's own loopback
-// reaches its own servers (nothing else listens there), any other goes out through `fetch`
-// (the run's network policy), and every failure is an 'error' event on the request.
+// reaches its own servers, any other goes out through `fetch` (the run's network policy),
+// and every failure is an 'error' event on the request.
 const realHttp = process.getBuiltinModule("node:http");
 const { EventEmitter } = process.getBuiltinModule("node:events");
 const { Readable, Writable } = process.getBuiltinModule("node:stream");
@@ -336,9 +336,9 @@ export class ClientRequest extends Writable {
       // Connecting takes a turn of the event loop, as in Node (an abort right after the call wins).
       await Promise.resolve();
       if (this.destroyed) return;
-      if (LOOPBACK.has(hostname)) {
-        const server = protocol === "http:" ? httpServers.get(port) : undefined;
-        if (!server) throw systemError("ECONNREFUSED", "connect", hostname === "localhost" ? "127.0.0.1" : hostname, port);
+      const loopback = LOOPBACK.has(hostname);
+      const server = loopback && protocol === "http:" ? httpServers.get(port) : undefined;
+      if (server) {
         const reply = await server({
           method: this.method,
           path: this.path,
@@ -368,6 +368,9 @@ export class ClientRequest extends Writable {
       } catch (error) {
         if (this.destroyed) return;
         if (error?.code === "EACCES" || /not permitted to access the internet/.test(String(error?.message))) {
+          // The guest's loopback is its own: with no guest server there, nothing listens
+          // (the host's own ports are reachable only when the network policy names them).
+          if (loopback) throw systemError("ECONNREFUSED", "connect", hostname === "localhost" ? "127.0.0.1" : hostname, port);
           throw systemError("EACCES", "connect", hostname, port, "secure-exec: the run's network permissions do not allow this host");
         }
         const failure = systemError("ECONNREFUSED", "connect", hostname, port, String(error?.message ?? error));

@@ -34,8 +34,9 @@ beforeAll(async () => {
   void mapLimited(allCases, CONCURRENCY, async ({ builtin, testCase }) => {
     const resolve = resolvers.get(testCase.name)!;
     try {
+      const started = performance.now();
       const [host, sandbox] = await Promise.all([runOnHost(testCase), runInSandbox(runtime, testCase)]);
-      resolve({ testCase, builtin, host, sandbox, identical: identical(host, sandbox) });
+      resolve({ testCase, builtin, host, sandbox, identical: identical(host, sandbox), ms: Math.round(performance.now() - started) });
     } catch (error) {
       const failed = { stdout: "", stderr: String(error), exitCode: -1, hung: false, stderrClass: `harness error: ${String(error)}` };
       resolve({ testCase, builtin, host: failed, sandbox: failed, identical: false });

@@ -138,7 +138,7 @@ export const KNOWN_GAPS: Record<string, string> = {
   "process: emitWarning goes to stderr": "stderr output vs empty",
   "process: import from node:process": "stdout differs",
   "timers: clearTimeout by numeric id": "hangs",
-  "timers: setInterval 0 is held to 1ms": "stdout differs",
+  "timers: setInterval 0 is held to 1ms": "stdout differs (timing-dependent: sometimes matches under load)",
   "timers: node:timers setTimeout keeps run alive": "stdout differs",
   "timers: node:timers setInterval": "stdout differs",
   "timers/promises: setTimeout value": "stdout differs; stderr empty vs output; exit 0 vs 13",

@@ -141,6 +141,8 @@ export interface CaseResult {
   host: Observation;
   sandbox: Observation;
   identical: boolean;
+  /** Wall-clock time of the case (both sides), for finding slow ones. */
+  ms?: number;
 }
 
 export function identical(host: Observation, sandbox: Observation): boolean {
