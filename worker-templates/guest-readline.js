@@ -63,7 +63,6 @@ export class Interface extends EventEmitter {
   }
 
   _receive(text) {
-    if (this.closed) return;
     // A "\r\n" split across chunks is one line end.
     if (this._sawCarriageReturn && text.startsWith("\n")) text = text.slice(1);
     this._sawCarriageReturn = false;
@@ -74,8 +73,8 @@ export class Interface extends EventEmitter {
       if (match[0] === "\r" && match.index === rest.length - 1) this._sawCarriageReturn = true;
       const line = rest.slice(0, match.index);
       rest = rest.slice(match.index + match[0].length);
+      // Node keeps going through the lines it has, even after close().
       this._emitLine(line);
-      if (this.closed) return;
     }
     this._pending = rest;
     this.line = rest;
@@ -105,7 +104,6 @@ export class Interface extends EventEmitter {
   }
 
   prompt() {
-    if (this.closed) throw useAfterClose();
     if (this.paused) this.resume();
     this._write(this._prompt);
   }
@@ -140,8 +138,7 @@ export class Interface extends EventEmitter {
   }
 
   write(data) {
-    if (this.closed) throw useAfterClose();
-    if (typeof data === "string") this._receive(data);
+    if (typeof data === "string" && !this.closed) this._receive(data);
   }
 
   pause() {

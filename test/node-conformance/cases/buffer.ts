@@ -18,4 +18,8 @@ export default [
   { name: "buffer: node:buffer exports", code: `import { Buffer as B, constants, kMaxLength, atob, btoa, Blob } from "node:buffer";\nconsole.log(B === Buffer, typeof constants.MAX_LENGTH, kMaxLength > 0, atob(btoa("hi")), typeof Blob);` },
   { name: "buffer: write returns bytes written", code: `const b = Buffer.alloc(5);\nconsole.log(b.write("héllo"), b.toString());` },
   { name: "buffer: invalid encoding throws", code: `try { Buffer.from("x", "nope") } catch (e) { console.log(e.name, e.code) }` },
+  { name: "buffer: toString ranges and utf16le", code: `const b = Buffer.from("hello world"); console.log(b.toString("utf8", 6), b.toString("utf8", 0, 5), Buffer.from("hi", "utf16le").length, Buffer.from("aGVsbG8", "base64").toString());` },
+  { name: "buffer: compare and sort buffers", code: `const list = [Buffer.from("b"), Buffer.from("a"), Buffer.from("c")].sort(Buffer.compare); console.log(list.map(String).join(""), Buffer.from("a").compare(Buffer.from("b")));` },
+  { name: "buffer: copy and fill ranges", code: `const a = Buffer.from("abcdef"); const b = Buffer.alloc(4, "."); a.copy(b, 1, 2, 4); console.log(b.toString(), a.fill("z", 4).toString());` },
+  { name: "buffer: Blob and File from buffer", code: `import { Blob, File } from "node:buffer";\nconst f = new File([Buffer.from("data")], "a.txt", { type: "text/plain" }); console.log(f.name, f.size, f.type, await new Blob([f]).text());` },
 ] satisfies ConformanceCase[];

@@ -20,4 +20,7 @@ export default [
   { name: "events: rawListeners and listeners", code: `import { EventEmitter } from "node:events";\nconst e = new EventEmitter(); e.once("a", function f() {}); console.log(e.listeners("a").length, e.rawListeners("a")[0].name === "bound onceWrapper" || typeof e.rawListeners("a")[0].listener);` },
   { name: "events: getEventListeners", code: `import { getEventListeners, EventEmitter } from "node:events";\nconst e = new EventEmitter(); e.on("q", () => {}); console.log(getEventListeners(e, "q").length);` },
   { name: "events: AbortSignal listener", code: `const ac = new AbortController(); ac.signal.addEventListener("abort", () => console.log("aborted", ac.signal.reason.name)); ac.abort();` },
+  { name: "events: once rejects on error event", code: `import { EventEmitter, once } from "node:events";\nconst e = new EventEmitter(); setTimeout(() => e.emit("error", new Error("bad")), 1); try { await once(e, "ready") } catch (err) { console.log("rejected", err.message) }` },
+  { name: "events: listener this and arrow", code: `import { EventEmitter } from "node:events";\nconst e = new EventEmitter(); e.on("x", function () { console.log(this === e) }); e.on("x", () => console.log(typeof this)); e.emit("x");` },
+  { name: "events: symbol event names", code: `import { EventEmitter } from "node:events";\nconst s = Symbol("evt"); const e = new EventEmitter(); e.on(s, (v) => console.log("sym", v)); e.emit(s, 1); console.log(e.eventNames());` },
 ] satisfies ConformanceCase[];

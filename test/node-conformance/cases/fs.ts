@@ -56,4 +56,9 @@ export default [
   { name: "fs: glob", code: `import fs from "node:fs";\nconsole.log(typeof fs.globSync);`, node22: { stdout: "function\n", reason: "fs.globSync arrived in Node 22" } },
   { name: "fs: globSync of a pattern", code: `import fs from "node:fs";\nfs.mkdirSync("g/sub", { recursive: true }); for (const f of ["g/a.txt", "g/b.js", "g/sub/c.txt"]) fs.writeFileSync(f, "");\nconsole.log(fs.globSync("**/*.txt", { cwd: "g" }).sort(), fs.globSync("g/*.js"));`, node22: { stdout: "[ 'a.txt', 'sub/c.txt' ] [ 'g/b.js' ]\n", reason: "fs.globSync arrived in Node 22" } },
   { name: "fs: promises glob iterates", code: `import fs from "node:fs/promises";\nawait fs.mkdir("pg"); await fs.writeFile("pg/x.md", ""); await fs.writeFile("pg/y.txt", ""); const found = []; for await (const f of fs.glob("pg/*.md")) found.push(f); console.log(found);`, node22: { stdout: "[ 'pg/x.md' ]\n", reason: "fs.promises.glob arrived in Node 22" } },
+  { name: "fs: rename over a directory fails", code: `import fs from "node:fs";\nfs.writeFileSync("f", ""); fs.mkdirSync("d2"); try { fs.renameSync("f", "d2") } catch (e) { console.log(e.code) }` },
+  { name: "fs: readdir of a file ENOTDIR", code: `import fs from "node:fs";\nfs.writeFileSync("nf", ""); try { fs.readdirSync("nf") } catch (e) { console.log(e.code, e.syscall) }` },
+  { name: "fs: rmSync of directory without recursive", code: `import fs from "node:fs";\nfs.mkdirSync("rd"); try { fs.rmSync("rd") } catch (e) { console.log(e.code) }` },
+  { name: "fs: writeFileSync with mode and signal", code: `import fs from "node:fs";\nfs.writeFileSync("md", "x", { mode: 0o600 }); console.log((fs.statSync("md").mode & 0o777).toString(8));` },
+  { name: "fs: readFileSync with flag a+ creates", code: `import fs from "node:fs";\nconsole.log(JSON.stringify(fs.readFileSync("created-by-read", { flag: "a+", encoding: "utf8" })), fs.existsSync("created-by-read"));` },
 ] satisfies ConformanceCase[];
