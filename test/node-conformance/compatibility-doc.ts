@@ -23,8 +23,11 @@ export function renderCompatibilityDoc(files: CaseFile[], results: CaseResult[],
     `Oracle: node ${nodeVersion} (cases where Node 22 differs pin Node 22's result).`,
     `Identical: **${same} of ${total}** cases; refused by design with a clear error: ${refused}; hangs: ${hangs}.`,
     "",
-    "| Builtin | Status | Cases | Not identical |",
-    "| --- | --- | --- | --- |",
+    "Status: **full** (every case identical), **full, with refusals** (the rest are refused with",
+    "a clear error naming what is unsupported), **partial** (some cases differ: listed).",
+    "",
+    "| Builtin | Status | Identical | Refused (by design) | Differs |",
+    "| --- | --- | --- | --- | --- |",
   ];
   for (const file of files) {
     const rows = file.cases.map((testCase) => byName.get(testCase.name)).filter((row): row is CaseResult => row !== undefined);
@@ -32,8 +35,10 @@ export function renderCompatibilityDoc(files: CaseFile[], results: CaseResult[],
     const refusedHere = differing.filter((row) => DESIGNED_DIFFERENCES[row.testCase.name]);
     const status =
       differing.length === 0 ? "full" : refusedHere.length === rows.length ? "refused" : refusedHere.length === differing.length ? "full, with refusals" : "partial";
-    const missing = differing.map((row) => row.testCase.name.replace(/^[^:]*:\s*/, "")).join("; ");
-    lines.push(`| ${cell(file.title)} | ${status} | ${rows.length - differing.length}/${rows.length} | ${cell(missing)} |`);
+    const short = (row: CaseResult) => row.testCase.name.replace(/^[^:]*:\s*/, "");
+    const refusedNames = refusedHere.map(short).join("; ");
+    const differsNames = differing.filter((row) => !DESIGNED_DIFFERENCES[row.testCase.name]).map(short).join("; ");
+    lines.push(`| ${cell(file.title)} | ${status} | ${rows.length - differing.length}/${rows.length} | ${cell(refusedNames)} | ${cell(differsNames)} |`);
   }
   for (const file of files) {
     lines.push("", `## ${file.title}`, "", "| Case | Result |", "| --- | --- |");
