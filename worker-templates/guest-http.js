@@ -424,6 +424,53 @@ export function clientFor(defaultProtocol) {
 
 export const { request, get } = clientFor("http:");
 
+// `fetch` of the guest's own server (which exists only when this module is loaded) reaches
+// it directly, as in Node; anything else is the run's fetch.
+const NativeResponse = globalThis.Response;
+const NativeRequest = globalThis.Request;
+const fetchBeforeHttp = globalThis.fetch;
+globalThis.fetch = async function fetch(input, init) {
+  let url;
+  try {
+    url = new URL(typeof input === "string" || input instanceof URL ? String(input) : input?.url);
+  } catch {
+    return fetchBeforeHttp.call(this, input, init);
+  }
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const loopback = LOOPBACK.has(hostname);
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const server = url.protocol === "http:" && loopback ? httpServers.get(port) : undefined;
+  if (!server) {
+    if (!loopback) return fetchBeforeHttp.call(this, input, init);
+    try {
+      return await fetchBeforeHttp.call(this, input, init);
+    } catch (error) {
+      // Nothing of the guest's listens there, and the host's port is not allowed: refused, as Node says it.
+      if (error?.code === "EACCES" || /not permitted to access the internet/.test(String(error?.message))) {
+        throw new TypeError("fetch failed", { cause: systemError("ECONNREFUSED", "connect", hostname === "localhost" ? "127.0.0.1" : hostname, port) });
+      }
+      throw error;
+    }
+  }
+  const request = new NativeRequest(input, init);
+  const release = bridge.hold();
+  try {
+    const body = request.body ? Buffer.from(await request.arrayBuffer()) : Buffer.alloc(0);
+    const reply = await server({
+      method: request.method,
+      path: `${url.pathname}${url.search}`,
+      headers: Object.fromEntries(request.headers),
+      body: body.toString("base64"),
+    });
+    const status = reply.status ?? 200;
+    const bytes = Buffer.from(reply.body ?? "", "base64");
+    const nullBody = status === 204 || status === 304 || request.method === "HEAD";
+    return new NativeResponse(nullBody ? null : bytes, { status, statusText: reply.statusText ?? "", headers: reply.headers ?? {} });
+  } finally {
+    release();
+  }
+};
+
 export * from "node:http";
 export { Server, IncomingMessage, ServerResponse };
 const httpModule = { ...realHttp, createServer, Server, IncomingMessage, ServerResponse, ClientRequest, request, get };

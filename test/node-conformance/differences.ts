@@ -113,7 +113,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   "console: timeEnd prints label": "stdout differs; stderr output vs empty",
   "console: Console class": "stdout differs; stderr empty vs Error; exit 0 vs 1",
   "events: max listeners warning on stderr": "stdout differs; stderr output vs empty",
-  "http: fetch own server": "stdout differs; stderr empty vs Error; exit 0 vs 1",
   "http: refused fetch rejects": "stdout differs",
   "language: globalThis properties": "stdout differs",
   "modules: import.meta.url is a file URL": "stdout differs; stderr empty vs TypeError; exit 0 vs 1",
