@@ -18,6 +18,14 @@ const bridge = {
 
 
 
+/** [name, value, name, value, …] (raw header lists) as pairs. */
+function pairsOf(list) {
+  if (list.length > 0 && Array.isArray(list[0])) return list;
+  const pairs = [];
+  for (let i = 0; i + 1 < list.length; i += 2) pairs.push([list[i], list[i + 1]]);
+  return pairs;
+}
+
 class IncomingMessage extends Readable {
   constructor(message) {
     super({ read() {} });
@@ -45,11 +53,12 @@ class ServerResponse extends EventEmitter {
     this.finished = false;
     this.writableEnded = false;
     this.headers = new Map();
+    this.written = new Map();
     this.chunks = [];
     this.resolve = resolve;
   }
   setHeader(name, value) {
-    this.headers.set(String(name).toLowerCase(), Array.isArray(value) ? value.join(", ") : String(value));
+    this.headers.set(String(name).toLowerCase(), Array.isArray(value) ? value.map(String) : String(value));
     return this;
   }
   getHeader(name) {
@@ -71,7 +80,9 @@ class ServerResponse extends EventEmitter {
     }
     this.statusCode = statusCode;
     if (statusMessage) this.statusMessage = statusMessage;
-    for (const [name, value] of Object.entries(headers ?? {})) this.setHeader(name, value);
+    // Headers given here are sent, not stored: getHeader() does not see them (as in Node).
+    const entries = Array.isArray(headers) ? pairsOf(headers) : Object.entries(headers ?? {});
+    for (const [name, value] of entries) this.written.set(String(name).toLowerCase(), Array.isArray(value) ? value.map(String) : String(value));
     this.headersSent = true;
     return this;
   }
@@ -91,11 +102,14 @@ class ServerResponse extends EventEmitter {
     if (chunk !== undefined && chunk !== null) this.write(chunk, encoding);
     this.writableEnded = true;
     this.finished = true;
+    const all = new Map([...this.headers, ...this.written]);
     this.resolve({
       ok: true,
       status: this.statusCode,
       statusText: this.statusMessage || realHttp.STATUS_CODES?.[this.statusCode] || "",
-      headers: Object.fromEntries(this.headers),
+      headers: Object.fromEntries([...all].map(([name, value]) => [name, Array.isArray(value) ? value.join(", ") : value])),
+      // Repeated headers (set-cookie) one by one, for the guest's own clients.
+      headerList: [...all].flatMap(([name, value]) => (Array.isArray(value) ? value.map((one) => [name, one]) : [[name, value]])),
       body: Buffer.concat(this.chunks).toString("base64"),
     });
     queueMicrotask(() => this.emit("finish"));
@@ -159,7 +173,11 @@ class Server extends EventEmitter {
         this.emit("request", request, response);
       } catch (error) {
         resolve({ ok: true, status: 500, statusText: "Internal Server Error", headers: {}, body: "" });
-        throw error;
+        // A handler that throws is an uncaught exception of the guest, as in Node (the run's
+        // timers report what their callbacks throw).
+        globalThis.setTimeout(() => {
+          throw error;
+        }, 0);
       }
     });
   }
@@ -346,7 +364,7 @@ export class ClientRequest extends Writable {
           body: body.toString("base64"),
         });
         if (this.destroyed) return;
-        const response = new ClientIncomingMessage(reply.status, reply.statusText, Object.entries(reply.headers ?? {}));
+        const response = new ClientIncomingMessage(reply.status, reply.statusText, reply.headerList ?? Object.entries(reply.headers ?? {}));
         this._deliver(response);
         const bytes = Buffer.from(reply.body ?? "", "base64");
         if (bytes.length > 0) response.push(bytes);
@@ -465,7 +483,7 @@ globalThis.fetch = async function fetch(input, init) {
     const status = reply.status ?? 200;
     const bytes = Buffer.from(reply.body ?? "", "base64");
     const nullBody = status === 204 || status === 304 || request.method === "HEAD";
-    return new NativeResponse(nullBody ? null : bytes, { status, statusText: reply.statusText ?? "", headers: reply.headers ?? {} });
+    return new NativeResponse(nullBody ? null : bytes, { status, statusText: reply.statusText ?? "", headers: reply.headerList ?? reply.headers ?? {} });
   } finally {
     release();
   }
