@@ -235,7 +235,44 @@ export function parseArgs(config = {}) {
   return result;
 }
 
-const utilModule = { ...real, parseArgs, getSystemErrorName, getSystemErrorMessage, getSystemErrorMap, debuglog, debug, deprecate };
+// promisify(setTimeout) and promisify(setImmediate) are timers/promises' forms in Node; here
+// they wait on the run's own timers (which keep the run alive) unless the timer brings its own.
+const PROMISIFY_CUSTOM = Symbol.for("nodejs.util.promisify.custom");
+
+function abortReason(signal) {
+  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error("The operation was aborted", { cause: signal.reason }), { name: "AbortError", code: "ABORT_ERR" });
+}
+
+function waiting(schedule, clear) {
+  return (value, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(abortReason(signal));
+      const handle = schedule(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(value);
+      });
+      const onAbort = () => {
+        clear(handle);
+        reject(abortReason(signal));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+}
+
+export function promisify(original) {
+  if (typeof original === "function" && original[PROMISIFY_CUSTOM] === undefined) {
+    if (original === globalThis.setTimeout) {
+      return (ms, value, options) => waiting((done) => globalThis.setTimeout(done, ms), (t) => globalThis.clearTimeout(t))(value, options?.signal);
+    }
+    if (original === globalThis.setImmediate) {
+      return (value, options) => waiting((done) => globalThis.setImmediate(done), (t) => globalThis.clearImmediate(t))(value, options?.signal);
+    }
+  }
+  return real.promisify(original);
+}
+promisify.custom = real.promisify.custom ?? PROMISIFY_CUSTOM;
+
+const utilModule = { ...real, promisify, parseArgs, getSystemErrorName, getSystemErrorMessage, getSystemErrorMap, debuglog, debug, deprecate };
 
 export * from "node:util";
 export default utilModule;

@@ -143,8 +143,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   "timers/promises: setTimeout value": "stdout differs; stderr empty vs output; exit 0 vs 13",
   "timers/promises: setInterval iterator": "stdout differs; stderr empty vs output; exit 0 vs 13",
   "timers/promises: scheduler.wait": "stdout differs; stderr empty vs output; exit 0 vs 13",
-  "timers: promisify setTimeout": "stdout differs; stderr empty vs TypeError; exit 0 vs 1",
-  "timers: promisify setImmediate": "stdout differs; stderr empty vs TypeError; exit 0 vs 1",
   "url: invalid URL code": "stdout differs",
   "url: inspect URL": "stdout differs",
   "util: deprecate warns once on stderr": "stderr output vs empty",
