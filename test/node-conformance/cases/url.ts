@@ -15,4 +15,8 @@ export default [
   { name: "url: domainToASCII", code: `import { domainToASCII, domainToUnicode } from "node:url";\nconsole.log(domainToASCII("español.com"), domainToUnicode("xn--espaol-zwa.com"));` },
   { name: "url: inspect URL", code: `console.log(new URL("http://a.b/c"));` },
   { name: "url: urlToHttpOptions", code: `import { urlToHttpOptions } from "node:url";\nconst o = urlToHttpOptions(new URL("http://a:b@h:1/p?q")); console.log(o.hostname, o.port, o.path, o.auth);` },
+  { name: "url: URL with unicode and percent-encoding", code: `const u = new URL("https://example.com/a b/ü?q=ä&x=1 2"); console.log(u.pathname, u.search, u.href);` },
+  { name: "url: URL setters", code: `const u = new URL("http://a.com/x"); u.port = "8080"; u.pathname = "/y z"; u.hash = "h"; u.searchParams.set("k", "v w"); console.log(u.href, u.host);` },
+  { name: "url: node:url URL is the global", code: `import { URL as U, URLSearchParams as P } from "node:url";\nconsole.log(U === URL, P === URLSearchParams);` },
+  { name: "url: legacy parse of relative and auth", code: `import url from "node:url";\nconst p = url.parse("//user:pw@host/p", false, true); console.log(p.auth, p.host, p.pathname, url.parse("/a?b=1").query);` },
 ] satisfies ConformanceCase[];

@@ -36,4 +36,12 @@ export default [
   { name: "util: inspect errors with cause", code: `const e = new Error("outer", { cause: new Error("inner") }); console.log(e.cause.message, Object.keys(e));` },
   { name: "util: format %o and %O", code: `import { format } from "node:util";\nconsole.log(format("%O", { a: [1, 2] }), format("%c", "color: red"));` },
   { name: "util: MIMEType", code: `import { MIMEType } from "node:util";\nconst m = new MIMEType("text/html; charset=utf-8"); console.log(m.type, m.subtype, m.params.get("charset"), String(m));` },
+  { name: "util: format %s of objects and symbols", code: `import util from "node:util";\nconsole.log(util.format("%s|%s|%s|%s", { a: 1 }, [1, [2]], Symbol("q"), 5n), util.format("%d %i", "42", "7.9"), util.format("%s", null, undefined));` },
+  { name: "util: inspect options sorted breakLength", code: `import { inspect } from "node:util";\nconsole.log(inspect({ b: 1, a: 2, c: { z: 1, y: 2 } }, { sorted: true, breakLength: Infinity }), inspect("a'b"), inspect(new Date(0)));` },
+  { name: "util: inspect of Buffer over 50 bytes", code: `console.log(Buffer.alloc(60, 1));` },
+  { name: "util: inspect of typed arrays and ArrayBuffer", code: `console.log(new Uint16Array([1, 2]), new ArrayBuffer(3), new Float64Array(2));` },
+  { name: "util: inspect promise states", code: `import { inspect } from "node:util";\nconst p = Promise.reject(new Error("x")); p.catch(() => {}); console.log(inspect(Promise.resolve(4)), inspect(new Promise(() => {})));` },
+  { name: "util: inspect of null prototype and getters", code: `const o = Object.create(null); o.k = 1; console.log(o, { get x() { return 1 } });` },
+  { name: "util: inspect long strings in objects", code: `console.log({ s: "x".repeat(100) }); console.log(["a".repeat(30), "b".repeat(30), "c".repeat(30)]);` },
+  { name: "util: isDeepStrictEqual with NaN and -0", code: `import { isDeepStrictEqual } from "node:util";\nconsole.log(isDeepStrictEqual(NaN, NaN), isDeepStrictEqual(0, -0), isDeepStrictEqual([1, , 3], [1, undefined, 3]));` },
 ] satisfies ConformanceCase[];

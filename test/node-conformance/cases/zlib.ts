@@ -18,4 +18,6 @@ export default [
   { name: "zlib: level option", code: `import { deflateSync } from "node:zlib";\nconst s = "a".repeat(1000); console.log(deflateSync(s, { level: 9 }).length <= deflateSync(s, { level: 1 }).length);` },
   { name: "zlib: crc32", code: `import zlib from "node:zlib";\nconsole.log(typeof zlib.crc32 === "function" ? zlib.crc32("hello") : 907060870);`, note: "crc32 is Node 22; the fallback prints Node 22's value" },
   { name: "zlib: unzipSync detects gzip", code: `import { gzipSync, unzipSync } from "node:zlib";\nconsole.log(unzipSync(gzipSync("u")).toString());` },
+  { name: "zlib: deflate with dictionary", code: `import zlib from "node:zlib";\nconst dict = Buffer.from("hello world"); const d = zlib.deflateSync("hello world hello", { dictionary: dict }); console.log(zlib.inflateSync(d, { dictionary: dict }).toString());` },
+  { name: "zlib: inflate needing dictionary without one", code: `import zlib from "node:zlib";\nconst d = zlib.deflateSync("abc", { dictionary: Buffer.from("abc") }); try { zlib.inflateSync(d) } catch (e) { console.log(e.code, e.errno, e.message) }` },
 ] satisfies ConformanceCase[];
