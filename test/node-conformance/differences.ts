@@ -125,6 +125,7 @@ export const KNOWN_GAPS: Record<string, string> = {
   "modules: missing builtin is an error": "stderr Error [ERR_UNKNOWN_BUILTIN_MODULE] vs Error",
   "modules: import json with attributes": "stdout differs; stderr empty vs Error; exit 0 vs 1",
   "other: tty isatty": "stdout differs",
+  "other: sqlite": "stderr output vs empty (no ExperimentalWarning)",
   "other: sys alias of util": "stderr output vs empty",
   "process: env assignment stringifies": "stdout differs",
   "process: on exit runs": "stdout differs",
