@@ -23,6 +23,30 @@ afterAll(() => {
   upstream.close();
 });
 
+describe("node:http client", () => {
+  it("reaches an allowed host through the egress proxy; a denied one and a refused loopback port are 'error' events", async () => {
+    const rt = await NodeRuntime.create({
+      permissions: { network: { default: "deny", rules: [{ pattern: `127.0.0.1:${port}`, action: "allow" }] } },
+    });
+    try {
+      const result = await rt.exec(`
+        import http from "node:http";
+        const get = (url) => new Promise((resolve) => {
+          http.get(url, (res) => { let body = ""; res.on("data", (c) => body += c); res.on("end", () => resolve(res.statusCode + " " + res.headers["x-upstream"] + " " + body)); })
+            .on("error", (e) => resolve("error " + e.code));
+        });
+        console.log(await get("http://127.0.0.1:${port}/via-http"));
+        console.log(await get("http://127.0.0.1:${port + 1}/"));
+        console.log(await get("http://example.invalid/"));
+      `);
+      expect(result.stderr).toBe("");
+      expect(result.stdout).toBe(`200 yes upstream saw GET /via-http \nerror ECONNREFUSED\nerror EACCES\n`);
+    } finally {
+      await rt.dispose();
+    }
+  });
+});
+
 describe("network permission", () => {
   it("is denied by default: guest fetch cannot leave the sandbox", async () => {
     const rt = await NodeRuntime.create();

@@ -24,7 +24,10 @@ function dispatch(message) {
     return;
   }
   if (message.kind === "child-output") {
-    child[message.stream === "stderr" ? "stderr" : "stdout"].push(Buffer.from(message.data, "base64"));
+    const name = message.stream === "stderr" ? "stderr" : "stdout";
+    const bytes = Buffer.from(message.data, "base64");
+    if (child._stdio[name] === "inherit") process[name].write(bytes);
+    else if (child._stdio[name] === "pipe") child[name].push(bytes);
   } else if (message.kind === "child-exit") {
     child._exit(message.code, message.signal ?? null);
   }
@@ -50,9 +53,25 @@ let nextPid = 1000;
 /** Raw bytes of stdin per host call: as base64 they stay well under the host-call cap. */
 const STDIN_PIECE_BYTES = 512 * 1024;
 
+/** Each of stdin, stdout, stderr: "pipe", "inherit" or "ignore" (streams and fds 0-2 count as inherit). */
+function stdioModes(stdio) {
+  const list = typeof stdio === "string" ? [stdio, stdio, stdio] : Array.isArray(stdio) ? stdio : [];
+  const mode = (value, index) => {
+    if (value === undefined || value === null || value === "pipe" || value === "overlapped") return "pipe";
+    if (value === "ignore") return "ignore";
+    if (value === "inherit" || value === index || (index > 0 && value === process[index === 1 ? "stdout" : "stderr"]) || (index === 0 && value === process.stdin)) return "inherit";
+    if (typeof value === "number" && (value === 1 || value === 2)) return "inherit";
+    const error = new TypeError(`The argument 'stdio' is invalid. Received ${typeof value === "string" ? `'${value}'` : typeof value}`);
+    error.code = "ERR_INVALID_ARG_VALUE";
+    throw error;
+  };
+  return { stdin: mode(list[0], 0), stdout: mode(list[1], 1), stderr: mode(list[2], 2) };
+}
+
 class ChildProcess extends EventEmitter {
-  constructor(command, args) {
+  constructor(command, args, stdio = { stdin: "pipe", stdout: "pipe", stderr: "pipe" }) {
     super();
+    this._stdio = stdio;
     this.pid = undefined;
     this.spawnfile = command;
     this.spawnargs = [command, ...args];
@@ -63,7 +82,8 @@ class ChildProcess extends EventEmitter {
     this.stdout = new Readable({ read() {} });
     this.stderr = new Readable({ read() {} });
     const child = this;
-    this.stdin = new Writable({
+
+    this.stdin = this._stdinWritable = new Writable({
       write(chunk, encoding, callback) {
         // In pieces that fit a host call (the host refuses larger ones unread).
         const bytes = Buffer.from(chunk, encoding);
@@ -80,6 +100,11 @@ class ChildProcess extends EventEmitter {
         child._send({ kind: "child-stdin-end" }).then(() => callback(), callback);
       },
     });
+    // Not piped: Node's child has no stream for it.
+    if (stdio.stdout !== "pipe") this.stdout = null;
+    if (stdio.stderr !== "pipe") this.stderr = null;
+    if (stdio.stdin !== "pipe") this.stdin = null;
+    this.stdio = [this.stdin, this.stdout, this.stderr];
     this.release = bridge.hold();
   }
 
@@ -93,8 +118,8 @@ class ChildProcess extends EventEmitter {
     if (this.exitCode !== null || this.signalCode !== null) return;
     this.exitCode = signal ? null : code;
     this.signalCode = signal;
-    this.stdout.push(null);
-    this.stderr.push(null);
+    this.stdout?.push(null);
+    this.stderr?.push(null);
     children.delete(this.childId);
     // Node emits 'exit' first, then 'close' once the stdio streams have ended.
     queueMicrotask(() => {
@@ -130,12 +155,57 @@ function normalizeSpawnArguments(args, options) {
   return { args: args.map(String), options: options ?? {} };
 }
 
+/** Shell syntax that needs a real shell: pipes, lists, redirection, substitution, globs, variables. */
+const SHELL_SYNTAX = /[|&;<>()`$*?]/;
+
+/** Whether a command line has shell syntax outside quotes. */
+function needsShell(line) {
+  let quote = null;
+  for (let i = 0; i < line.length; i += 1) {
+    const char = line[i];
+    if (quote) {
+      if (char === quote) quote = null;
+      else if (char === "\\" && quote === '"') i += 1;
+    } else if (char === "'" || char === '"') quote = char;
+    else if (char === "\\") i += 1;
+    else if (SHELL_SYNTAX.test(char)) return true;
+  }
+  return false;
+}
+
+/** A child that failed to start: 'error' then 'close', as Node reports a spawn failure. */
+function failedChild(child, error) {
+  child.exitCode = -2;
+  child.stdout?.push(null);
+  child.stderr?.push(null);
+  queueMicrotask(() => {
+    child.emit("error", error);
+    child.emit("close", -2, null);
+    child.release();
+  });
+  return child;
+}
+
 export function spawn(command, argsOrOptions, maybeOptions) {
   if (typeof command !== "string" || command.length === 0) {
     throw new TypeError('The "file" argument must be of type string and not empty');
   }
-  const { args, options } = normalizeSpawnArguments(argsOrOptions, maybeOptions);
-  const child = new ChildProcess(command, args);
+  let { args, options } = normalizeSpawnArguments(argsOrOptions, maybeOptions);
+  const child = new ChildProcess(command, args, stdioModes(options.stdio));
+  if (options.shell) {
+    // No shell in the sandbox: a plain command line is split into words as sh would.
+    const line = [command, ...args].join(" ");
+    if (needsShell(line)) {
+      const error = systemError("ENOENT", `spawn ${typeof options.shell === "string" ? options.shell : "/bin/sh"}`, line, `the sandbox has no shell: run one command without pipes, redirection, lists, variables or globs (${line})`);
+      error.code = "ERR_NOT_SUPPORTED";
+      return failedChild(child, error);
+    }
+    [command, ...args] = splitCommand(line);
+    child.spawnargs = [typeof options.shell === "string" ? options.shell : "/bin/sh", "-c", line];
+    if (!command) return failedChild(child, systemError("ENOENT", "spawn /bin/sh", line));
+  }
+  if (child._stdio.stdin === "inherit") queueMicrotask(() => process.stdin.pipe(child._stdinWritable));
+  else if (child._stdio.stdin === "ignore") queueMicrotask(() => child._stdinWritable.end());
   // `node file.mjs`: the script may exist only in this run's files so far (written and not
   // yet handed back), so its source travels with the request.
   let script;
@@ -162,15 +232,7 @@ export function spawn(command, argsOrOptions, maybeOptions) {
     })
     .then((reply) => {
       if (!reply.ok) {
-        const error = systemError(reply.code ?? "ENOENT", `spawn ${command}`, command, reply.error);
-        child.exitCode = -2;
-        child.stdout.push(null);
-        child.stderr.push(null);
-        queueMicrotask(() => {
-          child.emit("error", error);
-          child.emit("close", -2, null);
-          child.release();
-        });
+        failedChild(child, systemError(reply.code ?? "ENOENT", `spawn ${command}`, command, reply.error));
         return;
       }
       child.childId = reply.childId;
@@ -187,8 +249,8 @@ function collect(child, options, callback) {
   const encoding = options.encoding ?? "utf8";
   const stdout = [];
   const stderr = [];
-  child.stdout.on("data", (chunk) => stdout.push(chunk));
-  child.stderr.on("data", (chunk) => stderr.push(chunk));
+  if (child._stdio.stdout === "pipe") child.stdout.on("data", (chunk) => stdout.push(chunk));
+  if (child._stdio.stderr === "pipe") child.stderr.on("data", (chunk) => stderr.push(chunk));
   let spawnError;
   child.on("error", (error) => (spawnError = error));
   child.on("close", (code, signal) => {
@@ -209,7 +271,7 @@ function collect(child, options, callback) {
     }
     callback?.(null, out, err);
   });
-  if (options.input !== undefined) child.stdin.end(options.input);
+  if (options.input !== undefined) child._stdinWritable.end(options.input);
   return child;
 }
 
@@ -263,8 +325,9 @@ export function exec(command, options, callback) {
     callback = options;
     options = {};
   }
-  const [file, ...args] = splitCommand(String(command));
-  return execFile(file ?? "", args, options ?? {}, callback);
+  // exec runs its command line through the shell, which here is the word splitter above.
+  const child = spawn(String(command), [], { ...options, shell: options?.shell ?? true });
+  return collect(child, options ?? {}, callback);
 }
 
 const customPromisify = (fn) =>

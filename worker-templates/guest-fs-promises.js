@@ -32,6 +32,7 @@ export const {
   unlink,
   utimes,
   watch,
+  glob,
   writeFile,
 } = promises;
 export { FileHandle };

@@ -4,6 +4,7 @@
 // work, and hands the changes back at the end of the run. The host re-checks them.
 // Nothing here loads a builtin at import time: streams load `node:stream` on first use.
 import { bridge, sandboxBuiltins } from "./secure-exec-bridge.js";
+import { matchesGlob } from "./secure-exec-path.js";
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -86,6 +87,7 @@ const ERRORS = {
   EPERM: [-1, "operation not permitted"],
   ENOENT: [-2, "no such file or directory"],
   EBADF: [-9, "bad file descriptor"],
+  EAGAIN: [-11, "resource temporarily unavailable"],
   EACCES: [-13, "permission denied"],
   EBUSY: [-16, "resource busy or locked"],
   EEXIST: [-17, "file already exists"],
@@ -474,10 +476,18 @@ function toBytes(data, encoding, name = "data") {
   );
 }
 
+function checkEncoding(options) {
+  const { encoding } = options;
+  if (encoding !== undefined && encoding !== null && encoding !== "buffer" && !Buffer.isEncoding(encoding)) {
+    throw argError("ERR_INVALID_ARG_VALUE", `The argument 'encoding' is invalid encoding. Received ${typeof encoding === "string" ? `'${encoding}'` : describe(encoding)}`);
+  }
+  return options;
+}
+
 function optionsOf(options, defaults = {}) {
   if (options === undefined || options === null || typeof options === "function") return { ...defaults };
-  if (typeof options === "string") return { ...defaults, encoding: options };
-  if (typeof options === "object") return { ...defaults, ...options };
+  if (typeof options === "string") return checkEncoding({ ...defaults, encoding: options });
+  if (typeof options === "object") return checkEncoding({ ...defaults, ...options });
   throw argError("ERR_INVALID_ARG_TYPE", `The "options" argument must be of type object. Received ${describe(options)}`);
 }
 
@@ -564,7 +574,7 @@ export class Stats {
     this.ino = node.ino;
     this.size = node.kind === "dir" ? 4096 : node.size;
     this.blocks = Math.ceil(this.size / 512);
-    this.atimeMs = mtimeMs;
+    this.atimeMs = node.atimeMs ?? mtimeMs;
     this.mtimeMs = mtimeMs;
     this.ctimeMs = mtimeMs;
     this.birthtimeMs = node.birthtimeMs ?? mtimeMs;
@@ -707,8 +717,27 @@ function statOf(path, options, syscall) {
   return options?.bigint ? bigintStats(stats) : stats;
 }
 
+/**
+ * All of stdin, read at once: the run's stdin is buffered before it starts (exec), so this
+ * does not block; a spawned guest's stdin still open says EAGAIN, as Node does for a
+ * non-blocking stdin.
+ */
+function readStdinSync() {
+  const stdin = process.stdin;
+  const chunks = [];
+  for (let chunk = stdin.read(); chunk !== null; chunk = stdin.read()) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk));
+  if (!stdin.readableEnded && !stdin._readableState?.ended) {
+    if (chunks.length > 0) stdin.unshift(Buffer.concat(chunks));
+    throw fsError("EAGAIN", "read");
+  }
+  return Buffer.concat(chunks);
+}
+
+const STDIN_PATHS = new Set(["/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"]);
+
 export function readFileSync(path, options) {
   const { encoding, flag } = optionsOf(options, { flag: "r" });
+  if (path === 0 || (typeof path === "string" && STDIN_PATHS.has(path))) return encodeOut(readStdinSync(), encoding);
   if (typeof path === "number") return encodeOut(readAllFd(path), encoding);
   const resolved = resolvePath(path);
   const flags = parseFlags(flag);
@@ -801,7 +830,17 @@ export function mkdirSync(path, options) {
     attach(at, newDir(dirMode, Date.now()));
     first ??= at;
   }
-  return first;
+  return first === undefined ? undefined : asGiven(path, resolved, first);
+}
+
+/** `ancestor` (of `resolved`, which the caller wrote as `path`) in the caller's terms, as Node reports it. */
+function asGiven(path, resolved, ancestor) {
+  const text = pathText(path);
+  if (text.startsWith("/")) return ancestor;
+  const parts = text.split("/").filter((part) => part !== "" && part !== ".");
+  if (parts.includes("..")) return ancestor;
+  const drop = resolved.split("/").filter(Boolean).length - ancestor.split("/").filter(Boolean).length;
+  return parts.slice(0, parts.length - drop).join("/");
 }
 
 export function mkdtempSync(prefix, options) {
@@ -1039,7 +1078,7 @@ export function utimesSync(path, atime, mtime) {
   const resolved = resolvePath(path);
   checkWrite(resolved, "utime");
   const node = existing(resolved, "utime");
-  toMs(atime);
+  node.atimeMs = toMs(atime);
   node.mtimeMs = toMs(mtime);
   state().metaChanged.add(resolved);
   state().changed = true;
@@ -1072,13 +1111,18 @@ export function opendirSync(path, options) {
   return new Dir(resolved, readdirSync(resolved, { withFileTypes: true, recursive: optionsOf(options).recursive }));
 }
 
-export function statfsSync() {
+export function statfsSync(path, options) {
+  const resolved = resolvePath(path);
+  checkRead(resolved, "statfs");
+  if (!lookup(resolved)) throw missing("statfs", resolved);
   const s = state();
   const total = Number.isFinite(s.maxBytes) ? s.maxBytes : 2 ** 40;
   const blocks = Math.floor(total / 4096);
   const free = Math.max(0, Math.floor((total - s.bytes) / 4096));
   const files = Number.isFinite(s.maxFiles) ? s.maxFiles : 2 ** 31;
-  return { type: 0x01021994, bsize: 4096, blocks, bfree: free, bavail: free, files, ffree: Math.max(0, files - s.files) };
+  const figures = { type: 0x01021994, bsize: 4096, blocks, bfree: free, bavail: free, files, ffree: Math.max(0, files - s.files) };
+  if (!optionsOf(options).bigint) return figures;
+  return Object.fromEntries(Object.entries(figures).map(([key, value]) => [key, BigInt(value)]));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1235,6 +1279,62 @@ export function writevSync(fd, buffers, position) {
 }
 
 // ---------------------------------------------------------------------------------------
+// glob: every path under `cwd` (the tree is in memory and bounded by the file cap) tested
+// against the patterns with path.matchesGlob.
+
+export function globSync(pattern, options = {}) {
+  const patterns = Array.isArray(pattern) ? pattern : [pattern];
+  for (const item of patterns) {
+    if (typeof item !== "string") throw argError("ERR_INVALID_ARG_TYPE", `The "pattern" argument must be of type string. Received ${describe(item)}`);
+  }
+  const cwd = resolvePath(options.cwd ?? process.cwd(), "cwd");
+  const exclude = options.exclude;
+  const excluded = (relative, dirent) =>
+    typeof exclude === "function" ? exclude(options.withFileTypes ? dirent : relative) : Array.isArray(exclude) && exclude.some((p) => matchesGlob(relative, p));
+  const absolute = patterns.filter((p) => p.startsWith("/"));
+  const relativePatterns = patterns.filter((p) => !p.startsWith("/"));
+  const results = [];
+  const visit = (dirPath, prefix) => {
+    const node = lookup(dirPath);
+    if (!node || node.kind !== "dir" || denial("read", dirPath)) return;
+    for (const name of [...node.children].sort()) {
+      const childPath = joinPath(dirPath, name);
+      const child = lookup(childPath);
+      if (!child) continue;
+      const relative = prefix ? `${prefix}/${name}` : name;
+      const dirent = new Dirent(name, child.kind, dirPath);
+      if (excluded(relative, dirent)) continue;
+      if (relativePatterns.some((p) => matchesGlob(relative, p)) || absolute.some((p) => matchesGlob(childPath, p))) {
+        results.push(options.withFileTypes ? dirent : absolute.length > 0 && !relativePatterns.some((p) => matchesGlob(relative, p)) ? childPath : relative);
+      }
+      if (child.kind === "dir") visit(childPath, relative);
+    }
+  };
+  visit(cwd, "");
+  if (absolute.length > 0 && cwd !== ROOT_PATH) {
+    for (const top of new Set(absolute.map((p) => "/" + p.split("/").filter(Boolean)[0]))) {
+      if (!under(top, cwd) && !under(cwd, top)) visit(top, top.slice(1));
+    }
+  }
+  return results;
+}
+
+export function glob(pattern, options, callback) {
+  if (typeof options === "function") {
+    callback = options;
+    options = {};
+  }
+  if (typeof callback !== "function") {
+    throw argError("ERR_INVALID_ARG_TYPE", `The "callback" argument must be of type function. Received ${describe(callback)}`);
+  }
+  later(callback, () => globSync(pattern, options));
+}
+
+async function* globIterator(pattern, options) {
+  yield* globSync(pattern, options);
+}
+
+// ---------------------------------------------------------------------------------------
 // Unsupported here.
 
 function unsupported(name) {
@@ -1308,13 +1408,19 @@ export const chown = callbackForm("chown", chownSync);
 export const lchown = callbackForm("lchown", lchownSync);
 export const fchown = callbackForm("fchown", fchownSync);
 export const open = callbackForm("open", openSync);
-export const close = callbackForm("close", closeSync);
+const closeWithCallback = callbackForm("close", closeSync);
+export function close(fd, callback = () => {}) {
+  closeWithCallback(fd, callback);
+}
 export const fsync = callbackForm("fsync", fsyncSync);
 export const fdatasync = callbackForm("fdatasync", fdatasyncSync);
 export const opendir = callbackForm("opendir", opendirSync);
 export const statfs = callbackForm("statfs", statfsSync);
 
 export function exists(path, callback) {
+  if (typeof callback !== "function") {
+    throw argError("ERR_INVALID_ARG_TYPE", `The "cb" argument must be of type function. Received ${describe(callback)}`);
+  }
   const result = existsSync(path);
   queueMicrotask(() => callback(result));
 }
@@ -1414,6 +1520,19 @@ function streams() {
   class RealReadStream extends Readable {
     constructor(path, options) {
       const opts = optionsOf(options);
+      for (const name of ["start", "end"]) {
+        const value = opts[name];
+        if (value === undefined || (name === "end" && value === Infinity)) continue;
+        if (typeof value !== "number") {
+          throw argError("ERR_INVALID_ARG_TYPE", `The "${name}" argument must be of type number. Received ${describe(value)}`);
+        }
+        if (!Number.isInteger(value) || value < 0) {
+          throw argError("ERR_OUT_OF_RANGE", `The value of "${name}" is out of range. It must be >= 0 && <= ${Number.MAX_SAFE_INTEGER}. Received ${value}`, RangeError);
+        }
+      }
+      if (opts.start !== undefined && opts.end !== undefined && opts.start > opts.end) {
+        throw argError("ERR_OUT_OF_RANGE", `The value of "start" is out of range. It must be <= "end" (here: ${opts.end}). Received ${opts.start}`, RangeError);
+      }
       super({ highWaterMark: opts.highWaterMark ?? 64 * 1024, encoding: opts.encoding, emitClose: opts.emitClose ?? true });
       this.path = typeof path === "number" ? undefined : path;
       this.fd = typeof opts.fd === "number" ? opts.fd : typeof opts.fd === "object" && opts.fd ? opts.fd.fd : null;
@@ -1521,18 +1640,53 @@ export function createWriteStream(path, options) {
 // ---------------------------------------------------------------------------------------
 // Promise forms.
 
+let EventEmitterClass;
+
 export class FileHandle {
   constructor(fd) {
     this.fd = fd;
+  }
+  /** Its events (node:events loads on first use). */
+  _emitter() {
+    EventEmitterClass ??= process.getBuiltinModule("node:events").EventEmitter;
+    return (this._events ??= new EventEmitterClass());
+  }
+  on(event, listener) {
+    this._emitter().on(event, listener);
+    return this;
+  }
+  once(event, listener) {
+    this._emitter().once(event, listener);
+    return this;
+  }
+  off(event, listener) {
+    this._emitter().off(event, listener);
+    return this;
+  }
+  addListener(event, listener) {
+    return this.on(event, listener);
+  }
+  removeListener(event, listener) {
+    return this.off(event, listener);
+  }
+  removeAllListeners(event) {
+    this._emitter().removeAllListeners(event);
+    return this;
+  }
+  emit(event, ...args) {
+    return this._events ? this._events.emit(event, ...args) : false;
+  }
+  listenerCount(event) {
+    return this._events ? this._events.listenerCount(event) : 0;
   }
   async readFile(options) {
     return readFileSync(this.fd, options);
   }
   async writeFile(data, options) {
-    writeFileSync(this.fd, data, options);
+    writeFileSync(this.fd, await bytesOfData(data, optionsOf(options, { encoding: "utf8" }).encoding), options);
   }
   async appendFile(data, options) {
-    appendFileSync(this.fd, data, options);
+    appendFileSync(this.fd, await bytesOfData(data, optionsOf(options, { encoding: "utf8" }).encoding), options);
   }
   async read(buffer, offset, length, position) {
     if (buffer === undefined || (buffer !== null && typeof buffer === "object" && !ArrayBuffer.isView(buffer))) {
@@ -1577,7 +1731,10 @@ export class FileHandle {
     fsyncSync(this.fd);
   }
   async close() {
-    if (state().fds.has(this.fd)) closeSync(this.fd);
+    if (!state().fds.has(this.fd)) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    this.emit("close");
   }
   createReadStream(options) {
     return createReadStream(undefined, { ...options, fd: this.fd });
@@ -1643,6 +1800,7 @@ export const promises = {
   unlink: promiseForm(unlinkSync),
   utimes: promiseForm(utimesSync),
   watch: unsupported("promises.watch"),
+  glob: (pattern, options) => globIterator(pattern, options),
   writeFile: async (path, data, options) =>
     path instanceof FileHandle ? path.writeFile(data, options) : writeFileSync(path, await bytesOfData(data, optionsOf(options, { encoding: "utf8" }).encoding), options),
 };
@@ -1757,6 +1915,8 @@ const fsModule = {
   watch,
   watchFile,
   unwatchFile,
+  globSync,
+  glob,
   promises,
 };
 export default fsModule;

@@ -4,19 +4,57 @@
 import GUEST_PRELUDE from "./guest-prelude.js";
 import GUEST_CHILD_PROCESS from "./guest-child-process.js";
 import GUEST_HTTP from "./guest-http.js";
+import GUEST_HTTPS from "./guest-https.js";
 import GUEST_BRIDGE from "./guest-bridge.js";
 import GUEST_FS from "./guest-fs.js";
 import GUEST_FS_PROMISES from "./guest-fs-promises.js";
 import GUEST_NODE_MODULE from "./guest-node-module.js";
+import GUEST_PATH from "./guest-path.js";
+import GUEST_UTIL from "./guest-util.js";
+import GUEST_ZLIB from "./guest-zlib.js";
+import GUEST_UNSUPPORTED from "./guest-unsupported.js";
+import GUEST_TEST from "./guest-test.js";
+import GUEST_DGRAM from "./guest-dgram.js";
+import GUEST_VM from "./guest-vm.js";
+import GUEST_WORKER_THREADS from "./guest-worker-threads.js";
+import GUEST_CRYPTO from "./guest-crypto.js";
+import GUEST_ASSERT from "./guest-assert.js";
+import GUEST_DIAGNOSTICS_CHANNEL from "./guest-diagnostics-channel.js";
+import GUEST_OS from "./guest-os.js";
+import GUEST_NET from "./guest-net.js";
+import GUEST_DNS from "./guest-dns.js";
+import GUEST_DNS_PROMISES from "./guest-dns-promises.js";
+import GUEST_PERF_HOOKS from "./guest-perf-hooks.js";
+import GUEST_READLINE from "./guest-readline.js";
+import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
   "secure-exec-child-process.js": GUEST_CHILD_PROCESS,
   "secure-exec-http.js": GUEST_HTTP,
+  "secure-exec-https.js": GUEST_HTTPS,
   "secure-exec-bridge.js": GUEST_BRIDGE,
   "secure-exec-fs.js": GUEST_FS,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
   "secure-exec-module.js": GUEST_NODE_MODULE,
+  "secure-exec-path.js": GUEST_PATH,
+  "secure-exec-util.js": GUEST_UTIL,
+  "secure-exec-zlib.js": GUEST_ZLIB,
+  "secure-exec-unsupported.js": GUEST_UNSUPPORTED,
+  "secure-exec-test.js": GUEST_TEST,
+  "secure-exec-dgram.js": GUEST_DGRAM,
+  "secure-exec-vm.js": GUEST_VM,
+  "secure-exec-worker-threads.js": GUEST_WORKER_THREADS,
+  "secure-exec-crypto.js": GUEST_CRYPTO,
+  "secure-exec-assert.js": GUEST_ASSERT,
+  "secure-exec-diagnostics-channel.js": GUEST_DIAGNOSTICS_CHANNEL,
+  "secure-exec-os.js": GUEST_OS,
+  "secure-exec-net.js": GUEST_NET,
+  "secure-exec-dns.js": GUEST_DNS,
+  "secure-exec-dns-promises.js": GUEST_DNS_PROMISES,
+  "secure-exec-perf-hooks.js": GUEST_PERF_HOOKS,
+  "secure-exec-readline.js": GUEST_READLINE,
+  "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };
 
 /**

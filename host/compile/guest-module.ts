@@ -18,24 +18,74 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:child_process": "./secure-exec-child-process.js",
   http: "./secure-exec-http.js",
   "node:http": "./secure-exec-http.js",
+  https: "./secure-exec-https.js",
+  "node:https": "./secure-exec-https.js",
   fs: "./secure-exec-fs.js",
   "node:fs": "./secure-exec-fs.js",
   "fs/promises": "./secure-exec-fs-promises.js",
   "node:fs/promises": "./secure-exec-fs-promises.js",
   module: "./secure-exec-module.js",
   "node:module": "./secure-exec-module.js",
+  path: "./secure-exec-path.js",
+  "node:path": "./secure-exec-path.js",
+  "path/posix": "./secure-exec-path.js",
+  "node:path/posix": "./secure-exec-path.js",
+  util: "./secure-exec-util.js",
+  "node:util": "./secure-exec-util.js",
+  zlib: "./secure-exec-zlib.js",
+  "node:zlib": "./secure-exec-zlib.js",
+  "node:test": "./secure-exec-test.js",
+  dgram: "./secure-exec-dgram.js",
+  "node:dgram": "./secure-exec-dgram.js",
+  vm: "./secure-exec-vm.js",
+  "node:vm": "./secure-exec-vm.js",
+  worker_threads: "./secure-exec-worker-threads.js",
+  "node:worker_threads": "./secure-exec-worker-threads.js",
+  crypto: "./secure-exec-crypto.js",
+  "node:crypto": "./secure-exec-crypto.js",
+  assert: "./secure-exec-assert.js",
+  "node:assert": "./secure-exec-assert.js",
+  diagnostics_channel: "./secure-exec-diagnostics-channel.js",
+  "node:diagnostics_channel": "./secure-exec-diagnostics-channel.js",
+  os: "./secure-exec-os.js",
+  "node:os": "./secure-exec-os.js",
+  net: "./secure-exec-net.js",
+  "node:net": "./secure-exec-net.js",
+  dns: "./secure-exec-dns.js",
+  "node:dns": "./secure-exec-dns.js",
+  "dns/promises": "./secure-exec-dns-promises.js",
+  "node:dns/promises": "./secure-exec-dns-promises.js",
+  perf_hooks: "./secure-exec-perf-hooks.js",
+  "node:perf_hooks": "./secure-exec-perf-hooks.js",
+  readline: "./secure-exec-readline.js",
+  "node:readline": "./secure-exec-readline.js",
+  "readline/promises": "./secure-exec-readline-promises.js",
+  "node:readline/promises": "./secure-exec-readline-promises.js",
+};
+
+/** Sandbox modules that import another one (which must then be handed to the isolate too). */
+export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
+  "secure-exec-fs.js": ["secure-exec-path.js"],
+  "secure-exec-fs-promises.js": ["secure-exec-fs.js", "secure-exec-path.js"],
+  "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
+  "secure-exec-https.js": ["secure-exec-http.js"],
+  "secure-exec-dns-promises.js": ["secure-exec-dns.js"],
+  "secure-exec-test.js": ["secure-exec-unsupported.js"],
+  "secure-exec-dgram.js": ["secure-exec-unsupported.js"],
+  "secure-exec-vm.js": ["secure-exec-unsupported.js"],
+  "secure-exec-worker-threads.js": ["secure-exec-unsupported.js"],
 };
 
 /**
  * Module names of the sandbox builtins a compiled guest imports (they are handed to its
- * isolate only then). fs/promises re-exports fs.
+ * isolate only then), with the ones they import.
  */
 export function sandboxModulesOf(compiledModule: string): string[] {
   const names = new Set<string>();
   for (const specifier of new Set(Object.values(SHIMMED_SPECIFIERS))) {
     if (compiledModule.includes(JSON.stringify(specifier))) names.add(specifier.slice(2));
   }
-  if (names.has("secure-exec-fs-promises.js")) names.add("secure-exec-fs.js");
+  for (const name of [...names]) for (const dependency of SANDBOX_MODULE_DEPENDENCIES[name] ?? []) names.add(dependency);
   return [...names];
 }
 

@@ -5,7 +5,8 @@ import { readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
 import { parse, type Node } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
-import { isBuiltinSpecifier } from "./specifiers.js";
+import { isBuiltinSpecifier, ModuleNotFoundError } from "./specifiers.js";
+import { SANDBOX_MODULE_DEPENDENCIES } from "./guest-module.js";
 
 export type BundledModule = { js: string } | { cjs: string } | { json: unknown };
 
@@ -16,6 +17,24 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   "fs/promises": "secure-exec-fs-promises.js",
   child_process: "secure-exec-child-process.js",
   http: "secure-exec-http.js",
+  https: "secure-exec-https.js",
+  path: "secure-exec-path.js",
+  "path/posix": "secure-exec-path.js",
+  util: "secure-exec-util.js",
+  zlib: "secure-exec-zlib.js",
+  dgram: "secure-exec-dgram.js",
+  vm: "secure-exec-vm.js",
+  worker_threads: "secure-exec-worker-threads.js",
+  crypto: "secure-exec-crypto.js",
+  assert: "secure-exec-assert.js",
+  diagnostics_channel: "secure-exec-diagnostics-channel.js",
+  os: "secure-exec-os.js",
+  net: "secure-exec-net.js",
+  dns: "secure-exec-dns.js",
+  "dns/promises": "secure-exec-dns-promises.js",
+  perf_hooks: "secure-exec-perf-hooks.js",
+  readline: "secure-exec-readline.js",
+  "readline/promises": "secure-exec-readline-promises.js",
 };
 const MAX_BYTES = 64 * 1024 * 1024;
 
@@ -147,7 +166,7 @@ export class NodeModulesBundler {
         const sandboxModule = file.kind === "esm" ? SANDBOX_BUILTINS[specifier.replace(/^node:/, "")] : undefined;
         if (sandboxModule) {
           sandboxModules.add(sandboxModule);
-          if (sandboxModule === "secure-exec-fs-promises.js") sandboxModules.add("secure-exec-fs.js");
+          for (const dependency of SANDBOX_MODULE_DEPENDENCIES[sandboxModule] ?? []) sandboxModules.add(dependency);
           return `${"../".repeat(name.split("/").length - 1)}${sandboxModule}`;
         }
         if (isBuiltinSpecifier(specifier)) return specifier.includes(":") ? undefined : `node:${specifier}`;
