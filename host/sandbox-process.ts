@@ -59,6 +59,7 @@ export class SandboxProcess {
       defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
     ]);
     sandbox.bootTimings = [
+      ...sandbox.handle.bootPhases,
       { phase: "workerd-start", durationMs: launched - started },
       { phase: "guest-warmup", durationMs: performance.now() - launched },
     ];
