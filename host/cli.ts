@@ -5,10 +5,9 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { ExecOptions } from "../runtime/types.js";
-import { API_VERSION } from "./http-app.js";
-import { loadServerConfig, ServerConfigError } from "./server-config.js";
-// The runtime and the server (Miniflare and friends) load only when a command needs them,
-// so --help and usage errors answer at once.
+import { API_VERSION } from "./api-version.js";
+// The runtime and the server (HTTP stack, schemas, metrics) load only when a command needs
+// them, so --help, usage errors and one-shot runs do not pay for what they do not use.
 
 /** Exit code of usage errors and of failures of the CLI itself (not of the guest). */
 export const EXIT_USAGE = 2;
@@ -154,6 +153,7 @@ async function runDemo(serverUrl: string, file: string, token: string | undefine
 }
 
 async function serveCommand(flags: ServeFlags): Promise<number> {
+  const { loadServerConfig } = await import("./server-config.js");
   const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG, port: flags.port, host: flags.host });
   const { startServer } = await import("./server.js");
   let server;
@@ -262,7 +262,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // --help and --version end here with exit code 0; usage errors were already printed.
       return error.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    if (error instanceof CliError || error instanceof ServerConfigError) {
+    if (error instanceof CliError || (error instanceof Error && error.name === "ServerConfigError")) {
       process.stderr.write(`secure-exec: ${error.message.replace(/^secure-exec: /, "")}\n`);
       return EXIT_USAGE;
     }

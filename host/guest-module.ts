@@ -1,8 +1,8 @@
 // Turns guest source (an ES module) into the module the prelude runs: static imports are
 // hoisted to load time and the body becomes `export default async function`, so the body
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
-import { parse, type Node, type Program } from "acorn";
-import { simple as walkSimple } from "acorn-walk";
+import type { Node, Program } from "acorn";
+import { acorn, acornWalk } from "./parser.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
@@ -82,7 +82,7 @@ export interface CompileOptions {
 export function compileGuestModule(source: string, options: CompileOptions = {}): string {
   let program: Program;
   try {
-    program = parse(source, {
+    program = acorn().parse(source, {
       ecmaVersion: "latest",
       sourceType: "module",
       allowHashBang: true,
@@ -105,7 +105,7 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       (typeof value === "string" ? options.resolveBare?.(value) : undefined);
     if (target) specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: JSON.stringify(target) });
   };
-  walkSimple(program, {
+  acornWalk().simple(program, {
     ImportDeclaration: (node) => redirect((node as Node & { source: Node }).source),
     ExportNamedDeclaration: (node) => redirect((node as Node & { source?: Node | null }).source),
     ExportAllDeclaration: (node) => redirect((node as Node & { source: Node }).source),

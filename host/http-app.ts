@@ -11,8 +11,9 @@ import type { ExecOptions, RunResult } from "../runtime/types.js";
 import type { Admission } from "./admission.js";
 import { sameSecret, type Authentication } from "./bearer-auth.js";
 
-/** Version of the HTTP API and CLI. */
-export const API_VERSION = "0.1.0";
+import { API_VERSION } from "./api-version.js";
+
+export { API_VERSION } from "./api-version.js";
 
 export type RunRoute = "exec" | "run";
 /** ok: exit 0; nonzero_exit: the guest failed; killed: exit 137 (time, CPU or memory limit);

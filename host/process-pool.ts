@@ -51,9 +51,9 @@ export class ProcessPool {
     private readonly onBootTiming?: (phase: string, durationMs: number) => void,
   ) {}
 
-  /** Starts the first process; resolves once it is ready. */
-  async warmUp(): Promise<void> {
-    await this.launch();
+  /** Starts the first process (or adopts `first`, already starting); resolves once it is ready. */
+  async warmUp(first?: Promise<SandboxProcess>): Promise<void> {
+    await this.launch(first);
   }
 
   private responsiveCount(): number {
@@ -94,11 +94,11 @@ export class ProcessPool {
     }
   }
 
-  private async launch(): Promise<SandboxProcess | undefined> {
+  private async launch(starting?: Promise<SandboxProcess>): Promise<SandboxProcess | undefined> {
     const started = performance.now();
     const launching = (async () => {
       try {
-        const sandbox = await takeProcess();
+        const sandbox = await (starting ?? takeProcess());
         const handedOver = performance.now();
         if (this.disposed) {
           await sandbox.kill({ reason: "killed", detail: "runtime disposed" });

@@ -1,7 +1,7 @@
 // One warm workerd process: its keep-alive channel, heartbeat and resource readings.
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
-import { Pool } from "undici";
+import type { Pool } from "undici";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { hostEndpointAddress } from "./host-router.js";
 import { buildRunMessage } from "./supervisor-protocol.js";
@@ -24,6 +24,10 @@ export interface ProcessLoss {
 
 let nextProcessNumber = 1;
 
+/** Compiled like any guest, so the warm-up exercises exactly the path real runs take. */
+const WARMUP_SOURCE = 'console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0));';
+let warmupModule: string | undefined;
+
 export class SandboxProcess {
   readonly id = `p${nextProcessNumber++}`;
   readonly pid: number;
@@ -42,9 +46,12 @@ export class SandboxProcess {
   private readonly stateListeners = new Set<() => void>();
   idleDataKb = 0;
 
-  private constructor(private readonly handle: WorkerdHandle) {
+  private constructor(
+    private readonly handle: WorkerdHandle,
+    PoolClass: typeof Pool,
+  ) {
     this.pid = handle.pid;
-    this.dispatcher = new Pool(handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
+    this.dispatcher = new PoolClass(handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
     this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
@@ -52,10 +59,15 @@ export class SandboxProcess {
   /** `defaultMemoryCapMb` is applied while the process boots, so most handoffs need no prlimit. */
   static async launch(defaultMemoryCapMb?: number): Promise<SandboxProcess> {
     const started = performance.now();
-    const sandbox = new SandboxProcess(await launchWorkerd(await hostEndpointAddress()));
+    const launching = hostEndpointAddress().then((address) => launchWorkerd(address));
+    launching.catch(() => {});
+    // While workerd starts: the HTTP client, and the warm-up guest (which loads the compiler).
+    const undici = await import("undici");
+    warmupModule ??= compileGuestModule(WARMUP_SOURCE);
+    const sandbox = new SandboxProcess(await launching, undici.Pool);
     const launched = performance.now();
     await Promise.all([
-      sandbox.warmGuestPath(),
+      sandbox.warmGuestPath(warmupModule),
       defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
     ]);
     sandbox.bootTimings = [
@@ -76,11 +88,7 @@ export class SandboxProcess {
    * The first runs of a process pay one-off compilation (prelude, node:util, node:stream);
    * a few throwaway runs pay it before any guest arrives.
    */
-  private async warmGuestPath(): Promise<void> {
-    // Compiled like any guest, so the warm-up exercises exactly the path real runs take.
-    const guestModule = compileGuestModule(
-      'console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0));',
-    );
+  private async warmGuestPath(guestModule: string): Promise<void> {
     for (let round = 0; round < WARMUP_RUNS; round += 1) {
       try {
         const response = await this.dispatcher.request({

@@ -1,11 +1,11 @@
 // Warm workerd processes started ahead of demand, so `NodeRuntime.create()` does not pay
 // a process start. A spare has served no one; it is handed to exactly one runtime.
 import { SandboxProcess } from "./sandbox-process.js";
-import { limitsSchema } from "../runtime/options.js";
+import { DEFAULT_LIMITS } from "../runtime/options-core.js";
 import { memoryCapMb } from "./memory-cap.js";
 
 /** Spares get the default limits' memory cap up front; a runtime with other limits re-applies. */
-const DEFAULT_MEMORY_CAP_MB = memoryCapMb(limitsSchema.parse({}));
+const DEFAULT_MEMORY_CAP_MB = memoryCapMb(DEFAULT_LIMITS);
 
 const spares: Promise<SandboxProcess>[] = [];
 let activeUsers = 0;

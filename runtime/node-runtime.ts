@@ -14,8 +14,8 @@ import type {
   RunResult,
   ToolDefinitions,
 } from "./types.js";
-import { startResidentRunner } from "../host/resident-runner.js";
-import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "./options.js";
+import type * as OptionSchemas from "./options.js";
+import { isPermitted } from "./options-core.js";
 import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
 import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
@@ -25,13 +25,21 @@ import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
 import { signalNumber } from "../host/signals.js";
-import { retainSpares } from "../host/spare-processes.js";
-import { ToolGateway, defaultToolCallLimits } from "../host/tool-gateway.js";
+import { retainSpares, takeProcess } from "../host/spare-processes.js";
+import { ToolGateway, defaultToolCallLimits, loadToolDefinitionChecks } from "../host/tool-gateway.js";
 import type { z } from "zod";
 import { randomUUID } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 
-type ParsedRuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
+type ParsedRuntimeOptions = z.infer<typeof OptionSchemas.runtimeOptionsSchema>;
+
+let optionSchemas: Promise<typeof OptionSchemas> | undefined;
+
+/** The option schemas (zod) load with the first create(), while its first process starts. */
+function loadOptionSchemas(): Promise<typeof OptionSchemas> {
+  optionSchemas ??= import("./options.js");
+  return optionSchemas;
+}
 
 export interface ResourceSnapshot {
   /** Live sandbox (workerd) processes of this runtime. */
@@ -70,6 +78,7 @@ export class NodeRuntime {
   private runsTotal = 0;
 
   private constructor(
+    private readonly schemas: typeof OptionSchemas,
     private readonly options: ParsedRuntimeOptions,
     private readonly pool: ProcessPool,
     private readonly tools: ToolGateway,
@@ -80,35 +89,57 @@ export class NodeRuntime {
   /** Validates the options, starts the runtime's first sandbox process and resolves when it is ready. */
   static async create(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
     const started = performance.now();
-    const parsed = parseOptions(runtimeOptionsSchema, options, "NodeRuntime.create option");
-    if (parsed.nodeModules) {
-      const dir = typeof parsed.nodeModules === "string" ? parsed.nodeModules : parsed.nodeModules.hostPath;
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-        throw new TypeError(`secure-exec: invalid NodeRuntime.create option "nodeModules": ${dir} is not a directory`);
-      }
-    }
-    const tools = new ToolGateway({ ...defaultToolCallLimits, toolCalls: parsed.limits.toolCalls });
-    if (parsed.tools) tools.register(parsed.tools as ToolDefinitions);
-    const report = (phase: string, durationMs: number) => parsed.onBootTiming?.({ phase, durationMs });
-    const vfs = await VirtualFs.create({
-      files: parsed.files,
-      mounts: parsed.mounts,
-      maxBytes: parsed.limits.fsBytes,
-      maxFiles: parsed.limits.fsFiles,
-      policy: parsed.permissions?.fs,
-      directories: [parsed.cwd, "/tmp"],
-    });
+    // The first process starts while the options are checked: starting workerd is most of
+    // the wait, and the checks load their schemas meanwhile. Bad options drop the process.
     const releaseSpares = retainSpares();
+    const firstProcess = takeProcess();
+    firstProcess.catch(() => {});
+    const dropFirstProcess = (): void => {
+      releaseSpares();
+      void firstProcess.then((sandbox) => sandbox.kill({ reason: "killed", detail: "invalid options" }), () => {});
+    };
+    let parsed: ParsedRuntimeOptions;
+    let schemas: typeof OptionSchemas;
+    let vfs: VirtualFs;
+    let tools: ToolGateway;
+    try {
+      schemas = await loadOptionSchemas();
+      parsed = schemas.parseOptions(schemas.runtimeOptionsSchema, options, "NodeRuntime.create option");
+      if (parsed.nodeModules) {
+        const dir = typeof parsed.nodeModules === "string" ? parsed.nodeModules : parsed.nodeModules.hostPath;
+        if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+          throw new TypeError(`secure-exec: invalid NodeRuntime.create option "nodeModules": ${dir} is not a directory`);
+        }
+      }
+      tools = new ToolGateway({ ...defaultToolCallLimits, toolCalls: parsed.limits.toolCalls });
+      if (parsed.tools) {
+        await loadToolDefinitionChecks();
+        tools.register(parsed.tools as ToolDefinitions);
+      }
+      vfs = await VirtualFs.create({
+        files: parsed.files,
+        mounts: parsed.mounts,
+        maxBytes: parsed.limits.fsBytes,
+        maxFiles: parsed.limits.fsFiles,
+        policy: parsed.permissions?.fs,
+        directories: [parsed.cwd, "/tmp"],
+      });
+    } catch (error) {
+      dropFirstProcess();
+      throw error;
+    }
+    const onBootTiming = parsed.onBootTiming;
+    const report = (phase: string, durationMs: number) => onBootTiming?.({ phase, durationMs });
     const pool = new ProcessPool(parsed.limits, report);
     try {
-      await pool.warmUp();
+      await pool.warmUp(firstProcess);
     } catch (error) {
       releaseSpares();
       await pool.dispose();
       throw error;
     }
     report("create", performance.now() - started);
-    return new NodeRuntime(parsed, pool, tools, releaseSpares, vfs);
+    return new NodeRuntime(schemas, parsed, pool, tools, releaseSpares, vfs);
   }
 
   /** Runs guest code as an ES module; resolves with its output and exit code. */
@@ -132,7 +163,7 @@ export class NodeRuntime {
   async spawn(code: string, options?: ExecOptions): Promise<SpawnedGuest> {
     this.assertLive();
     if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
-    const call = parseOptions(execOptionsSchema, options, "spawn option");
+    const call = this.schemas.parseOptions(this.schemas.execOptionsSchema, options, "spawn option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
     const pid = this.nextPid++;
     const control = new RunHandle();
@@ -252,6 +283,7 @@ export class NodeRuntime {
   /** A live guest for low-latency repeated evaluation; disposed with the runtime. */
   async createResidentRunner(options: ResidentRunnerOptions = {}): Promise<ResidentRunner> {
     this.assertLive();
+    const { startResidentRunner } = await import("../host/resident-runner.js");
     const runner = await startResidentRunner({
       ...options,
       // The runtime's default deadline applies to snippets too.
@@ -291,6 +323,7 @@ export class NodeRuntime {
   /** Adds tools to the live runtime; later runs can call them. */
   async registerTools(definitions: ToolDefinitions): Promise<void> {
     this.assertLive();
+    await loadToolDefinitionChecks();
     this.tools.register(definitions);
   }
 
@@ -375,7 +408,7 @@ export class NodeRuntime {
   private async execute(code: string, options: ExecOptions | undefined): Promise<RunOutcome> {
     this.assertLive();
     if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
-    const call = parseOptions(execOptionsSchema, options, "exec option");
+    const call = this.schemas.parseOptions(this.schemas.execOptionsSchema, options, "exec option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
     return this.launch(code, call, { depth: 0 });
   }
