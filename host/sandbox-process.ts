@@ -1,6 +1,7 @@
 // One warm workerd process: its keep-alive channel, heartbeat and resource readings.
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import type { Pool } from "undici";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { hostEndpointAddress } from "./host-router.js";
@@ -8,7 +9,6 @@ import { buildRunMessage } from "./supervisor-protocol.js";
 import { compileGuestModule } from "./guest-module.js";
 
 const HEARTBEAT_INTERVAL_MS = 100;
-const WARMUP_RUNS = 3;
 /** A ping unanswered this long marks the process as unresponsive (a guest hogs it). */
 export const UNRESPONSIVE_AFTER_MS = 250;
 /** While a deadline's guest may still be running, a ping unanswered this long kills the process. */
@@ -31,7 +31,8 @@ let warmupModule: string | undefined;
 export class SandboxProcess {
   readonly id = `p${nextProcessNumber++}`;
   readonly pid: number;
-  readonly dispatcher: Pool;
+  /** Keep-alive HTTP client of the process (set by `launch`, before anyone sees the process). */
+  dispatcher!: Pool;
   state: ProcessState = "ready";
   runsStarted = 0;
   readonly inFlight = new Set<object>();
@@ -46,12 +47,8 @@ export class SandboxProcess {
   private readonly stateListeners = new Set<() => void>();
   idleDataKb = 0;
 
-  private constructor(
-    private readonly handle: WorkerdHandle,
-    PoolClass: typeof Pool,
-  ) {
+  private constructor(private readonly handle: WorkerdHandle) {
     this.pid = handle.pid;
-    this.dispatcher = new PoolClass(handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
     this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
@@ -59,17 +56,25 @@ export class SandboxProcess {
   /** `defaultMemoryCapMb` is applied while the process boots, so most handoffs need no prlimit. */
   static async launch(defaultMemoryCapMb?: number): Promise<SandboxProcess> {
     const started = performance.now();
-    const launching = hostEndpointAddress().then((address) => launchWorkerd(address));
+    const launching = launchWorkerd(await hostEndpointAddress());
     launching.catch(() => {});
-    // While workerd starts: the HTTP client, and the warm-up guest (which loads the compiler).
-    const undici = await import("undici");
+    // Once workerd is spawned (a few microtasks on), the warm-up guest is compiled while it
+    // starts, which loads the compiler for the runs to come.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     warmupModule ??= compileGuestModule(WARMUP_SOURCE);
-    const sandbox = new SandboxProcess(await launching, undici.Pool);
+    const sandbox = new SandboxProcess(await launching);
     const launched = performance.now();
-    await Promise.all([
+    // The process's one-off costs (its first isolate compiles the prelude and Node's modules)
+    // are paid now, while the host loads the HTTP client runs use.
+    const [undici] = await Promise.all([
+      import("undici"),
       sandbox.warmGuestPath(warmupModule),
       defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
-    ]);
+    ]).catch(async (error: unknown) => {
+      await sandbox.kill({ reason: "killed", detail: "did not start" });
+      throw error;
+    });
+    sandbox.dispatcher = new undici.Pool(sandbox.handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
     sandbox.bootTimings = [
       ...sandbox.handle.bootPhases,
       { phase: "workerd-start", durationMs: launched - started },
@@ -85,23 +90,26 @@ export class SandboxProcess {
   bootTimings: { phase: string; durationMs: number }[] = [];
 
   /**
-   * The first runs of a process pay one-off compilation (prelude, node:util, node:stream);
-   * a few throwaway runs pay it before any guest arrives.
+   * The first run of a process pays one-off compilation (prelude, node:util, node:stream):
+   * a throwaway run pays it before any guest arrives. It goes over a plain connection, so it
+   * need not wait for the HTTP client the runs use.
    */
-  private async warmGuestPath(guestModule: string): Promise<void> {
-    for (let round = 0; round < WARMUP_RUNS; round += 1) {
-      try {
-        const response = await this.dispatcher.request({
-          path: "/run",
-          method: "POST",
-          body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024 }, "", `secure-exec-warmup-${round}`),
-        });
-        await response.body.text();
-      } catch {
-        // A process that cannot warm up shows it on its first run.
-        return;
-      }
-    }
+  private warmGuestPath(guestModule: string): Promise<void> {
+    const body = buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024 }, "", `secure-exec-warmup-${this.id}`);
+    const { hostname, port } = this.handle.url;
+    return new Promise<void>((resolve) => {
+      const request = httpRequest(
+        { host: hostname, port, path: "/run", method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        (response) => {
+          response.on("error", () => resolve());
+          response.on("end", () => resolve());
+          response.resume();
+        },
+      );
+      // A process that cannot warm up shows it on its first run.
+      request.on("error", () => resolve());
+      request.end(body);
+    });
   }
 
   onStateChange(listener: () => void): () => void {
@@ -256,7 +264,8 @@ export class SandboxProcess {
       ? { reason: "out-of-memory", detail: "the sandbox process ran out of memory" }
       : (this.killRequested ?? { reason: "crashed", detail: "the sandbox process exited unexpectedly" });
     this.setState("dead");
-    void this.dispatcher.destroy().catch(() => {});
+    // No client yet when the process died while starting.
+    void this.dispatcher?.destroy().catch(() => {});
     void this.handle.kill();
     return this.loss;
   }
