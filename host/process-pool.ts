@@ -42,8 +42,10 @@ export class ProcessPool {
   processesLost = 0;
   /** Code seen before (hash → true), most recent last; repeat code gets preloaded isolates. */
   private readonly seenCode = new Map<string, true>();
-  /** Preloaded, never-run isolates: code hash → where they wait. */
-  private readonly preloaded = new Map<string, { sandbox: SandboxProcess; isolateId: string; loaded: Promise<boolean> }>();
+  /** Preloaded, never-run isolates: code hash → where they wait (each serves one run). */
+  private readonly preloaded = new Map<string, PreloadedIsolate[]>();
+  /** Code run more than once (hash → its worker configuration), most recent last. */
+  private readonly hotCode = new Map<string, GuestWorker>();
   preloadHits = 0;
 
   constructor(
@@ -151,27 +153,38 @@ export class ProcessPool {
 
   /**
    * A preloaded isolate of this code, if one is ready on a responsive process. Each run
-   * still gets an isolate of its own: the preloaded one has only evaluated its imports.
+   * still gets an isolate of its own: a preloaded one has only evaluated its imports, and it
+   * serves exactly one run. Taking one loads its replacement on another process when there
+   * is one, so back-to-back runs of hot code find an isolate ready every time.
    */
   async takePreloaded(guestModule: string): Promise<(Placement & { isolateId: string }) | undefined> {
     const key = codeKey(guestModule);
-    const entry = this.preloaded.get(key);
+    const entries = this.preloaded.get(key);
+    if (!entries) return undefined;
+    const usable = (entry: PreloadedIsolate): boolean =>
+      entry.sandbox.state === "ready" && entry.sandbox.inFlight.size < this.limits.concurrentRunsPerProcess;
+    this.dropUnusable(key);
+    // One already loaded, else the oldest still loading: a load under way finishes sooner
+    // than a new one queued behind it, unless its process is stuck, so never wait long.
+    let entry = entries.find((candidate) => candidate.ready && usable(candidate)) ?? entries.find(usable);
     if (!entry) return undefined;
-    this.preloaded.delete(key);
-    // A load under way finishes sooner than a new one that would queue behind it, unless its
-    // process is stuck: never wait long for it.
-    const loaded = await Promise.race([
-      entry.loaded,
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PRELOAD_WAIT_MS).unref()),
-    ]);
-    if (!loaded) return undefined;
-    const { sandbox } = entry;
-    if (sandbox.state !== "ready" || sandbox.inFlight.size >= this.limits.concurrentRunsPerProcess) return undefined;
+    removeFrom(entries, entry);
+    if (entries.length === 0) this.preloaded.delete(key);
+    if (!entry.ready) {
+      const loaded = await Promise.race([
+        entry.loaded,
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PRELOAD_WAIT_MS).unref()),
+      ]);
+      if (!loaded || !usable(entry)) return undefined;
+    }
     this.preloadHits += 1;
-    return { ...place(sandbox), isolateId: entry.isolateId };
+    const placement = { ...place(entry.sandbox), isolateId: entry.isolateId };
+    const hot = this.hotCode.get(key);
+    if (hot) this.topUp(key, hot, entry.sandbox);
+    return placement;
   }
 
-  /** After a run of code seen before, load the next isolate for it while the process is idle. */
+  /** After a run of code seen before, keep isolates of it loaded for the next runs. */
   preloadFor(
     guestModule: string,
     sandbox: SandboxProcess,
@@ -181,20 +194,83 @@ export class ProcessPool {
     const seenBefore = this.seenCode.delete(key);
     this.seenCode.set(key, true);
     if (this.seenCode.size > SEEN_CODE_ENTRIES) this.seenCode.delete(this.seenCode.keys().next().value!);
-    if (!seenBefore || this.preloaded.has(key) || sandbox.state !== "ready" || this.disposed) return;
-    if (this.preloaded.size >= PRELOADED_ISOLATES) {
-      // Drop the oldest; its isolate stays loaded until the process is recycled.
-      this.preloaded.delete(this.preloaded.keys().next().value!);
+    if (!seenBefore || this.disposed) return;
+    this.hotCode.delete(key);
+    this.hotCode.set(key, worker);
+    if (this.hotCode.size > HOT_CODE_ENTRIES) this.hotCode.delete(this.hotCode.keys().next().value!);
+    // Hot code is loaded on a second process while the first runs it (two cores, two
+    // single-threaded processes), when the runtime's limits allow a second one.
+    if (this.processes.size + this.launching.size < Math.min(PRELOAD_PROCESSES, this.limits.processes)) void this.launch();
+    this.topUp(key, worker, undefined, sandbox);
+  }
+
+  private dropUnusable(key: string): void {
+    const entries = this.preloaded.get(key);
+    if (!entries) return;
+    for (const entry of [...entries]) {
+      // Its isolate stays loaded until the process is recycled.
+      if (entry.sandbox.state === "dead" || entry.sandbox.state === "retiring") removeFrom(entries, entry);
     }
-    const isolateId = randomUUID();
-    const loaded = sandbox.dispatcher
-      .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
-      .then((response) => response.body.text())
-      .then(
-        () => true,
-        () => false,
-      );
-    this.preloaded.set(key, { sandbox, isolateId, loaded });
+    if (entries.length === 0) this.preloaded.delete(key);
+  }
+
+  private preloadedCount(): number {
+    let count = 0;
+    for (const entries of this.preloaded.values()) count += entries.length;
+    return count;
+  }
+
+  /**
+   * Loads isolates of hot code until `PRELOADS_PER_KEY` wait for it, each on the responsive
+   * process with the least to do, and not on `busy` (it is about to run this code) unless
+   * no other can.
+   */
+  private topUp(key: string, worker: GuestWorker, busy?: SandboxProcess, fallback?: SandboxProcess): void {
+    this.dropUnusable(key);
+    for (;;) {
+      const entries = this.preloaded.get(key) ?? [];
+      if (entries.length >= PRELOADS_PER_KEY || this.disposed) return;
+      if (this.preloadedCount() >= PRELOADED_ISOLATES) {
+        // Drop the oldest key's isolates; they stay loaded until their process is recycled.
+        const oldest = this.preloaded.keys().next().value!;
+        if (oldest === key) return;
+        this.preloaded.delete(oldest);
+        continue;
+      }
+      const target = this.preloadTarget(busy) ?? (fallback?.state === "ready" ? fallback : undefined);
+      if (!target) return;
+      const isolateId = randomUUID();
+      const entry: PreloadedIsolate = { sandbox: target, isolateId, loaded: Promise.resolve(false), ready: false };
+      entry.loaded = target.dispatcher
+        .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
+        .then((response) => response.body.text())
+        .then(
+          () => (entry.ready = true),
+          () => false,
+        );
+      entries.push(entry);
+      this.preloaded.set(key, entries);
+      // One at a time per call: the next top-up comes with the next run.
+      if (target === fallback) return;
+    }
+  }
+
+  private preloadTarget(busy?: SandboxProcess): SandboxProcess | undefined {
+    const loading = new Map<SandboxProcess, number>();
+    for (const entries of this.preloaded.values()) {
+      for (const entry of entries) if (!entry.ready) loading.set(entry.sandbox, (loading.get(entry.sandbox) ?? 0) + 1);
+    }
+    let best: SandboxProcess | undefined;
+    let bestLoad = Infinity;
+    for (const sandbox of this.processes) {
+      if (sandbox === busy || sandbox.state !== "ready") continue;
+      const load = sandbox.inFlight.size + (loading.get(sandbox) ?? 0);
+      if (load < bestLoad) {
+        best = sandbox;
+        bestLoad = load;
+      }
+    }
+    return best;
   }
 
   /** Called when a run leaves a process: recycle it once it has served its share. */
@@ -225,8 +301,25 @@ export class ProcessPool {
 }
 
 const SEEN_CODE_ENTRIES = 512;
+const HOT_CODE_ENTRIES = 64;
+/** Isolates kept loaded per hot code hash: one for the next run, one behind it. */
+const PRELOADS_PER_KEY = 2;
 const PRELOADED_ISOLATES = 16;
 const PRELOAD_WAIT_MS = 50;
+/** Processes a runtime with hot code keeps (within `limits.processes`). */
+const PRELOAD_PROCESSES = 2;
+
+interface PreloadedIsolate {
+  sandbox: SandboxProcess;
+  isolateId: string;
+  loaded: Promise<boolean>;
+  ready: boolean;
+}
+
+function removeFrom<T>(list: T[], item: T): void {
+  const index = list.indexOf(item);
+  if (index >= 0) list.splice(index, 1);
+}
 
 function codeKey(guestModule: string): string {
   return createHash("sha1").update(guestModule).digest("base64");
