@@ -15,6 +15,7 @@ import { NodeVmEngine } from "./engines/node-vm.js";
 import { QuickJsEngine } from "./engines/quickjs.js";
 import { SecureExecEngine } from "./engines/secure-exec.js";
 import type { Engine } from "./engines/engine.js";
+import { addFreshHostFigures } from "./fresh-host.js";
 import { measureEngine, type EngineResult, type Plan } from "./measure.js";
 import { htmlReport, jsonReport, textReport, type JsonValue, type Unavailable } from "./report.js";
 import { printWorkload } from "./workloads.js";
@@ -171,6 +172,9 @@ async function main(): Promise<void> {
       await engine.dispose().catch(() => {});
     }
   }
+
+  // Fresh host processes last, so that they overlap no other measurement.
+  await addFreshHostFigures(results, quick ? 5 : 10, log);
 
   meta.loadavg_end = loadAverage();
   meta.elapsed_s = Math.round((performance.now() - begun) / 100) / 10;

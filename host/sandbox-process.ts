@@ -1,8 +1,7 @@
 // One warm workerd process: its keep-alive channel, heartbeat and resource readings.
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
-import { request as httpRequest } from "node:http";
-import type { Pool } from "undici";
+import { SandboxClient } from "./sandbox-client.js";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { hostEndpointAddress } from "./host-router.js";
 import { buildRunMessage } from "./supervisor-protocol.js";
@@ -31,8 +30,8 @@ let warmupModule: string | undefined;
 export class SandboxProcess {
   readonly id = `p${nextProcessNumber++}`;
   readonly pid: number;
-  /** Keep-alive HTTP client of the process (set by `launch`, before anyone sees the process). */
-  dispatcher!: Pool;
+  /** Keep-alive HTTP client of the process's direct socket. */
+  readonly dispatcher: SandboxClient;
   state: ProcessState = "ready";
   runsStarted = 0;
   readonly inFlight = new Set<object>();
@@ -49,6 +48,7 @@ export class SandboxProcess {
 
   private constructor(private readonly handle: WorkerdHandle) {
     this.pid = handle.pid;
+    this.dispatcher = new SandboxClient(handle.url, { connections: 128 });
     this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
@@ -64,17 +64,10 @@ export class SandboxProcess {
     warmupModule ??= compileGuestModule(WARMUP_SOURCE);
     const sandbox = new SandboxProcess(await launching);
     const launched = performance.now();
-    // The process's one-off costs (its first isolate compiles the prelude and Node's modules)
-    // are paid now, while the host loads the HTTP client runs use.
-    const [undici] = await Promise.all([
-      import("undici"),
+    await Promise.all([
       sandbox.warmGuestPath(warmupModule),
       defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
-    ]).catch(async (error: unknown) => {
-      await sandbox.kill({ reason: "killed", detail: "did not start" });
-      throw error;
-    });
-    sandbox.dispatcher = new undici.Pool(sandbox.handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
+    ]);
     sandbox.bootTimings = [
       ...sandbox.handle.bootPhases,
       { phase: "workerd-start", durationMs: launched - started },
@@ -91,25 +84,19 @@ export class SandboxProcess {
 
   /**
    * The first run of a process pays one-off compilation (prelude, node:util, node:stream):
-   * a throwaway run pays it before any guest arrives. It goes over a plain connection, so it
-   * need not wait for the HTTP client the runs use.
+   * a throwaway run pays it before any guest arrives.
    */
-  private warmGuestPath(guestModule: string): Promise<void> {
-    const body = buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024 }, "", `secure-exec-warmup-${this.id}`);
-    const { hostname, port } = this.handle.url;
-    return new Promise<void>((resolve) => {
-      const request = httpRequest(
-        { host: hostname, port, path: "/run", method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-        (response) => {
-          response.on("error", () => resolve());
-          response.on("end", () => resolve());
-          response.resume();
-        },
-      );
+  private async warmGuestPath(guestModule: string): Promise<void> {
+    try {
+      const response = await this.dispatcher.request({
+        path: "/run",
+        method: "POST",
+        body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024 }, "", `secure-exec-warmup-${this.id}`),
+      });
+      await response.body.text();
+    } catch {
       // A process that cannot warm up shows it on its first run.
-      request.on("error", () => resolve());
-      request.end(body);
-    });
+    }
   }
 
   onStateChange(listener: () => void): () => void {
@@ -264,8 +251,7 @@ export class SandboxProcess {
       ? { reason: "out-of-memory", detail: "the sandbox process ran out of memory" }
       : (this.killRequested ?? { reason: "crashed", detail: "the sandbox process exited unexpectedly" });
     this.setState("dead");
-    // No client yet when the process died while starting.
-    void this.dispatcher?.destroy().catch(() => {});
+    void this.dispatcher.destroy().catch(() => {});
     void this.handle.kill();
     return this.loss;
   }
