@@ -15,7 +15,7 @@ import type {
   ToolDefinitions,
 } from "./types.js";
 import type * as OptionSchemas from "./options.js";
-import { isPermitted } from "./options-core.js";
+import { defaultRuntimeOptions, isEmptyOptions, isPermitted } from "./options-core.js";
 import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../host/guest-module.js";
 import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
@@ -35,10 +35,19 @@ type ParsedRuntimeOptions = z.infer<typeof OptionSchemas.runtimeOptionsSchema>;
 
 let optionSchemas: Promise<typeof OptionSchemas> | undefined;
 
-/** The option schemas (zod) load with the first create(), while its first process starts. */
+/**
+ * The option schemas (zod) load with the first call that passes options; no options at all
+ * mean the defaults, which need no schema.
+ */
 function loadOptionSchemas(): Promise<typeof OptionSchemas> {
   optionSchemas ??= import("./options.js");
   return optionSchemas;
+}
+
+async function parseCallOptions(options: unknown, where: string): Promise<z.infer<typeof OptionSchemas.execOptionsSchema>> {
+  if (isEmptyOptions(options)) return {};
+  const schemas = await loadOptionSchemas();
+  return schemas.parseOptions(schemas.execOptionsSchema, options, where);
 }
 
 export interface ResourceSnapshot {
@@ -78,7 +87,6 @@ export class NodeRuntime {
   private runsTotal = 0;
 
   private constructor(
-    private readonly schemas: typeof OptionSchemas,
     private readonly options: ParsedRuntimeOptions,
     private readonly pool: ProcessPool,
     private readonly tools: ToolGateway,
@@ -99,12 +107,15 @@ export class NodeRuntime {
       void firstProcess.then((sandbox) => sandbox.kill({ reason: "killed", detail: "invalid options" }), () => {});
     };
     let parsed: ParsedRuntimeOptions;
-    let schemas: typeof OptionSchemas;
     let vfs: VirtualFs;
     let tools: ToolGateway;
     try {
-      schemas = await loadOptionSchemas();
-      parsed = schemas.parseOptions(schemas.runtimeOptionsSchema, options, "NodeRuntime.create option");
+      if (isEmptyOptions(options)) {
+        parsed = defaultRuntimeOptions();
+      } else {
+        const schemas = await loadOptionSchemas();
+        parsed = schemas.parseOptions(schemas.runtimeOptionsSchema, options, "NodeRuntime.create option");
+      }
       if (parsed.nodeModules) {
         const dir = typeof parsed.nodeModules === "string" ? parsed.nodeModules : parsed.nodeModules.hostPath;
         if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -139,7 +150,7 @@ export class NodeRuntime {
       throw error;
     }
     report("create", performance.now() - started);
-    return new NodeRuntime(schemas, parsed, pool, tools, releaseSpares, vfs);
+    return new NodeRuntime(parsed, pool, tools, releaseSpares, vfs);
   }
 
   /** Runs guest code as an ES module; resolves with its output and exit code. */
@@ -163,7 +174,7 @@ export class NodeRuntime {
   async spawn(code: string, options?: ExecOptions): Promise<SpawnedGuest> {
     this.assertLive();
     if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
-    const call = this.schemas.parseOptions(this.schemas.execOptionsSchema, options, "spawn option");
+    const call = await parseCallOptions(options, "spawn option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
     const pid = this.nextPid++;
     const control = new RunHandle();
@@ -408,7 +419,7 @@ export class NodeRuntime {
   private async execute(code: string, options: ExecOptions | undefined): Promise<RunOutcome> {
     this.assertLive();
     if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
-    const call = this.schemas.parseOptions(this.schemas.execOptionsSchema, options, "exec option");
+    const call = await parseCallOptions(options, "exec option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
     return this.launch(code, call, { depth: 0 });
   }

@@ -1,6 +1,7 @@
 // What of the options needs no schema library (runtime/options.ts holds the schemas, which
 // load with the first create()): default limits, the error, permission rules.
-import type { PermissionPolicy } from "./options.js";
+import type { PermissionPolicy, runtimeOptionsSchema } from "./options.js";
+import type { z } from "zod";
 
 export const DEFAULT_LIMITS = {
   memoryMb: 128,
@@ -36,4 +37,15 @@ export function isPermitted(policy: PermissionPolicy | undefined, subject: strin
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** No options at all: undefined, null or `{}`. */
+export function isEmptyOptions(value: unknown): boolean {
+  if (value === undefined || value === null) return true;
+  return typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype && Reflect.ownKeys(value).length === 0;
+}
+
+/** What the runtime options schema makes of no options (test/options.test.ts holds them equal). */
+export function defaultRuntimeOptions(): z.infer<typeof runtimeOptionsSchema> {
+  return { env: {}, cwd: "/workspace", tenant: "default", language: "js", limits: { ...DEFAULT_LIMITS } };
 }
