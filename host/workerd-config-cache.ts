@@ -4,7 +4,7 @@
 // workerd's, the worker sources and options); a changed input is a new key, and an entry
 // that does not check out (format, key, length, hash) is rebuilt.
 import { createHash, randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -55,6 +55,8 @@ export type ConfigSource = "memory" | "disk" | "built";
 
 /** Bumped whenever the entry layout or the plan changes meaning. */
 const CACHE_FORMAT = 1;
+/** Entries kept in the directory (other versions, other options); the oldest go first. */
+const MAX_ENTRIES = 16;
 
 const require = createRequire(import.meta.url);
 
@@ -219,6 +221,21 @@ export function writeEntry(dir: string, key: string, built: BuiltConfig): void {
     renameSync(temporary, target);
   } catch {
     rmSync(temporary, { force: true });
+    return;
+  }
+  pruneEntries(dir);
+}
+
+/** Keeps the newest `MAX_ENTRIES` entries: builds are rare, so this runs rarely. */
+function pruneEntries(dir: string): void {
+  try {
+    const found = readdirSync(dir)
+      .filter((name) => name.startsWith("workerd-config-") && name.endsWith(".bin"))
+      .map((name) => ({ path: join(dir, name), mtimeMs: statSync(join(dir, name)).mtimeMs }))
+      .sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const stale of found.slice(MAX_ENTRIES)) rmSync(stale.path, { force: true });
+  } catch {
+    // another host pruned at the same time
   }
 }
 
