@@ -175,21 +175,22 @@ export class ProcessPool {
         entry.loaded,
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PRELOAD_WAIT_MS).unref()),
       ]);
-      if (!loaded || !usable(entry)) return undefined;
+      if (!loaded) {
+        // Still loading: it stays in reserve for a later run.
+        if (!entry.ready && usable(entry)) this.preloaded.set(key, [entry, ...(this.preloaded.get(key) ?? [])]);
+        return undefined;
+      }
+      if (!usable(entry)) return undefined;
     }
     this.preloadHits += 1;
     const placement = { ...place(entry.sandbox), isolateId: entry.isolateId };
     const hot = this.hotCode.get(key);
-    if (hot) this.topUp(key, hot, entry.sandbox);
+    if (hot) this.topUp(key, hot);
     return placement;
   }
 
   /** After a run of code seen before, keep isolates of it loaded for the next runs. */
-  preloadFor(
-    guestModule: string,
-    sandbox: SandboxProcess,
-    worker: GuestWorker,
-  ): void {
+  preloadFor(guestModule: string, worker: GuestWorker): void {
     const key = codeKey(guestModule);
     const seenBefore = this.seenCode.delete(key);
     this.seenCode.set(key, true);
@@ -201,7 +202,7 @@ export class ProcessPool {
     // Hot code is loaded on a second process while the first runs it (two cores, two
     // single-threaded processes), when the runtime's limits allow a second one.
     if (this.processes.size + this.launching.size < Math.min(PRELOAD_PROCESSES, this.limits.processes)) void this.launch();
-    this.topUp(key, worker, undefined, sandbox);
+    this.topUp(key, worker);
   }
 
   private dropUnusable(key: string): void {
@@ -221,15 +222,16 @@ export class ProcessPool {
   }
 
   /**
-   * Loads isolates of hot code until `PRELOADS_PER_KEY` wait for it, each on the responsive
-   * process with the least to do, and not on `busy` (it is about to run this code) unless
-   * no other can.
+   * Loads isolates of hot code until `PRELOADS_PER_KEY` wait for it, one at a time per
+   * process and only on a process with nothing else to do: a load never delays a run (a
+   * process is single-threaded). Each finished load tops up again, so the reserve fills in
+   * whatever idle time the processes have.
    */
-  private topUp(key: string, worker: GuestWorker, busy?: SandboxProcess, fallback?: SandboxProcess): void {
+  private topUp(key: string, worker: GuestWorker): void {
     this.dropUnusable(key);
     for (;;) {
       const entries = this.preloaded.get(key) ?? [];
-      if (entries.length >= PRELOADS_PER_KEY || this.disposed) return;
+      if (entries.length >= PRELOADS_PER_KEY || this.disposed || !this.hotCode.has(key)) return;
       if (this.preloadedCount() >= PRELOADED_ISOLATES) {
         // Drop the oldest key's isolates; they stay loaded until their process is recycled.
         const oldest = this.preloaded.keys().next().value!;
@@ -237,7 +239,7 @@ export class ProcessPool {
         this.preloaded.delete(oldest);
         continue;
       }
-      const target = this.preloadTarget(busy) ?? (fallback?.state === "ready" ? fallback : undefined);
+      const target = this.idleProcess();
       if (!target) return;
       const isolateId = randomUUID();
       const entry: PreloadedIsolate = { sandbox: target, isolateId, loaded: Promise.resolve(false), ready: false };
@@ -250,27 +252,23 @@ export class ProcessPool {
         );
       entries.push(entry);
       this.preloaded.set(key, entries);
-      // One at a time per call: the next top-up comes with the next run.
-      if (target === fallback) return;
+      void entry.loaded.then((ready) => {
+        const current = this.hotCode.get(key);
+        if (ready && current) this.topUp(key, current);
+      });
     }
   }
 
-  private preloadTarget(busy?: SandboxProcess): SandboxProcess | undefined {
-    const loading = new Map<SandboxProcess, number>();
+  /** A responsive process with no run in flight and no isolate loading, if there is one. */
+  private idleProcess(): SandboxProcess | undefined {
+    const loading = new Set<SandboxProcess>();
     for (const entries of this.preloaded.values()) {
-      for (const entry of entries) if (!entry.ready) loading.set(entry.sandbox, (loading.get(entry.sandbox) ?? 0) + 1);
+      for (const entry of entries) if (!entry.ready) loading.add(entry.sandbox);
     }
-    let best: SandboxProcess | undefined;
-    let bestLoad = Infinity;
     for (const sandbox of this.processes) {
-      if (sandbox === busy || sandbox.state !== "ready") continue;
-      const load = sandbox.inFlight.size + (loading.get(sandbox) ?? 0);
-      if (load < bestLoad) {
-        best = sandbox;
-        bestLoad = load;
-      }
+      if (sandbox.state === "ready" && sandbox.inFlight.size === 0 && !loading.has(sandbox)) return sandbox;
     }
-    return best;
+    return undefined;
   }
 
   /** Called when a run leaves a process: recycle it once it has served its share. */
@@ -302,8 +300,8 @@ export class ProcessPool {
 
 const SEEN_CODE_ENTRIES = 512;
 const HOT_CODE_ENTRIES = 64;
-/** Isolates kept loaded per hot code hash: one for the next run, one behind it. */
-const PRELOADS_PER_KEY = 2;
+/** Isolates kept loaded per hot code hash, for the next runs. */
+const PRELOADS_PER_KEY = 3;
 const PRELOADED_ISOLATES = 16;
 const PRELOAD_WAIT_MS = 50;
 /** Processes a runtime with hot code keeps (within `limits.processes`). */

@@ -72,6 +72,8 @@ export interface RuntimeStats {
   runsInFlight: number;
   processes: { pid: number; state: string; runsInFlight: number; runsStarted: number; rssKb?: number }[];
   processesLost: number;
+  /** Runs of repeated code that found an isolate of it already loaded (each still fresh). */
+  preloadedRuns: number;
 }
 
 export class NodeRuntime {
@@ -343,6 +345,7 @@ export class NodeRuntime {
       runs: this.runsTotal,
       runsInFlight: this.runsInFlight,
       processesLost: this.pool.processesLost,
+      preloadedRuns: this.pool.preloadHits,
       processes: [...this.pool.processes].map((sandbox) => ({
         pid: sandbox.pid,
         state: sandbox.state,
