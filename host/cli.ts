@@ -76,8 +76,9 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   const code = await readSource(file, "file");
   const stdin = flags.stdinFile !== undefined ? await readSource(flags.stdinFile, "stdin file") : flags.stdin;
 
-  // A one-shot run needs one sandbox process and no spare.
+  // A one-shot run needs one sandbox process, no spare and no warm-up run.
   process.env.SECURE_EXEC_SPARE_PROCESSES ??= "0";
+  process.env.SECURE_EXEC_WARMUP ??= "0";
   const { NodeRuntime } = await import("../runtime/index.js");
   const runtime = await NodeRuntime.create({ limits: { processes: 1 } });
   const interrupted = new AbortController();

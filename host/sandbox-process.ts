@@ -64,8 +64,11 @@ export class SandboxProcess {
     warmupModule ??= compileGuestModule(WARMUP_SOURCE);
     const sandbox = new SandboxProcess(await launching);
     const launched = performance.now();
+    // A one-shot host (the CLI's `run`, SECURE_EXEC_WARMUP=0) skips it: its only run pays
+    // the first-isolate cost either way, and a throwaway isolate first would only add one.
+    const warmUp = process.env.SECURE_EXEC_WARMUP !== "0";
     await Promise.all([
-      sandbox.warmGuestPath(warmupModule),
+      warmUp ? sandbox.warmGuestPath(warmupModule) : undefined,
       defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
     ]);
     sandbox.bootTimings = [
