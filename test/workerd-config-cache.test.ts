@@ -125,7 +125,8 @@ describe("workerd configuration cache", () => {
     const intact = readFileSync(path);
     // Same header, one byte of the configuration flipped: the hash no longer matches.
     const damaged = Buffer.from(intact);
-    damaged[damaged.length - 10] ^= 0xff;
+    const flipped = damaged.length - 10;
+    damaged[flipped] = damaged[flipped]! ^ 0xff;
     writeFileSync(path, damaged);
     const afterDamage = await freshHost(cacheDir);
     expect(afterDamage.stdout).toBe("42\n");
