@@ -45,7 +45,7 @@ export class ProcessPool {
   /** Preloaded, never-run isolates: code hash → where they wait (each serves one run). */
   private readonly preloaded = new Map<string, PreloadedIsolate[]>();
   /** Code run more than once (hash → its worker configuration), most recent last. */
-  private readonly hotCode = new Map<string, GuestWorker>();
+  private readonly hotCode = new Map<string, HotCode>();
   preloadHits = 0;
 
   constructor(
@@ -185,7 +185,11 @@ export class ProcessPool {
     this.preloadHits += 1;
     const placement = { ...place(entry.sandbox), isolateId: entry.isolateId };
     const hot = this.hotCode.get(key);
-    if (hot) this.topUp(key, hot);
+    if (hot) {
+      // Used: the code really runs again and again, so it gets the deeper reserve.
+      hot.used = true;
+      this.topUp(key, hot);
+    }
     return placement;
   }
 
@@ -196,13 +200,15 @@ export class ProcessPool {
     this.seenCode.set(key, true);
     if (this.seenCode.size > SEEN_CODE_ENTRIES) this.seenCode.delete(this.seenCode.keys().next().value!);
     if (!seenBefore || this.disposed) return;
+    const hot: HotCode = { worker, used: this.hotCode.get(key)?.used ?? false };
     this.hotCode.delete(key);
-    this.hotCode.set(key, worker);
+    this.hotCode.set(key, hot);
     if (this.hotCode.size > HOT_CODE_ENTRIES) this.hotCode.delete(this.hotCode.keys().next().value!);
     // Hot code is loaded on a second process while the first runs it (two cores, two
-    // single-threaded processes), when the runtime's limits allow a second one.
+    // single-threaded processes; loads never go to a process with a run in flight), when
+    // the runtime's limits allow a second one.
     if (this.processes.size + this.launching.size < Math.min(PRELOAD_PROCESSES, this.limits.processes)) void this.launch();
-    this.topUp(key, worker);
+    this.topUp(key, hot);
   }
 
   private dropUnusable(key: string): void {
@@ -222,16 +228,20 @@ export class ProcessPool {
   }
 
   /**
-   * Loads isolates of hot code until `PRELOADS_PER_KEY` wait for it, one at a time per
+   * Loads isolates of hot code until enough wait for it, one at a time per
    * process and only on a process with nothing else to do: a load never delays a run (a
    * process is single-threaded). Each finished load tops up again, so the reserve fills in
    * whatever idle time the processes have.
    */
-  private topUp(key: string, worker: GuestWorker): void {
+  private topUp(key: string, hot: HotCode): void {
+    const { worker } = hot;
+    // Code seen twice gets one isolate ahead; code whose preloads are used gets more. An
+    // unused preload stays resident until its process is recycled, so depth follows use.
+    const depth = hot.used ? PRELOADS_PER_USED_KEY : 1;
     this.dropUnusable(key);
     for (;;) {
       const entries = this.preloaded.get(key) ?? [];
-      if (entries.length >= PRELOADS_PER_KEY || this.disposed || !this.hotCode.has(key)) return;
+      if (entries.length >= depth || this.disposed || !this.hotCode.has(key)) return;
       if (this.preloadedCount() >= PRELOADED_ISOLATES) {
         // Drop the oldest key's isolates; they stay loaded until their process is recycled.
         const oldest = this.preloaded.keys().next().value!;
@@ -301,11 +311,18 @@ export class ProcessPool {
 const SEEN_CODE_ENTRIES = 512;
 const HOT_CODE_ENTRIES = 64;
 /** Isolates kept loaded per hot code hash, for the next runs. */
-const PRELOADS_PER_KEY = 3;
+const PRELOADS_PER_USED_KEY = 3;
 const PRELOADED_ISOLATES = 16;
 const PRELOAD_WAIT_MS = 50;
 /** Processes a runtime with hot code keeps (within `limits.processes`). */
 const PRELOAD_PROCESSES = 2;
+
+interface HotCode {
+  /** The worker configuration of its runs. */
+  worker: GuestWorker;
+  /** Whether a run has taken one of its preloads. */
+  used: boolean;
+}
 
 interface PreloadedIsolate {
   sandbox: SandboxProcess;
