@@ -126,9 +126,17 @@ function commonInputs(): string {
   return inputsOfEveryKey;
 }
 
+const keys = new WeakMap<ConfigRequest, string>();
+
 /** The cache key of a request: changes whenever anything that shapes its configuration does. */
 export function configKey(request: ConfigRequest): string {
-  return createHash("sha256").update(commonInputs()).update("\n").update(JSON.stringify(request)).digest("hex").slice(0, 40);
+  // The cell's request is one object for the host's life: its ~100 KB of sources are hashed once.
+  let key = keys.get(request);
+  if (key === undefined) {
+    key = createHash("sha256").update(commonInputs()).update("\n").update(JSON.stringify(request)).digest("hex").slice(0, 40);
+    keys.set(request, key);
+  }
+  return key;
 }
 
 /**
