@@ -2,6 +2,7 @@
 // spawn workerd straight from it, a changed input builds anew and a damaged entry is rebuilt.
 // Each host here is a fresh Node process running the build (dist/), as a user's would.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -140,5 +141,24 @@ describe("workerd configuration cache", () => {
 
     const healed = await freshHost(cacheDir);
     expect(healed.phases).toContain("workerd-config-disk");
+  });
+
+  it("drops and rebuilds an entry that checks out but does not start", async () => {
+    const cacheDir = join(dir, "unstartable");
+    await freshHost(cacheDir);
+    const [entry] = entries(cacheDir);
+    const path = join(cacheDir, entry!);
+    const data = readFileSync(path);
+    const newline = data.indexOf(0x0a);
+    const header = JSON.parse(data.subarray(0, newline).toString("utf8")) as { configBytes: number; configSha256: string };
+    // A well-formed entry whose configuration workerd cannot parse.
+    const config = Buffer.from("not a Cap'n Proto message");
+    header.configBytes = config.byteLength;
+    header.configSha256 = createHash("sha256").update(config).digest("hex");
+    writeFileSync(path, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), config]));
+    const rebuilt = await freshHost(cacheDir);
+    expect(rebuilt.stdout).toBe("42\n");
+    expect(rebuilt.phases).toContain("workerd-config-built");
+    expect((await freshHost(cacheDir)).phases).toContain("workerd-config-disk");
   });
 });
