@@ -73,14 +73,22 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       throw new CliError(`cannot read ${what} ${path}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`);
     }
   };
-  const code = await readSource(file, "file");
-  const stdin = flags.stdinFile !== undefined ? await readSource(flags.stdinFile, "stdin file") : flags.stdin;
-
-  // A one-shot run needs one sandbox process, no spare and no warm-up run.
+  // A one-shot run needs one sandbox process, no spare and no warm-up run. It starts first:
+  // workerd boots on another core while the sources are read.
   process.env.SECURE_EXEC_SPARE_PROCESSES ??= "0";
   process.env.SECURE_EXEC_WARMUP ??= "0";
-  const { NodeRuntime } = await import("../runtime/index.js");
-  const runtime = await NodeRuntime.create({ limits: { processes: 1 } });
+  const creating = import("../runtime/index.js").then(({ NodeRuntime }) => NodeRuntime.create({ limits: { processes: 1 } }));
+  creating.catch(() => {});
+  let code: string;
+  let stdin: string | undefined;
+  try {
+    code = await readSource(file, "file");
+    stdin = flags.stdinFile !== undefined ? await readSource(flags.stdinFile, "stdin file") : flags.stdin;
+  } catch (error) {
+    await creating.then((runtime) => runtime.dispose(), () => {});
+    throw error;
+  }
+  const runtime = await creating;
   const interrupted = new AbortController();
   const onSignal = () => interrupted.abort();
   process.once("SIGINT", onSignal);
