@@ -13,6 +13,8 @@ import {
 import type { Engine } from "./engines/engine.js";
 
 export const HEADLINE_FIELDS = [
+  "cold_start_first_ms",
+  "cli_run_ms_p50",
   "cold_start_ms_p50",
   "warm_exec_ms_p50",
   "warm_exec_ms_p99",
@@ -25,7 +27,8 @@ export const HEADLINE_FIELDS = [
 ] as const;
 
 export const EXTRA_FIELDS = [
-  "cold_start_first_ms",
+  "cold_start_first_cpu_ms",
+  "node_file_ms_p50",
   "cold_start_host_stall_ms_max",
   "warm_exec_ms_p95",
   "cpu_loop_1e6_ms_p50",

@@ -5,10 +5,9 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { ExecOptions } from "./api/types.js";
-import { API_VERSION } from "./service/http-app.js";
-import { loadServerConfig, ServerConfigError } from "./service/server-config.js";
-// The runtime and the server (Miniflare and friends) load only when a command needs them,
-// so --help and usage errors answer at once.
+import { API_VERSION } from "./api/version.js";
+// The runtime and the server (HTTP stack, schemas, metrics) load only when a command needs
+// them, so --help, usage errors and one-shot runs do not pay for what they do not use.
 
 /** Exit code of usage errors and of failures of the CLI itself (not of the guest). */
 export const EXIT_USAGE = 2;
@@ -74,13 +73,22 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       throw new CliError(`cannot read ${what} ${path}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`);
     }
   };
-  const code = await readSource(file, "file");
-  const stdin = flags.stdinFile !== undefined ? await readSource(flags.stdinFile, "stdin file") : flags.stdin;
-
-  // A one-shot run needs one sandbox process and no spare.
+  // A one-shot run needs one sandbox process, no spare and no warm-up run. It starts first:
+  // workerd boots on another core while the sources are read.
   process.env.SECURE_EXEC_SPARE_PROCESSES ??= "0";
-  const { NodeRuntime } = await import("../runtime/index.js");
-  const runtime = await NodeRuntime.create({ limits: { processes: 1 } });
+  process.env.SECURE_EXEC_WARMUP ??= "0";
+  const creating = import("../runtime/index.js").then(({ NodeRuntime }) => NodeRuntime.create({ limits: { processes: 1 } }));
+  creating.catch(() => {});
+  let code: string;
+  let stdin: string | undefined;
+  try {
+    code = await readSource(file, "file");
+    stdin = flags.stdinFile !== undefined ? await readSource(flags.stdinFile, "stdin file") : flags.stdin;
+  } catch (error) {
+    await creating.then((runtime) => runtime.dispose(), () => {});
+    throw error;
+  }
+  const runtime = await creating;
   const interrupted = new AbortController();
   const onSignal = () => interrupted.abort();
   process.once("SIGINT", onSignal);
@@ -154,6 +162,7 @@ async function runDemo(serverUrl: string, file: string, token: string | undefine
 }
 
 async function serveCommand(flags: ServeFlags): Promise<number> {
+  const { loadServerConfig } = await import("./service/server-config.js");
   const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG, port: flags.port, host: flags.host });
   const { startServer } = await import("./service/server.js");
   let server;
@@ -194,6 +203,7 @@ interface McpFlags {
 
 /** `mcp`: MCP over stdio until the client closes stdin or a signal arrives. */
 async function mcpCommand(flags: McpFlags): Promise<number> {
+  const { loadServerConfig } = await import("./service/server-config.js");
   const config = await loadServerConfig({ configPath: flags.config ?? process.env.SECURE_EXEC_CONFIG });
   // stdout is the MCP channel: any stray console output of the host goes to stderr.
   for (const method of ["log", "info", "debug"] as const) console[method] = console.error;
@@ -299,7 +309,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // --help and --version end here with exit code 0; usage errors were already printed.
       return error.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    if (error instanceof CliError || error instanceof ServerConfigError) {
+    if (error instanceof CliError || (error instanceof Error && error.name === "ServerConfigError")) {
       process.stderr.write(`secure-exec: ${error.message.replace(/^secure-exec: /, "")}\n`);
       return EXIT_USAGE;
     }

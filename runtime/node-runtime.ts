@@ -14,8 +14,8 @@ import type {
   RunResult,
   ToolDefinitions,
 } from "../host/api/types.js";
-import { startResidentRunner } from "../host/engine/resident-runner.js";
-import { execOptionsSchema, isPermitted, parseOptions, runtimeOptionsSchema } from "../host/api/options.js";
+import type * as OptionSchemas from "../host/api/options.js";
+import { defaultRuntimeOptions, isEmptyOptions, isPermitted } from "../host/api/options-core.js";
 import { GuestSyntaxError, sandboxModulesOf, syntaxErrorReport } from "../host/compile/guest-module.js";
 import { GuestCompileError } from "../host/compile/guest-compiler.js";
 import type { BundledModule } from "../host/compile/node-modules.js";
@@ -23,7 +23,7 @@ import { GuestPackages, PackageBundleError } from "../host/compile/packages.js";
 import { ModuleNotFoundError, UnsupportedSchemeError } from "../host/compile/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
 import { executeRun, EXIT_KILLED, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
-import { retainSpares } from "../host/engine/spare-processes.js";
+import { retainSpares, takeProcess } from "../host/engine/spare-processes.js";
 import { newRunFamily, prepareCapabilities, type RunCapability, type RunFamily } from "../host/capabilities/capability.js";
 import { ChildProcessCapability } from "../host/capabilities/child-process/index.js";
 import { signalNumber } from "../host/capabilities/child-process/signals.js";
@@ -32,12 +32,29 @@ import { VirtualFs, VirtualFsError } from "../host/capabilities/fs/virtual-fs.js
 import { GuestServersCapability } from "../host/capabilities/http/index.js";
 import { NetworkCapability } from "../host/capabilities/network/index.js";
 import { ToolsCapability } from "../host/capabilities/tools/index.js";
-import { ToolGateway, defaultToolCallLimits } from "../host/capabilities/tools/tool-gateway.js";
+import { ToolGateway, defaultToolCallLimits, loadToolDefinitionChecks } from "../host/capabilities/tools/tool-gateway.js";
 import type { z } from "zod";
 import { randomUUID } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 
-type ParsedRuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
+type ParsedRuntimeOptions = z.infer<typeof OptionSchemas.runtimeOptionsSchema>;
+
+let optionSchemas: Promise<typeof OptionSchemas> | undefined;
+
+/**
+ * The option schemas (zod) load with the first call that passes options; no options at all
+ * mean the defaults, which need no schema.
+ */
+function loadOptionSchemas(): Promise<typeof OptionSchemas> {
+  optionSchemas ??= import("../host/api/options.js");
+  return optionSchemas;
+}
+
+async function parseCallOptions(options: unknown, where: string): Promise<z.infer<typeof OptionSchemas.execOptionsSchema>> {
+  if (isEmptyOptions(options)) return {};
+  const schemas = await loadOptionSchemas();
+  return schemas.parseOptions(schemas.execOptionsSchema, options, where);
+}
 
 export interface ResourceSnapshot {
   /** Live sandbox (workerd) processes of this runtime. */
@@ -63,6 +80,8 @@ export interface RuntimeStats {
   runsInFlight: number;
   processes: { pid: number; state: string; runsInFlight: number; runsStarted: number; rssKb?: number }[];
   processesLost: number;
+  /** Runs of repeated code that found an isolate of it already loaded (each still fresh). */
+  preloadedRuns: number;
 }
 
 export class NodeRuntime {
@@ -118,28 +137,53 @@ export class NodeRuntime {
   /** Validates the options, starts the runtime's first sandbox process and resolves when it is ready. */
   static async create(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
     const started = performance.now();
-    const parsed = parseOptions(runtimeOptionsSchema, options, "NodeRuntime.create option");
-    if (parsed.nodeModules) {
-      const dir = typeof parsed.nodeModules === "string" ? parsed.nodeModules : parsed.nodeModules.hostPath;
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-        throw new TypeError(`secure-exec: invalid NodeRuntime.create option "nodeModules": ${dir} is not a directory`);
-      }
-    }
-    const tools = new ToolGateway({ ...defaultToolCallLimits, toolCalls: parsed.limits.toolCalls });
-    if (parsed.tools) tools.register(parsed.tools as ToolDefinitions);
-    const report = (phase: string, durationMs: number) => parsed.onBootTiming?.({ phase, durationMs });
-    const vfs = await VirtualFs.create({
-      files: parsed.files,
-      mounts: parsed.mounts,
-      maxBytes: parsed.limits.fsBytes,
-      maxFiles: parsed.limits.fsFiles,
-      policy: parsed.permissions?.fs,
-      directories: [parsed.cwd, "/tmp"],
-    });
+    // The first process starts while the options are checked: starting workerd is most of
+    // the wait, and the checks load their schemas meanwhile. Bad options drop the process.
     const releaseSpares = retainSpares();
+    const firstProcess = takeProcess();
+    firstProcess.catch(() => {});
+    const dropFirstProcess = (): void => {
+      releaseSpares();
+      void firstProcess.then((sandbox) => sandbox.kill({ reason: "killed", detail: "invalid options" }), () => {});
+    };
+    let parsed: ParsedRuntimeOptions;
+    let vfs: VirtualFs;
+    let tools: ToolGateway;
+    try {
+      if (isEmptyOptions(options)) {
+        parsed = defaultRuntimeOptions();
+      } else {
+        const schemas = await loadOptionSchemas();
+        parsed = schemas.parseOptions(schemas.runtimeOptionsSchema, options, "NodeRuntime.create option");
+      }
+      if (parsed.nodeModules) {
+        const dir = typeof parsed.nodeModules === "string" ? parsed.nodeModules : parsed.nodeModules.hostPath;
+        if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+          throw new TypeError(`secure-exec: invalid NodeRuntime.create option "nodeModules": ${dir} is not a directory`);
+        }
+      }
+      tools = new ToolGateway({ ...defaultToolCallLimits, toolCalls: parsed.limits.toolCalls });
+      if (parsed.tools) {
+        await loadToolDefinitionChecks();
+        tools.register(parsed.tools as ToolDefinitions);
+      }
+      vfs = await VirtualFs.create({
+        files: parsed.files,
+        mounts: parsed.mounts,
+        maxBytes: parsed.limits.fsBytes,
+        maxFiles: parsed.limits.fsFiles,
+        policy: parsed.permissions?.fs,
+        directories: [parsed.cwd, "/tmp"],
+      });
+    } catch (error) {
+      dropFirstProcess();
+      throw error;
+    }
+    const onBootTiming = parsed.onBootTiming;
+    const report = (phase: string, durationMs: number) => onBootTiming?.({ phase, durationMs });
     const pool = new ProcessPool(parsed.limits, report);
     try {
-      await pool.warmUp();
+      await pool.warmUp(firstProcess);
     } catch (error) {
       releaseSpares();
       await pool.dispose();
@@ -170,7 +214,7 @@ export class NodeRuntime {
   async spawn(code: string, options?: ExecOptions): Promise<SpawnedGuest> {
     this.assertLive();
     if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
-    const call = parseOptions(execOptionsSchema, options, "spawn option");
+    const call = await parseCallOptions(options, "spawn option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
     const pid = this.nextPid++;
     const control = new RunHandle();
@@ -237,6 +281,7 @@ export class NodeRuntime {
   /** A live guest for low-latency repeated evaluation; disposed with the runtime. */
   async createResidentRunner(options: ResidentRunnerOptions = {}): Promise<ResidentRunner> {
     this.assertLive();
+    const { startResidentRunner } = await import("../host/engine/resident-runner.js");
     const runner = await startResidentRunner({
       ...options,
       // The runtime's default deadline applies to snippets too.
@@ -277,6 +322,7 @@ export class NodeRuntime {
   /** Adds tools to the live runtime; later runs can call them. */
   async registerTools(definitions: ToolDefinitions): Promise<void> {
     this.assertLive();
+    await loadToolDefinitionChecks();
     this.tools.register(definitions);
   }
 
@@ -285,6 +331,7 @@ export class NodeRuntime {
       runs: this.runsTotal,
       runsInFlight: this.runsInFlight,
       processesLost: this.pool.processesLost,
+      preloadedRuns: this.pool.preloadHits,
       processes: [...this.pool.processes].map((sandbox) => ({
         pid: sandbox.pid,
         state: sandbox.state,
@@ -337,7 +384,7 @@ export class NodeRuntime {
   private async execute(code: string, options: ExecOptions | undefined): Promise<RunOutcome> {
     this.assertLive();
     if (typeof code !== "string") throw new TypeError("secure-exec: code must be a string");
-    const call = parseOptions(execOptionsSchema, options, "exec option");
+    const call = await parseCallOptions(options, "exec option");
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException("This operation was aborted", "AbortError");
     return this.launch(code, call, { depth: 0 });
   }

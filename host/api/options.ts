@@ -1,6 +1,9 @@
 // Schemas of everything a caller hands the runtime; a bad value fails with its path.
 import { z } from "zod";
 import type { RuntimeLimits } from "./types.js";
+import { DEFAULT_LIMITS, InvalidOptionsError } from "./options-core.js";
+
+export { InvalidOptionsError, isPermitted } from "./options-core.js";
 
 const absolutePath = z.string().startsWith("/", { message: "must be an absolute path" });
 const stringRecord = z.record(z.string(), z.string());
@@ -18,20 +21,20 @@ export const permissionPolicySchema = z.union([
 export type PermissionPolicy = z.infer<typeof permissionPolicySchema>;
 
 export const limitsSchema = z.strictObject({
-  memoryMb: z.number().int().min(16).max(16384).default(128),
+  memoryMb: z.number().int().min(16).max(16384).default(DEFAULT_LIMITS.memoryMb),
   cpuTimeLimitMs: positiveMs.optional(),
   timeoutMs: positiveMs.optional(),
-  outputBytes: z.number().int().min(1).default(16 * 1024 * 1024),
-  returnBytes: z.number().int().min(16).max(256 * 1024 * 1024).default(1024 * 1024),
-  toolCalls: z.number().int().min(0).default(100_000),
-  processes: z.number().int().min(1).max(64).default(2),
-  runsPerProcess: z.number().int().min(1).default(200),
-  recycleMb: z.number().int().min(16).max(65536).default(256),
-  concurrentRunsPerProcess: z.number().int().min(1).max(1024).default(16),
-  fsBytes: z.number().int().min(0).default(8 * 1024 * 1024),
-  fsFiles: z.number().int().min(1).default(10_000),
-  egressConnections: z.number().int().min(1).max(1024).default(16),
-  egressBytes: z.number().int().min(0).default(256 * 1024 * 1024),
+  outputBytes: z.number().int().min(1).default(DEFAULT_LIMITS.outputBytes),
+  returnBytes: z.number().int().min(16).max(256 * 1024 * 1024).default(DEFAULT_LIMITS.returnBytes),
+  toolCalls: z.number().int().min(0).default(DEFAULT_LIMITS.toolCalls),
+  processes: z.number().int().min(1).max(64).default(DEFAULT_LIMITS.processes),
+  runsPerProcess: z.number().int().min(1).default(DEFAULT_LIMITS.runsPerProcess),
+  recycleMb: z.number().int().min(16).max(65536).default(DEFAULT_LIMITS.recycleMb),
+  concurrentRunsPerProcess: z.number().int().min(1).max(1024).default(DEFAULT_LIMITS.concurrentRunsPerProcess),
+  fsBytes: z.number().int().min(0).default(DEFAULT_LIMITS.fsBytes),
+  fsFiles: z.number().int().min(1).default(DEFAULT_LIMITS.fsFiles),
+  egressConnections: z.number().int().min(1).max(1024).default(DEFAULT_LIMITS.egressConnections),
+  egressBytes: z.number().int().min(0).default(DEFAULT_LIMITS.egressBytes),
 });
 
 export const runtimeOptionsSchema = z.strictObject({
@@ -74,34 +77,10 @@ export const execOptionsSchema = z.strictObject({
   onStderr: z.custom<(chunk: Uint8Array) => void>((value) => typeof value === "function", { message: "must be a function" }).optional(),
 });
 
-export class InvalidOptionsError extends TypeError {
-  constructor(where: string, error: z.ZodError) {
-    const issue = error.issues[0]!;
-    const path = issue.path.map(String).join(".");
-    super(`secure-exec: invalid ${where}${path ? ` "${path}"` : ""}: ${issue.message}`);
-    this.name = "InvalidOptionsError";
-  }
-}
-
 export function parseOptions<Schema extends z.ZodType>(schema: Schema, value: unknown, where: string): z.infer<Schema> {
   const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw new InvalidOptionsError(where, parsed.error);
+  if (!parsed.success) throw new InvalidOptionsError(where, parsed.error.issues[0]!);
   return parsed.data;
 }
 
 export type ParsedLimits = RuntimeLimits;
-
-/** First matching rule wins; `*` matches any run of characters. */
-export function isPermitted(policy: PermissionPolicy | undefined, subject: string, fallback: "allow" | "deny"): boolean {
-  if (policy === undefined) return fallback === "allow";
-  if (typeof policy === "string") return policy === "allow";
-  for (const rule of policy.rules) {
-    const pattern = new RegExp(`^${rule.pattern.split("*").map(escapeRegExp).join(".*")}$`);
-    if (pattern.test(subject)) return rule.action === "allow";
-  }
-  return policy.default === "allow";
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
-}

@@ -1,8 +1,8 @@
 // Turns guest source (an ES module) into the module the prelude runs: static imports are
 // hoisted to load time and the body becomes `export default async function`, so the body
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
-import { parse, type Node, type Program } from "acorn";
-import { simple as walkSimple } from "acorn-walk";
+import type { Node, Program } from "acorn";
+import { acorn, acornWalk } from "./parser.js";
 import { isRefusedSpecifier, UnsupportedSchemeError } from "./specifiers.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
@@ -137,7 +137,7 @@ export interface CompileOptions {
 export function compileGuestModule(source: string, options: CompileOptions = {}): string {
   let program: Program;
   try {
-    program = parse(source, {
+    program = acorn().parse(source, {
       ecmaVersion: "latest",
       sourceType: "module",
       allowHashBang: true,
@@ -168,7 +168,7 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
     const value = (literal as (Node & { value?: unknown }) | null | undefined)?.value;
     if (typeof value === "string" && isRefusedSpecifier(value)) throw new UnsupportedSchemeError(value);
   };
-  walkSimple(program, {
+  acornWalk().simple(program, {
     ImportDeclaration: (node) => {
       refuseStatic((node as Node & { source: Node }).source);
       redirect((node as Node & { source: Node }).source);

@@ -3,8 +3,8 @@
 // specifier rewritten to the exact module name so workerd needs no resolution of its own.
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
-import { parse, type Node } from "acorn";
-import { simple as walkSimple } from "acorn-walk";
+import type { Node } from "acorn";
+import { acorn, acornWalk } from "./parser.js";
 import { isBuiltinSpecifier, ModuleNotFoundError } from "./specifiers.js";
 import { SANDBOX_MODULE_DEPENDENCIES } from "./guest-module.js";
 
@@ -187,7 +187,7 @@ export class NodeModulesBundler {
   private rewriteSpecifiers(source: string, file: ResolvedFile, map: (specifier: string) => string | undefined): string {
     let program: Node;
     try {
-      program = parse(source, {
+      program = acorn().parse(source, {
         ecmaVersion: "latest",
         sourceType: file.kind === "esm" ? "module" : "script",
         allowHashBang: true,
@@ -205,7 +205,7 @@ export class NodeModulesBundler {
       const replacement = map(value);
       if (replacement !== undefined) edits.push({ start: literal.start, end: literal.end, text: JSON.stringify(replacement) });
     };
-    walkSimple(program, {
+    acornWalk().simple(program, {
       ImportDeclaration: (node) => visit((node as Node & { source: Node }).source),
       ExportNamedDeclaration: (node) => visit((node as Node & { source?: Node | null }).source),
       ExportAllDeclaration: (node) => visit((node as Node & { source: Node }).source),

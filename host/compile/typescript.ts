@@ -1,11 +1,16 @@
 // TypeScript guests: types are stripped (sucrase) before the module is compiled. Line
 // numbers are kept, so stacks point at the guest's own lines.
-import { transform } from "sucrase";
+import { createRequire } from "node:module";
 import { GuestSyntaxError } from "./guest-module.js";
 
+const require = createRequire(import.meta.url);
+let sucrase: typeof import("sucrase") | undefined;
+
 export function stripTypes(source: string): string {
+  // Loaded with the first TypeScript guest.
+  sucrase ??= require("sucrase") as typeof import("sucrase");
   try {
-    return transform(source, {
+    return sucrase.transform(source, {
       transforms: ["typescript"],
       disableESTransforms: true,
       keepUnusedImports: true,

@@ -1,203 +1,177 @@
-// The only module that talks to Miniflare: it launches one workerd process running the
-// cell's supervisor and hands back its pid, direct URL and exit notice. The host calls it
-// through host/engine/workerd-launcher.ts, which runs it on a thread of its own: building
-// Miniflare's configuration takes ~120 ms of synchronous work per launch.
-import { readFileSync } from "node:fs";
+// The only module that talks to Miniflare: it defines each kind of workerd process (the
+// sandbox cell, a resident runner's static worker) as Miniflare workers and has Miniflare
+// build workerd's configuration from them. The configuration is captured as Miniflare hands
+// it to workerd (a binary Cap'n Proto message on stdin, with its command line), checked by
+// letting that workerd start, and then cached (host/engine/workerd-config-cache.ts): processes are
+// spawned from it directly (host/engine/workerd-spawn.ts), without Miniflare.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { Miniflare, type WorkerOptions } from "miniflare";
+import { getDirectSocketName, Miniflare, type WorkerOptions } from "miniflare";
 import { cellDefinition } from "./cell-definition.js";
-import { templatePath } from "../package-files.js";
-import { PID_MARKER } from "./launcher-script.js";
+import { workerdBinary, type BuiltConfig, type ConfigRequest, type StaticWorkerdOptions, type WorkerdPlan } from "./workerd-config-cache.js";
 
-interface CellSources {
-  supervisorSource: string;
-  /** Template file name → source. */
-  guestTemplates: Record<string, string>;
-}
-
-let cachedSources: CellSources | undefined;
-
-function loadCellSources(): CellSources {
-  cachedSources ??= {
-    supervisorSource: readFileSync(templatePath("supervisor.js"), "utf8"),
-    guestTemplates: Object.fromEntries(
-      cellDefinition.guestTemplates.map((name) => [name, readFileSync(templatePath(name), "utf8")]),
-    ),
-  };
-  return cachedSources;
-}
-
-export interface WorkerdExit {
-  /** Last lines workerd wrote to stderr, for telling an OOM from other deaths. */
-  stderrTail: string;
-}
-
-export interface WorkerdHandle {
-  pid: number;
-  url: URL;
-  exited: Promise<WorkerdExit>;
-  /** SIGKILL the process and release Miniflare's resources. */
-  kill(): Promise<void>;
-}
-
+/** The HOST and EGRESS address while building: replaced at each start by the host's own. */
+const HOST_PLACEHOLDER = "127.0.0.1:9";
+/**
+ * Where Miniflare's own loopback service points once Miniflare is gone: nothing the sandbox
+ * uses reaches it, and port 1 is privileged, so no other local user can listen there.
+ */
+export const DEAD_END_ADDRESS = "127.0.0.1:1";
 const STDERR_TAIL_BYTES = 8192;
-
-/**
- * Starts one workerd process through Miniflare with `workers`, and answers once `workerName`
- * is reachable on its direct socket: pid (from the launcher), exit notice with the stderr
- * tail, and a kill that also releases Miniflare.
- */
-async function startWorkerd(workers: WorkerOptions[], workerName: string, launcher: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
-  let resolvePid: (pid: number) => void = () => {};
-  const pidKnown = new Promise<number>((resolve) => (resolvePid = resolve));
-  let stderrTail = "";
-  let pidForLogs = 0;
-  let resolveExit: (exit: WorkerdExit) => void = () => {};
-  const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
-
-  process.env.MINIFLARE_WORKERD_PATH = launcher;
-  const miniflare = new Miniflare({
-    log: undefined,
-    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
-      stdout.on("data", (chunk: Buffer) => {
-        const match = new RegExp(`${PID_MARKER}(\\d+)`).exec(chunk.toString());
-        if (match) {
-          pidForLogs = Number(match[1]);
-          onPid?.(pidForLogs);
-          resolvePid(pidForLogs);
-        }
-        else if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
-      });
-      stderr.on("data", (chunk: Buffer) => {
-        stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
-        if (process.env.SECURE_EXEC_DEBUG) process.stderr.write(`[workerd ${pidForLogs}] ${chunk.toString()}`);
-      });
-      stderr.on("close", () => resolveExit({ stderrTail }));
-      stderr.on("end", () => resolveExit({ stderrTail }));
-    },
-    workers,
-  });
-  try {
-    await miniflare.ready;
-    const url = await miniflare.unsafeGetDirectURL(workerName);
-    const pid = await pidKnown;
-    let killed: Promise<void> | undefined;
-    return {
-      pid,
-      url,
-      exited,
-      kill() {
-        killed ??= (async () => {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
-          // SIGKILL is final: report the exit now (Miniflare's dispose also detaches the stdio
-          // streams before they report the end).
-          resolveExit({ stderrTail });
-          await miniflare.dispose().catch(() => {});
-        })();
-        return killed;
-      },
-    };
-  } catch (error) {
-    await miniflare.dispose().catch(() => {});
-    throw error;
-  }
-}
-
-/**
- * `hostAddress` is the loopback address the cell's HOST binding reaches (host-router.ts);
- * `launcher` the script Miniflare runs as workerd (`launcherScriptSource`).
- */
-export async function launchWorkerd(hostAddress: string, launcher: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
-  const { supervisorSource, guestTemplates } = loadCellSources();
-  return startWorkerd(
-    [
-      {
-        name: cellDefinition.supervisor.name,
-        compatibilityDate: cellDefinition.compatibilityDate,
-        // Module names carry no host path into stack traces.
-        modulesRoot: "/",
-        modules: [
-          { type: "ESModule", path: `/${cellDefinition.supervisor.mainModule}`, contents: supervisorSource },
-          ...Object.entries(guestTemplates).map(([name, contents]) => ({
-            type: "Text" as const,
-            path: `/${name}`,
-            contents,
-          })),
-        ],
-        workerLoaders: { [cellDefinition.bindings.loader]: {} },
-        serviceBindings: {
-          [cellDefinition.bindings.host]: { external: { address: hostAddress, http: {} } },
-          // Proxy style: the request line carries the guest's full URL.
-          [cellDefinition.bindings.egress]: { external: { address: hostAddress, http: { style: 1 } } },
-        },
-        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-      },
-    ],
-    cellDefinition.supervisor.name,
-    launcher,
-    onPid,
-  );
-}
-
-/** A static worker of its own, in a workerd process of its own (the resident runner). */
-export interface StaticWorkerdOptions {
-  /** ES module source of the worker's main module. */
-  mainModule: { name: string; source: string };
-  /** Further modules, imported as text (`import text from "../name"`). */
-  textModules?: Record<string, string>;
-  compatibilityDate: string;
-  compatibilityFlags: string[];
-  /** Name of an `UnsafeEval` binding given to the worker (`eval`, `newFunction`, `newAsyncFunction`). */
-  unsafeEvalBinding?: string;
-  /**
-   * What the worker's `fetch()` and sockets reach. Workers Miniflare runs default to the
-   * internet, so the outbound goes to a worker in the same process that throws this message.
-   */
-  denyNetworkMessage: string;
-}
 
 const STATIC_WORKER_NAME = "resident";
 const REFUSE_WORKER_NAME = "no-network";
 
-/**
- * Launches a workerd process running one static worker (no Worker Loader, no host binding),
- * reachable on a direct socket. Same pid reporting, stderr tail and kill as `launchWorkerd`.
- */
-export async function launchStaticWorkerd(options: StaticWorkerdOptions, launcher: string, onPid?: (pid: number) => void): Promise<WorkerdHandle> {
+function cellWorkers(request: Extract<ConfigRequest, { kind: "cell" }>): WorkerOptions[] {
+  return [
+    {
+      name: cellDefinition.supervisor.name,
+      compatibilityDate: cellDefinition.compatibilityDate,
+      // Module names carry no host path into stack traces.
+      modulesRoot: "/",
+      modules: [
+        { type: "ESModule", path: `/${cellDefinition.supervisor.mainModule}`, contents: request.supervisorSource },
+        ...Object.entries(request.guestTemplates).map(([name, contents]) => ({
+          type: "Text" as const,
+          path: `/${name}`,
+          contents,
+        })),
+      ],
+      workerLoaders: { [cellDefinition.bindings.loader]: {} },
+      serviceBindings: {
+        [cellDefinition.bindings.host]: { external: { address: HOST_PLACEHOLDER, http: {} } },
+        // Proxy style: the request line carries the guest's full URL.
+        [cellDefinition.bindings.egress]: { external: { address: HOST_PLACEHOLDER, http: { style: 1 } } },
+      },
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    },
+  ];
+}
+
+function staticWorkers(options: StaticWorkerdOptions): WorkerOptions[] {
   const refuseSource = `export default { fetch() { throw new Error(${JSON.stringify(options.denyNetworkMessage)}); } };`;
-  return startWorkerd(
-    [
-      {
-        name: STATIC_WORKER_NAME,
-        compatibilityDate: options.compatibilityDate,
-        compatibilityFlags: options.compatibilityFlags,
-        // Module names carry no host path into stack traces.
-        modulesRoot: "/",
-        modules: [
-          { type: "ESModule", path: `/${options.mainModule.name}`, contents: options.mainModule.source },
-          ...Object.entries(options.textModules ?? {}).map(([name, contents]) => ({
-            type: "Text" as const,
-            path: `/${name}`,
-            contents,
-          })),
-        ],
-        ...(options.unsafeEvalBinding ? { unsafeEvalBinding: options.unsafeEvalBinding } : {}),
-        outboundService: REFUSE_WORKER_NAME,
-        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-      },
-      {
-        name: REFUSE_WORKER_NAME,
-        compatibilityDate: options.compatibilityDate,
-        modules: [{ type: "ESModule", path: "/no-network.js", contents: refuseSource }],
-        modulesRoot: "/",
-      },
-    ],
-    STATIC_WORKER_NAME,
+  return [
+    {
+      name: STATIC_WORKER_NAME,
+      compatibilityDate: options.compatibilityDate,
+      compatibilityFlags: options.compatibilityFlags,
+      // Module names carry no host path into stack traces.
+      modulesRoot: "/",
+      modules: [
+        { type: "ESModule", path: `/${options.mainModule.name}`, contents: options.mainModule.source },
+        ...Object.entries(options.textModules ?? {}).map(([name, contents]) => ({
+          type: "Text" as const,
+          path: `/${name}`,
+          contents,
+        })),
+      ],
+      ...(options.unsafeEvalBinding ? { unsafeEvalBinding: options.unsafeEvalBinding } : {}),
+      outboundService: REFUSE_WORKER_NAME,
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    },
+    {
+      name: REFUSE_WORKER_NAME,
+      compatibilityDate: options.compatibilityDate,
+      modules: [{ type: "ESModule", path: "/no-network.js", contents: refuseSource }],
+      modulesRoot: "/",
+    },
+  ];
+}
+
+const quoted = (path: string) => `'${path.replace(/'/g, "'\\''")}'`;
+
+/** Miniflare reads its workerd path and debug dump path from the environment: one build at a time. */
+let previousBuild: Promise<unknown> = Promise.resolve();
+
+/** Has Miniflare build workerd's configuration for `request`, and captures it. */
+export function buildWorkerdConfig(request: ConfigRequest): Promise<BuiltConfig> {
+  const workers = request.kind === "cell" ? cellWorkers(request) : staticWorkers(request.options);
+  const building = previousBuild.then(() => capture(workers));
+  previousBuild = building.catch(() => {});
+  return building;
+}
+
+async function capture(workers: WorkerOptions[]): Promise<BuiltConfig> {
+  const dir = mkdtempSync(join(tmpdir(), "secure-exec-build-"));
+  const configPath = join(dir, "config.bin");
+  const argsPath = join(dir, "args");
+  const jsonPath = join(dir, "config.json");
+  const launcher = join(dir, "capture-workerd.sh");
+  // Saves what Miniflare hands workerd, then lets workerd start from it, so a configuration
+  // workerd rejects is never cached. setpriv: the kernel kills it if the host dies meanwhile.
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
+  const exec = setpriv ? `exec ${quoted(setpriv)} --pdeathsig KILL -- ${quoted(workerdBinary())}` : `exec ${quoted(workerdBinary())}`;
+  writeFileSync(
     launcher,
-    onPid,
+    `#!/bin/sh\ncat > ${quoted(configPath)} || exit 1\nfor arg in "$@"; do printf '%s\\0' "$arg"; done > ${quoted(argsPath)}\n${exec} "$@" < ${quoted(configPath)}\n`,
   );
+  chmodSync(launcher, 0o700);
+  const previousPath = process.env.MINIFLARE_WORKERD_PATH;
+  const previousDebug = process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
+  process.env.MINIFLARE_WORKERD_PATH = launcher;
+  process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = jsonPath;
+  let stderrTail = "";
+  const miniflare = new Miniflare({
+    log: undefined,
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+      stdout.resume();
+      stderr.on("data", (chunk: Buffer) => {
+        stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+      });
+    },
+    workers,
+  });
+  try {
+    try {
+      await miniflare.ready;
+    } catch (error) {
+      throw new Error(`secure-exec: workerd did not start: ${error instanceof Error ? error.message : String(error)}${stderrTail ? `\n${stderrTail}` : ""}`);
+    }
+    const config = readFileSync(configPath);
+    const args = readFileSync(argsPath, "utf8").split("\0").slice(0, -1);
+    const described = JSON.parse(readFileSync(jsonPath, "utf8")) as {
+      services?: { name?: string; external?: { address?: string }; disk?: unknown }[];
+      sockets?: { name?: string }[];
+    };
+    return { plan: planOf(args, described, getDirectSocketName(0, "default")), config: new Uint8Array(config) };
+  } finally {
+    if (previousPath === undefined) delete process.env.MINIFLARE_WORKERD_PATH;
+    else process.env.MINIFLARE_WORKERD_PATH = previousPath;
+    if (previousDebug === undefined) delete process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
+    else process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = previousDebug;
+    await miniflare.dispose().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * How to start workerd again from the captured configuration: Miniflare's command line, with
+ * the addresses of its own (now gone) services dead-ended, plus what changes per process.
+ */
+function planOf(
+  args: string[],
+  described: { services?: { name?: string; external?: { address?: string }; disk?: unknown }[]; sockets?: { name?: string }[] },
+  directSocket: string,
+): WorkerdPlan {
+  if (args[0] !== "serve" || !args.includes("--binary") || !args.includes("--control-fd=3") || args.at(-1) !== "-") {
+    throw new Error(`secure-exec: unexpected workerd command line from Miniflare: ${args.join(" ")}`);
+  }
+  if (!described.sockets?.some((socket) => socket.name === directSocket)) {
+    throw new Error(`secure-exec: Miniflare's configuration has no socket ${directSocket}`);
+  }
+  const rewritten = args
+    .filter((arg) => !arg.startsWith("--inspector-addr=") && !arg.startsWith("--debug-port=") && arg !== "--verbose")
+    .map((arg) => {
+      const external = /^--external-addr=(.+)=[^=]*$/.exec(arg);
+      return external ? `--external-addr=${external[1]}=${DEAD_END_ADDRESS}` : arg;
+    });
+  const services = described.services ?? [];
+  return {
+    args: rewritten,
+    directSocket,
+    hostServices: services.filter((service) => service.external?.address === HOST_PLACEHOLDER).map((service) => service.name!),
+    diskDirectories: services.filter((service) => service.disk !== undefined).map((service) => service.name!),
+  };
 }

@@ -42,8 +42,10 @@ export class ProcessPool {
   processesLost = 0;
   /** Code seen before (hash → true), most recent last; repeat code gets preloaded isolates. */
   private readonly seenCode = new Map<string, true>();
-  /** Preloaded, never-run isolates: code hash → where they wait. */
-  private readonly preloaded = new Map<string, { sandbox: SandboxProcess; isolateId: string; loaded: Promise<boolean> }>();
+  /** Preloaded, never-run isolates: code hash → where they wait (each serves one run). */
+  private readonly preloaded = new Map<string, PreloadedIsolate[]>();
+  /** Code run more than once (hash → its worker configuration), most recent last. */
+  private readonly hotCode = new Map<string, HotCode>();
   preloadHits = 0;
 
   constructor(
@@ -51,9 +53,9 @@ export class ProcessPool {
     private readonly onBootTiming?: (phase: string, durationMs: number) => void,
   ) {}
 
-  /** Starts the first process; resolves once it is ready. */
-  async warmUp(): Promise<void> {
-    await this.launch();
+  /** Starts the first process (or adopts `first`, already starting); resolves once it is ready. */
+  async warmUp(first?: Promise<SandboxProcess>): Promise<void> {
+    await this.launch(first);
   }
 
   private responsiveCount(): number {
@@ -94,11 +96,11 @@ export class ProcessPool {
     }
   }
 
-  private async launch(): Promise<SandboxProcess | undefined> {
+  private async launch(starting?: Promise<SandboxProcess>): Promise<SandboxProcess | undefined> {
     const started = performance.now();
     const launching = (async () => {
       try {
-        const sandbox = await takeProcess();
+        const sandbox = await (starting ?? takeProcess());
         const handedOver = performance.now();
         if (this.disposed) {
           await sandbox.kill({ reason: "killed", detail: "runtime disposed" });
@@ -151,51 +153,134 @@ export class ProcessPool {
 
   /**
    * A preloaded isolate of this code, if one is ready on a responsive process. Each run
-   * still gets an isolate of its own: the preloaded one has only evaluated its imports.
+   * still gets an isolate of its own: a preloaded one has only evaluated its imports, and it
+   * serves exactly one run. Taking one loads its replacement on another process when there
+   * is one, so back-to-back runs of hot code find an isolate ready every time.
    */
   async takePreloaded(guestModule: string): Promise<(Placement & { isolateId: string }) | undefined> {
     const key = codeKey(guestModule);
-    const entry = this.preloaded.get(key);
+    const entries = this.preloaded.get(key);
+    if (!entries) return undefined;
+    const usable = (entry: PreloadedIsolate): boolean =>
+      entry.sandbox.state === "ready" && entry.sandbox.inFlight.size < this.limits.concurrentRunsPerProcess;
+    this.dropUnusable(key);
+    // One already loaded, else the oldest still loading: a load under way finishes sooner
+    // than a new one queued behind it, unless its process is stuck, so never wait long.
+    let entry = entries.find((candidate) => candidate.ready && usable(candidate)) ?? entries.find(usable);
     if (!entry) return undefined;
-    this.preloaded.delete(key);
-    // A load under way finishes sooner than a new one that would queue behind it, unless its
-    // process is stuck: never wait long for it.
-    const loaded = await Promise.race([
-      entry.loaded,
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PRELOAD_WAIT_MS).unref()),
-    ]);
-    if (!loaded) return undefined;
-    const { sandbox } = entry;
-    if (sandbox.state !== "ready" || sandbox.inFlight.size >= this.limits.concurrentRunsPerProcess) return undefined;
+    removeFrom(entries, entry);
+    if (entries.length === 0) this.preloaded.delete(key);
+    if (!entry.ready) {
+      const loaded = await Promise.race([
+        entry.loaded,
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PRELOAD_WAIT_MS).unref()),
+      ]);
+      if (!loaded) {
+        // Still loading: it stays in reserve for a later run.
+        if (!entry.ready && usable(entry)) this.preloaded.set(key, [entry, ...(this.preloaded.get(key) ?? [])]);
+        return undefined;
+      }
+      if (!usable(entry)) return undefined;
+    }
     this.preloadHits += 1;
-    return { ...place(sandbox), isolateId: entry.isolateId };
+    const placement = { ...place(entry.sandbox), isolateId: entry.isolateId };
+    const hot = this.hotCode.get(key);
+    if (hot) {
+      // Used: the code really runs again and again, so it gets the deeper reserve.
+      hot.used = true;
+      this.topUp(key, hot);
+    }
+    return placement;
   }
 
-  /** After a run of code seen before, load the next isolate for it while the process is idle. */
-  preloadFor(
-    guestModule: string,
-    sandbox: SandboxProcess,
-    worker: GuestWorker,
-  ): void {
+  /** After a run of code seen before, keep isolates of it loaded for the next runs. */
+  preloadFor(guestModule: string, worker: GuestWorker): void {
     const key = codeKey(guestModule);
     const seenBefore = this.seenCode.delete(key);
     this.seenCode.set(key, true);
     if (this.seenCode.size > SEEN_CODE_ENTRIES) this.seenCode.delete(this.seenCode.keys().next().value!);
-    if (!seenBefore || this.preloaded.has(key) || sandbox.state !== "ready" || this.disposed) return;
-    if (this.preloaded.size >= PRELOADED_ISOLATES) {
-      // Drop the oldest; its isolate stays loaded until the process is recycled.
-      this.preloaded.delete(this.preloaded.keys().next().value!);
+    if (!seenBefore || this.disposed) return;
+    const hot: HotCode = { worker, used: this.hotCode.get(key)?.used ?? false };
+    this.hotCode.delete(key);
+    this.hotCode.set(key, hot);
+    if (this.hotCode.size > HOT_CODE_ENTRIES) this.hotCode.delete(this.hotCode.keys().next().value!);
+    // Hot code is loaded on a second process while the first runs it (two cores, two
+    // single-threaded processes; loads never go to a process with a run in flight), when
+    // the runtime's limits allow a second one.
+    if (this.processes.size + this.launching.size < Math.min(PRELOAD_PROCESSES, this.limits.processes)) void this.launch();
+    this.topUp(key, hot);
+  }
+
+  private dropUnusable(key: string): void {
+    const entries = this.preloaded.get(key);
+    if (!entries) return;
+    for (const entry of [...entries]) {
+      // Its isolate stays loaded until the process is recycled.
+      if (entry.sandbox.state === "dead" || entry.sandbox.state === "retiring") removeFrom(entries, entry);
     }
-    const isolateId = randomUUID();
-    sandbox.noteHostWork();
-    const loaded = sandbox.dispatcher
-      .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
-      .then((response) => response.body.text())
-      .then(
-        () => true,
-        () => false,
-      );
-    this.preloaded.set(key, { sandbox, isolateId, loaded });
+    if (entries.length === 0) this.preloaded.delete(key);
+  }
+
+  private preloadedCount(): number {
+    let count = 0;
+    for (const entries of this.preloaded.values()) count += entries.length;
+    return count;
+  }
+
+  /**
+   * Loads isolates of hot code until enough wait for it, one at a time per
+   * process and only on a process with nothing else to do: a load never delays a run (a
+   * process is single-threaded). Each finished load tops up again, so the reserve fills in
+   * whatever idle time the processes have.
+   */
+  private topUp(key: string, hot: HotCode): void {
+    const { worker } = hot;
+    // Code seen twice gets one isolate ahead; code whose preloads are used gets more. An
+    // unused preload stays resident until its process is recycled, so depth follows use.
+    const depth = hot.used ? PRELOADS_PER_USED_KEY : 1;
+    this.dropUnusable(key);
+    for (;;) {
+      const entries = this.preloaded.get(key) ?? [];
+      if (entries.length >= depth || this.disposed || !this.hotCode.has(key)) return;
+      if (this.preloadedCount() >= PRELOADED_ISOLATES) {
+        // Drop the oldest key's isolates; they stay loaded until their process is recycled.
+        const oldest = this.preloaded.keys().next().value!;
+        if (oldest === key) return;
+        this.preloaded.delete(oldest);
+        continue;
+      }
+      const target = this.idleProcess();
+      if (!target) return;
+      const isolateId = randomUUID();
+      // Loading is host-requested work: the idle watch does not take it for a guest left running.
+      target.noteHostWork();
+      const entry: PreloadedIsolate = { sandbox: target, isolateId, loaded: Promise.resolve(false), ready: false };
+      entry.loaded = target.dispatcher
+        .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
+        .then((response) => response.body.text())
+        .then(
+          () => (entry.ready = true),
+          () => false,
+        );
+      entries.push(entry);
+      this.preloaded.set(key, entries);
+      void entry.loaded.then((ready) => {
+        const current = this.hotCode.get(key);
+        if (ready && current) this.topUp(key, current);
+      });
+    }
+  }
+
+  /** A responsive process with no run in flight and no isolate loading, if there is one. */
+  private idleProcess(): SandboxProcess | undefined {
+    const loading = new Set<SandboxProcess>();
+    for (const entries of this.preloaded.values()) {
+      for (const entry of entries) if (!entry.ready) loading.add(entry.sandbox);
+    }
+    for (const sandbox of this.processes) {
+      if (sandbox.state === "ready" && sandbox.inFlight.size === 0 && !loading.has(sandbox)) return sandbox;
+    }
+    return undefined;
   }
 
   /** Called when a run leaves a process: recycle it once it has served its share. */
@@ -226,8 +311,32 @@ export class ProcessPool {
 }
 
 const SEEN_CODE_ENTRIES = 512;
+const HOT_CODE_ENTRIES = 64;
+/** Isolates kept loaded per hot code hash, for the next runs. */
+const PRELOADS_PER_USED_KEY = 3;
 const PRELOADED_ISOLATES = 16;
 const PRELOAD_WAIT_MS = 50;
+/** Processes a runtime with hot code keeps (within `limits.processes`). */
+const PRELOAD_PROCESSES = 2;
+
+interface HotCode {
+  /** The worker configuration of its runs. */
+  worker: GuestWorker;
+  /** Whether a run has taken one of its preloads. */
+  used: boolean;
+}
+
+interface PreloadedIsolate {
+  sandbox: SandboxProcess;
+  isolateId: string;
+  loaded: Promise<boolean>;
+  ready: boolean;
+}
+
+function removeFrom<T>(list: T[], item: T): void {
+  const index = list.indexOf(item);
+  if (index >= 0) list.splice(index, 1);
+}
 
 function codeKey(guestModule: string): string {
   return createHash("sha1").update(guestModule).digest("base64");

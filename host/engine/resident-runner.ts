@@ -12,7 +12,8 @@ import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { templatePath } from "../package-files.js";
 import { WebSocket } from "undici";
-import { parse, type Node } from "acorn";
+import type { Node } from "acorn";
+import { acorn } from "../compile/parser.js";
 import { z } from "zod";
 import type { ResidentExecOptions, ResidentRunner, ResidentRunnerOptions, RunResult } from "../api/types.js";
 import { parseOptions } from "../api/options.js";
@@ -462,7 +463,7 @@ function readDataLimit(pid: number): number | undefined {
  */
 function locateSyntaxError(code: string, name: string): string {
   try {
-    parse(code, { ecmaVersion: "latest", sourceType: "script", allowHashBang: true, allowAwaitOutsideFunction: true });
+    acorn().parse(code, { ecmaVersion: "latest", sourceType: "script", allowHashBang: true, allowAwaitOutsideFunction: true });
     return "";
   } catch (error) {
     const location = (error as { loc?: { line: number; column: number } }).loc;
@@ -501,14 +502,14 @@ export function prepareSnippet(code: string): PreparedSnippet {
   if (!code.includes("await")) return { source: code, isAsync: false };
   const options = { ecmaVersion: "latest", sourceType: "script", allowHashBang: true } as const;
   try {
-    parse(code, options);
+    acorn().parse(code, options);
     return { source: code, isAsync: false };
   } catch {
     // try again with top-level await
   }
   let program: AnyNode;
   try {
-    program = parse(code, { ...options, allowAwaitOutsideFunction: true }) as unknown as AnyNode;
+    program = acorn().parse(code, { ...options, allowAwaitOutsideFunction: true }) as unknown as AnyNode;
   } catch {
     // Not valid either way: V8 reports the syntax error in its own words.
     return { source: code, isAsync: false };

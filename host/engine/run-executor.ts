@@ -358,7 +358,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       if (cpuWatch) clearInterval(cpuWatch);
       sandbox.endRun(ticket);
       pool.release(sandbox);
-      pool.preloadFor(request.guestModule, sandbox, guestWorkerOf(messageFieldsOf(request)));
+      pool.preloadFor(request.guestModule, guestWorkerOf(messageFieldsOf(request)));
     }
   };
 

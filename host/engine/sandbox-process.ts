@@ -1,14 +1,13 @@
 // One warm workerd process: its keep-alive channel, heartbeat and resource readings.
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
-import { Pool } from "undici";
+import { SandboxClient } from "./sandbox-client.js";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
 import { hostEndpointAddress } from "./host-router.js";
 import { buildRunMessage } from "./supervisor-protocol.js";
 import { compileGuestModule } from "../compile/guest-module.js";
 
 const HEARTBEAT_INTERVAL_MS = 100;
-const WARMUP_RUNS = 3;
 /** A ping unanswered this long marks the process as unresponsive (a guest hogs it). */
 export const UNRESPONSIVE_AFTER_MS = 250;
 /** While a deadline's guest may still be running, a ping unanswered this long kills the process. */
@@ -44,10 +43,15 @@ export interface ProcessLoss {
 
 let nextProcessNumber = 1;
 
+/** Compiled like any guest, so the warm-up exercises exactly the path real runs take. */
+const WARMUP_SOURCE = 'console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0));';
+let warmupModule: string | undefined;
+
 export class SandboxProcess {
   readonly id = `p${nextProcessNumber++}`;
   readonly pid: number;
-  readonly dispatcher: Pool;
+  /** Keep-alive HTTP client of the process's direct socket. */
+  readonly dispatcher: SandboxClient;
   state: ProcessState = "ready";
   runsStarted = 0;
   /** Runs placed here, in the order they were placed. */
@@ -65,7 +69,7 @@ export class SandboxProcess {
 
   private constructor(private readonly handle: WorkerdHandle) {
     this.pid = handle.pid;
-    this.dispatcher = new Pool(handle.url.origin, { connections: 128, keepAliveTimeout: 60_000 });
+    this.dispatcher = new SandboxClient(handle.url, { connections: 128 });
     this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
@@ -73,13 +77,23 @@ export class SandboxProcess {
   /** `defaultMemoryCapMb` is applied while the process boots, so most handoffs need no prlimit. */
   static async launch(defaultMemoryCapMb?: number): Promise<SandboxProcess> {
     const started = performance.now();
-    const sandbox = new SandboxProcess(await launchWorkerd(await hostEndpointAddress()));
+    const launching = launchWorkerd(await hostEndpointAddress());
+    launching.catch(() => {});
+    // Once workerd is spawned (a few microtasks on), the warm-up guest is compiled while it
+    // starts, which loads the compiler for the runs to come.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    warmupModule ??= compileGuestModule(WARMUP_SOURCE);
+    const sandbox = new SandboxProcess(await launching);
     const launched = performance.now();
+    // A one-shot host (the CLI's `run`, SECURE_EXEC_WARMUP=0) skips it: its only run pays
+    // the first-isolate cost either way, and a throwaway isolate first would only add one.
+    const warmUp = process.env.SECURE_EXEC_WARMUP !== "0";
     await Promise.all([
-      sandbox.warmGuestPath(),
+      warmUp ? sandbox.warmGuestPath(warmupModule) : undefined,
       defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
     ]);
     sandbox.bootTimings = [
+      ...sandbox.handle.bootPhases,
       { phase: "workerd-start", durationMs: launched - started },
       { phase: "guest-warmup", durationMs: performance.now() - launched },
     ];
@@ -93,26 +107,19 @@ export class SandboxProcess {
   bootTimings: { phase: string; durationMs: number }[] = [];
 
   /**
-   * The first runs of a process pay one-off compilation (prelude, node:util, node:stream);
-   * a few throwaway runs pay it before any guest arrives.
+   * The first run of a process pays one-off compilation (prelude, node:util, node:stream):
+   * a throwaway run pays it before any guest arrives.
    */
-  private async warmGuestPath(): Promise<void> {
-    // Compiled like any guest, so the warm-up exercises exactly the path real runs take.
-    const guestModule = compileGuestModule(
-      'console.log("%s %o", "warm", { up: [1] }); process.stdout.write("."); await new Promise((r) => setTimeout(r, 0));',
-    );
-    for (let round = 0; round < WARMUP_RUNS; round += 1) {
-      try {
-        const response = await this.dispatcher.request({
-          path: "/run",
-          method: "POST",
-          body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024, returnBytes: 1024 }, "", `secure-exec-warmup-${round}`),
-        });
-        await response.body.text();
-      } catch {
-        // A process that cannot warm up shows it on its first run.
-        return;
-      }
+  private async warmGuestPath(guestModule: string): Promise<void> {
+    try {
+      const response = await this.dispatcher.request({
+        path: "/run",
+        method: "POST",
+        body: buildRunMessage({ guestModule, network: false, env: {}, cwd: "/", outputBytes: 1024, returnBytes: 1024 }, "", `secure-exec-warmup-${this.id}`),
+      });
+      await response.body.text();
+    } catch {
+      // A process that cannot warm up shows it on its first run.
     }
   }
 

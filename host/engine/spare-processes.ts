@@ -1,11 +1,11 @@
 // Warm workerd processes started ahead of demand, so `NodeRuntime.create()` does not pay
 // a process start. A spare has served no one; it is handed to exactly one runtime.
 import { SandboxProcess } from "./sandbox-process.js";
-import { limitsSchema } from "../api/options.js";
+import { DEFAULT_LIMITS } from "../api/options-core.js";
 import { memoryCapMb } from "./memory-cap.js";
 
 /** Spares get the default limits' memory cap up front; a runtime with other limits re-applies. */
-const DEFAULT_MEMORY_CAP_MB = memoryCapMb(limitsSchema.parse({}));
+const DEFAULT_MEMORY_CAP_MB = memoryCapMb(DEFAULT_LIMITS);
 
 const spares: Promise<SandboxProcess>[] = [];
 let activeUsers = 0;
@@ -24,11 +24,11 @@ function refill(): void {
 }
 
 /**
- * Starting a process keeps the host's event loop busy for a few hundred ms (Miniflare builds
- * its configuration synchronously); refilling right after a handoff would slow the new
- * runtime's first runs, so the refill waits a moment.
+ * A process start costs the host and the machine CPU: refilling right after a handoff would
+ * slow the new runtime's first runs, and a short-lived host (a script that creates one
+ * runtime, runs and disposes) would start a spare it never uses. The refill waits a second.
  */
-const REFILL_DELAY_MS = 100;
+const REFILL_DELAY_MS = 1_000;
 let refillTimer: NodeJS.Timeout | undefined;
 
 function refillSoon(): void {

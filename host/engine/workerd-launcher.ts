@@ -1,40 +1,26 @@
-// Launches workerd processes for the host. Miniflare runs on a thread of its own
-// (host/engine/workerd-launch-thread.ts): its synchronous start (~120 ms per launch) would otherwise
-// stall every runtime, heartbeat and HTTP request on the host's event loop. Handles come
-// back as plain pid + URL; killing is a SIGKILL from here, then Miniflare's clean-up there.
-import { SHARE_ENV, Worker } from "node:worker_threads";
-import { builtHostModule } from "../package-files.js";
-import { acquireLauncherScript, releaseLauncherScript } from "./launcher-script.js";
-import type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
+// Launches workerd processes for the host. Each kind of process is defined through Miniflare
+// (host/engine/miniflare-adapter.ts), which builds its configuration once; the configuration is
+// cached (host/engine/workerd-config-cache.ts) and every process is spawned straight from it
+// (host/engine/workerd-spawn.ts). Miniflare is loaded only to build a configuration the cache does
+// not hold, on a thread of its own (host/engine/workerd-launch-thread.ts): importing and running it
+// takes about a second of synchronous work that would otherwise stall the host's event loop.
+import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { builtHostModule, templatePath } from "../package-files.js";
+import { cellDefinition } from "./cell-definition.js";
+import { forgetConfig, resolveConfig, type BuiltConfig, type ConfigRequest, type StaticWorkerdOptions } from "./workerd-config-cache.js";
+import { spawnWorkerd, type WorkerdHandle } from "./workerd-spawn.js";
 
-export type { StaticWorkerdOptions, WorkerdExit, WorkerdHandle } from "./miniflare-adapter.js";
+export type { StaticWorkerdOptions } from "./workerd-config-cache.js";
+export type { WorkerdExit, WorkerdHandle } from "./workerd-spawn.js";
 
-export const LAUNCH_THREAD_ROLE = "secure-exec-workerd-launcher";
+export const LAUNCH_THREAD_ROLE = "secure-exec-workerd-config-builder";
 
-/** `launcher`: the script Miniflare runs as workerd (host/engine/launcher-script.ts). */
-export type LaunchRequest = { kind: "cell"; hostAddress: string; launcher: string } | { kind: "static"; options: StaticWorkerdOptions; launcher: string };
+export type ToBuildThread = { type: "build"; id: number; request: ConfigRequest };
 
-export type ToLaunchThread = { type: "launch"; id: number; request: LaunchRequest } | { type: "kill"; id: number };
-
-export type FromLaunchThread =
-  | { type: "pid"; id: number; pid: number }
-  | { type: "launched"; id: number; pid: number; url: string }
-  | { type: "failed"; id: number; error: string }
-  | { type: "exited"; id: number; stderrTail: string }
-  | { type: "killed"; id: number };
-
-
-interface Launching {
-  resolve: (handle: WorkerdHandle) => void;
-  reject: (error: Error) => void;
-  pid?: number;
-}
-
-interface Live {
-  pid: number;
-  exit: (exit: WorkerdExit) => void;
-  killed?: () => void;
-}
+export type FromBuildThread =
+  | { type: "built"; id: number; built: BuiltConfig }
+  | { type: "failed"; id: number; error: string };
 
 /**
  * Pids of every workerd process launched and not yet gone: killed if the host exits first
@@ -42,183 +28,130 @@ interface Live {
  */
 const knownPids = new Set<number>();
 process.once("exit", () => {
-  for (const pid of [...knownPids]) kill(pid);
+  for (const pid of [...knownPids]) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
 });
 
-class LaunchThread {
+/** The thread Miniflare runs on while it builds configurations; it ends when they are built. */
+class BuildThread {
   private readonly worker: Worker;
-  private readonly launching = new Map<number, Launching>();
-  private readonly live = new Map<number, Live>();
+  private readonly pending = new Map<number, { resolve: (built: BuiltConfig) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   private gone = false;
 
-  constructor(script: URL, onGone: (thread: LaunchThread) => void) {
-    // SHARE_ENV: Miniflare reads settings (workerd path, debug flags) from the environment.
-    this.worker = new Worker(script, { env: SHARE_ENV, execArgv: [], workerData: { role: LAUNCH_THREAD_ROLE } });
-    this.worker.unref();
-    this.worker.on("message", (message: FromLaunchThread) => this.receive(message));
-    const gone = (error: unknown): void => {
-      if (this.gone) return;
-      this.gone = true;
-      onGone(this);
-      const reason = new Error(`secure-exec: the workerd launch thread stopped (${error instanceof Error ? error.message : String(error)})`);
-      for (const launching of this.launching.values()) {
-        if (launching.pid !== undefined) kill(launching.pid);
-        launching.reject(reason);
-      }
-      this.launching.clear();
-      // Their Miniflare instances are gone with the thread: the processes go too.
-      for (const live of this.live.values()) {
-        kill(live.pid);
-        live.exit({ stderrTail: "" });
-        live.killed?.();
-      }
-      this.live.clear();
+  constructor(script: URL, private readonly onGone: (thread: BuildThread) => void) {
+    this.worker = new Worker(script, { execArgv: [], workerData: { role: LAUNCH_THREAD_ROLE } });
+    this.worker.on("message", (message: FromBuildThread) => this.receive(message));
+    const stop = (error: unknown): void => {
+      this.markGone();
+      const reason = new Error(`secure-exec: the workerd configuration thread stopped (${error instanceof Error ? error.message : String(error)})`);
+      for (const { reject } of this.pending.values()) reject(reason);
+      this.pending.clear();
     };
-    this.worker.on("error", gone);
-    this.worker.on("exit", (code) => gone(new Error(`exit code ${code}`)));
+    this.worker.on("error", stop);
+    this.worker.on("exit", (code) => stop(new Error(`exit code ${code}`)));
   }
 
-  launch(request: LaunchRequest): Promise<WorkerdHandle> {
+  private markGone(): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.onGone(this);
+  }
+
+  build(request: ConfigRequest): Promise<BuiltConfig> {
     const id = this.nextId++;
-    return new Promise<WorkerdHandle>((resolve, reject) => {
-      this.launching.set(id, { resolve, reject });
-      this.updateRef();
-      this.post({ type: "launch", id, request });
+    return new Promise<BuiltConfig>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ type: "build", id, request } satisfies ToBuildThread);
     });
   }
 
-  private post(message: ToLaunchThread): void {
-    this.worker.postMessage(message);
-  }
-
-  /** The thread keeps the host alive only while it launches or holds live processes. */
-  private updateRef(): void {
-    if (this.launching.size + this.live.size > 0) this.worker.ref();
-    else this.worker.unref();
-  }
-
-  private receive(message: FromLaunchThread): void {
-    switch (message.type) {
-      case "pid": {
-        const launching = this.launching.get(message.id);
-        if (!launching) return;
-        launching.pid = message.pid;
-        knownPids.add(message.pid);
-        return;
-      }
-      case "failed": {
-        const launching = this.launching.get(message.id);
-        this.launching.delete(message.id);
-        if (launching?.pid !== undefined) knownPids.delete(launching.pid);
-        launching?.reject(new Error(message.error));
-        this.updateRef();
-        return;
-      }
-      case "launched": {
-        const launching = this.launching.get(message.id);
-        this.launching.delete(message.id);
-        if (!launching) {
-          kill(message.pid);
-          return;
-        }
-        knownPids.add(message.pid);
-        let resolveExit!: (exit: WorkerdExit) => void;
-        const exited = new Promise<WorkerdExit>((resolve) => (resolveExit = resolve));
-        const live: Live = { pid: message.pid, exit: resolveExit };
-        this.live.set(message.id, live);
-        let killing: Promise<void> | undefined;
-        launching.resolve({
-          pid: message.pid,
-          url: new URL(message.url),
-          exited,
-          kill: () => {
-            killing ??= new Promise<void>((resolve) => {
-              kill(message.pid);
-              live.killed = resolve;
-              if (!this.live.has(message.id)) resolve();
-              else this.post({ type: "kill", id: message.id });
-            });
-            return killing;
-          },
-        });
-        this.updateRef();
-        return;
-      }
-      case "exited": {
-        const live = this.live.get(message.id);
-        if (live) knownPids.delete(live.pid);
-        live?.exit({ stderrTail: message.stderrTail });
-        if (live && !live.killed) {
-          this.live.delete(message.id);
-          this.updateRef();
-        }
-        return;
-      }
-      case "killed": {
-        const live = this.live.get(message.id);
-        this.live.delete(message.id);
-        live?.killed?.();
-        this.updateRef();
-        return;
-      }
+  private receive(message: FromBuildThread): void {
+    const waiting = this.pending.get(message.id);
+    this.pending.delete(message.id);
+    if (message.type === "built") waiting?.resolve({ plan: message.built.plan, config: new Uint8Array(message.built.config) });
+    else waiting?.reject(new Error(message.error));
+    // Builds are rare (a new version, new options): Miniflare's memory goes with the thread.
+    if (this.pending.size === 0) {
+      this.markGone();
+      void this.worker.terminate();
     }
   }
 }
 
-function kill(pid: number): void {
-  knownPids.delete(pid);
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
+let buildThread: BuildThread | undefined;
+
+/** Miniflare builds the configuration: on its thread, or here when running from source. */
+function buildConfig(request: ConfigRequest): Promise<BuiltConfig> {
+  const script = builtHostModule("engine/workerd-launch-thread.js");
+  if (!script) return import("./miniflare-adapter.js").then((adapter) => adapter.buildWorkerdConfig(request));
+  buildThread ??= new BuildThread(script, (stopped) => {
+    if (buildThread === stopped) buildThread = undefined;
+  });
+  return buildThread.build(request);
 }
 
-let thread: LaunchThread | undefined;
+let cellRequest: ConfigRequest | undefined;
 
-type LaunchTarget = { kind: "cell"; hostAddress: string } | { kind: "static"; options: StaticWorkerdOptions };
-
-/** The launcher script exists only while some launch needs it. */
-async function launch(target: LaunchTarget): Promise<WorkerdHandle> {
-  const request: LaunchRequest = { ...target, launcher: acquireLauncherScript() };
-  try {
-    if (!thread) {
-      const script = builtHostModule("engine/workerd-launch-thread.js");
-      // Without the build (running from source), launch on this thread.
-      if (!script) return await launchOnThisThread(request);
-      thread = new LaunchThread(script, (stopped) => {
-        if (thread === stopped) thread = undefined;
-      });
-    }
-    return await thread.launch(request);
-  } finally {
-    releaseLauncherScript();
-  }
-}
-
-async function launchOnThisThread(request: LaunchRequest): Promise<WorkerdHandle> {
-  const adapter = await import("./miniflare-adapter.js");
-  let launchedPid: number | undefined;
-  const onPid = (pid: number): void => {
-    launchedPid = pid;
-    knownPids.add(pid);
+/** The sandbox cell with its sources: part of the cache key, so edited templates rebuild. */
+function cellConfigRequest(): ConfigRequest {
+  cellRequest ??= {
+    kind: "cell",
+    supervisorSource: readFileSync(templatePath(cellDefinition.supervisor.mainModule), "utf8"),
+    guestTemplates: Object.fromEntries(cellDefinition.guestTemplates.map((name) => [name, readFileSync(templatePath(name), "utf8")])),
   };
+  return cellRequest;
+}
+
+async function launch(request: ConfigRequest, hostAddress?: string): Promise<WorkerdHandle> {
+  const started = performance.now();
+  let config = await resolveConfig(request, buildConfig);
+  const configured = performance.now();
+  const spawnTracked = async (built: BuiltConfig): Promise<WorkerdHandle> => {
+    let spawnedPid: number | undefined;
+    try {
+      return await spawnWorkerd(built, {
+        hostAddress,
+        onPid: (pid) => {
+          spawnedPid = pid;
+          knownPids.add(pid);
+        },
+      });
+    } catch (error) {
+      // spawnWorkerd killed it.
+      if (spawnedPid !== undefined) knownPids.delete(spawnedPid);
+      throw error;
+    }
+  };
+  let handle: WorkerdHandle;
   try {
-    const handle = await (request.kind === "cell"
-      ? adapter.launchWorkerd(request.hostAddress, request.launcher, onPid)
-      : adapter.launchStaticWorkerd(request.options, request.launcher, onPid));
-    void handle.exited.then(() => knownPids.delete(handle.pid));
-    return handle;
+    handle = await spawnTracked(config.built);
   } catch (error) {
-    if (launchedPid !== undefined) knownPids.delete(launchedPid);
-    throw error;
+    // A cached configuration that no longer starts (say, a workerd swapped in place) is
+    // rebuilt once; a fresh one that fails is a real failure.
+    if (config.source === "built") throw error;
+    forgetConfig(config.key);
+    config = await resolveConfig(request, buildConfig);
+    handle = await spawnTracked(config.built);
   }
+  const pid = handle.pid;
+  void handle.exited.then(() => knownPids.delete(pid));
+  handle.bootPhases.push(
+    // "workerd-config-built" is the only phase in which Miniflare was loaded.
+    { phase: `workerd-config-${config.source}`, durationMs: configured - started },
+    { phase: "workerd-spawn", durationMs: performance.now() - configured },
+  );
+  return handle;
 }
 
 /** A workerd process running one sandbox cell; its HOST binding reaches `hostAddress`. */
 export function launchWorkerd(hostAddress: string): Promise<WorkerdHandle> {
-  return launch({ kind: "cell", hostAddress });
+  return launch(cellConfigRequest(), hostAddress);
 }
 
 /** A workerd process running one static worker (the resident runner). */

@@ -11,8 +11,9 @@ import type { ExecOptions, RunResult } from "../api/types.js";
 import type { Admission } from "./admission.js";
 import { sameSecret, type Authentication } from "./bearer-auth.js";
 
-/** Version of the HTTP API and CLI. */
-export const API_VERSION = "0.1.0";
+import { API_VERSION } from "../api/version.js";
+
+export { API_VERSION } from "../api/version.js";
 
 /** `session`: a snippet run in a resident session (`POST /v1/sessions/:id/exec`);
  * `mcp` / `mcp_session`: run_code and session_exec of the MCP tools (host/mcp/). */

@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { RuntimeLimits, ToolDefinitions } from "../api/types.js";
 import { limitsSchema } from "../api/options.js";
 import { ToolDefinitionError, ToolGateway } from "../capabilities/tools/tool-gateway.js";
+import * as toolDefinitionChecks from "../capabilities/tools/definition-checks.js";
 
 /** Everything one tenant may be given. */
 export interface TenantConfig {
@@ -175,7 +176,7 @@ export function resolveServerConfig(input: unknown = {}, options: ResolveOptions
   // Fail at start-up, not at a tenant's first run.
   const checkTools = (definitions: ToolDefinitions, tenant?: string): void => {
     try {
-      new ToolGateway().register(definitions);
+      new ToolGateway(undefined, toolDefinitionChecks).register(definitions);
     } catch (error) {
       if (!(error instanceof ToolDefinitionError)) throw error;
       const where = tenant === undefined ? "server config: " : `server config: tenants.${tenant}.`;

@@ -1,5 +1,6 @@
-// A host leaves nothing in the temp folder: the workerd launcher script lives only while a
-// launch needs it, and goes on dispose and at exit.
+// A host leaves nothing of its own in the temp folder: build and scratch directories live
+// only while they are needed, and go on dispose and at exit. The one directory that stays is
+// the per-user workerd configuration cache (secure-exec-<uid>), shared by every host.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +20,7 @@ function host(body: string): Promise<{ temp: string; stdout: string }> {
   const script = `
     import { readdirSync } from "node:fs";
     const { NodeRuntime } = await import(${RUNTIME});
-    const listing = () => readdirSync(process.env.TMPDIR).filter((name) => name.startsWith("secure-exec-"));
+    const listing = () => readdirSync(process.env.TMPDIR).filter((name) => name.startsWith("secure-exec-") && !/^secure-exec-\\d+$/.test(name));
     ${body}
   `;
   return new Promise((resolve, reject) => {
@@ -31,10 +32,11 @@ function host(body: string): Promise<{ temp: string; stdout: string }> {
 }
 
 function leftovers(temp: string): string[] {
-  return readdirSync(temp).filter((name) => name.startsWith("secure-exec-"));
+  // The per-user configuration cache is meant to outlive hosts.
+  return readdirSync(temp).filter((name) => name.startsWith("secure-exec-") && !/^secure-exec-\d+$/.test(name));
 }
 
-describe("the workerd launcher script", () => {
+describe("the host's temporary files", () => {
   it("is gone once the runtime is disposed, and after the host exits", async () => {
     const { temp, stdout } = await host(`
       const rt = await NodeRuntime.create({ limits: { processes: 1 } });

@@ -7,6 +7,9 @@ import type { ExecOptions, RunResult } from "../../host/api/types.js";
 import type { RunEngine } from "../../host/service/http-app.js";
 import { compileGuestModule, GUEST_MODULE_NAME, GuestSyntaxError, sandboxModulesOf, syntaxErrorReport, usesVirtualFs } from "../../host/compile/guest-module.js";
 import { isBareSpecifier, ModuleNotFoundError, UnsupportedSchemeError } from "../../host/compile/specifiers.js";
+import { provideParser } from "../../host/compile/parser.js";
+import * as acorn from "acorn";
+import * as acornWalk from "acorn-walk";
 import { OutputCapture } from "../../host/engine/output-capture.js";
 import {
   buildRunMessage,
@@ -18,6 +21,9 @@ import {
   parseReturnValue,
 } from "../../host/engine/supervisor-protocol.js";
 
+
+// No Node module loader here: the bundle carries the parser.
+provideParser({ acorn, acornWalk });
 export interface EdgeRuntimeOptions {
   /** `process.env` of every run (a request's `env` is merged over it). */
   env: Record<string, string>;

@@ -1,8 +1,15 @@
 // Host tools: validated definitions, schema-checked input, bounded calls. Only what a
 // handler returns (as JSON) or a plain error message ever crosses back to the guest.
-import { Ajv, type ValidateFunction } from "ajv";
-import { z } from "zod";
+import type { Ajv, ValidateFunction } from "ajv";
 import type { HostToolDefinition, ToolDefinitions } from "../../api/types.js";
+import type * as ToolDefinitionChecks from "./definition-checks.js";
+
+let loadedChecks: typeof ToolDefinitionChecks | undefined;
+
+/** Loads the schema libraries `register` needs (only runtimes with tools pay for them). */
+export async function loadToolDefinitionChecks(): Promise<void> {
+  loadedChecks ??= await import("./definition-checks.js");
+}
 
 const TOOL_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
 const RESERVED_NAMES = new Set(["constructor", "prototype", "then", "toString", "valueOf", "hasOwnProperty"]);
@@ -23,16 +30,6 @@ export const defaultToolCallLimits: ToolCallLimits = {
   toolTimeoutMs: 30_000,
 };
 
-const definitionSchema = z.object({
-  description: z.string(),
-  inputSchema: z.record(z.string(), z.unknown()),
-  handler: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", {
-    message: "handler must be a function",
-  }),
-  timeoutMs: z.number().int().positive().optional(),
-  examples: z.array(z.unknown()).optional(),
-  commandAliases: z.array(z.string()).optional(),
-});
 
 export class ToolDefinitionError extends Error {
   constructor(message: string) {
@@ -58,9 +55,13 @@ export interface ToolCallScope {
 
 export class ToolGateway {
   private readonly tools = new Map<string, RegisteredTool>();
-  private readonly ajv = new Ajv({ allErrors: true, strict: false });
+  private ajv: Ajv | undefined;
 
-  constructor(readonly limits: ToolCallLimits = defaultToolCallLimits) {}
+  /** `checks`: the loaded tool-definition-checks module, else `loadToolDefinitionChecks()` first. */
+  constructor(
+    readonly limits: ToolCallLimits = defaultToolCallLimits,
+    private readonly checks?: typeof ToolDefinitionChecks,
+  ) {}
 
   get size(): number {
     return new Set(this.tools.values()).size;
@@ -83,17 +84,20 @@ export class ToolGateway {
   /** Validates every definition first, so a bad one registers nothing. */
   register(definitions: ToolDefinitions): void {
     if (typeof definitions !== "object" || definitions === null) throw new ToolDefinitionError("tools must be an object");
+    const checks = this.checks ?? loadedChecks;
+    if (!checks) throw new Error("secure-exec: tool definitions are checked only after loadToolDefinitionChecks()");
+    const ajv = (this.ajv ??= checks.createAjv());
     const staged = new Map<string, RegisteredTool>();
     for (const [name, raw] of Object.entries(definitions)) {
       checkName(name, `tool name "${name}"`);
-      const parsed = definitionSchema.safeParse(raw);
+      const parsed = checks.definitionSchema.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
         throw new ToolDefinitionError(`tools.${name}.${issue.path.join(".") || "definition"}: ${issue.message}`);
       }
       let validate: ValidateFunction;
       try {
-        validate = this.ajv.compile(parsed.data.inputSchema);
+        validate = ajv.compile(parsed.data.inputSchema);
       } catch (error) {
         throw new ToolDefinitionError(`tools.${name}.inputSchema is not a valid JSON Schema: ${(error as Error).message}`);
       }
@@ -129,7 +133,7 @@ export class ToolGateway {
       return failure("ERR_TOOL_LIMIT", `tool "${tool.name}" input is ${argumentBytes} bytes; the limit is ${this.limits.toolArgumentBytes}`);
     }
     if (!tool.validate(input)) {
-      const detail = this.ajv.errorsText(tool.validate.errors, { dataVar: "input" });
+      const detail = this.ajv!.errorsText(tool.validate.errors, { dataVar: "input" });
       return failure("ERR_TOOL_INPUT", `invalid input for tool "${tool.name}": ${detail}`);
     }
     scope.counters.calls += 1;
