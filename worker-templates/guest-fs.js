@@ -1128,8 +1128,19 @@ export function statfsSync(path, options) {
 // ---------------------------------------------------------------------------------------
 // File descriptors.
 
+/** Node's check of an fd argument: an int32 that is not negative. */
+function validateFd(fd) {
+  if (typeof fd !== "number") {
+    throw argError("ERR_INVALID_ARG_TYPE", `The "fd" argument must be of type number. Received ${describe(fd)}`);
+  }
+  if (!Number.isInteger(fd) || fd < 0 || fd > 2147483647) {
+    throw argError("ERR_OUT_OF_RANGE", `The value of "fd" is out of range. It must be ${Number.isInteger(fd) ? ">= 0 && <= 2147483647" : "an integer"}. Received ${fd}`, RangeError);
+  }
+}
+
 function descriptor(fd, syscall = "read") {
-  const entry = typeof fd === "number" ? state().fds.get(fd) : undefined;
+  validateFd(fd);
+  const entry = state().fds.get(fd);
   if (!entry) throw fsError("EBADF", syscall);
   return entry;
 }
@@ -1208,6 +1219,10 @@ function readAllFd(fd) {
 }
 
 export function readSync(fd, buffer, offsetOrOptions, length, position) {
+  validateFd(fd);
+  if (!ArrayBuffer.isView(buffer)) {
+    throw argError("ERR_INVALID_ARG_TYPE", `The "buffer" argument must be an instance of Buffer, TypedArray, or DataView. Received ${describe(buffer)}`);
+  }
   let offset = offsetOrOptions;
   if (offsetOrOptions !== null && typeof offsetOrOptions === "object") {
     ({ offset = 0, length = buffer.byteLength - offset, position = null } = offsetOrOptions);
@@ -1355,7 +1370,8 @@ function later(callback, work) {
   try {
     result = work();
   } catch (caught) {
-    if (typeof caught?.code === "string" && caught.code.startsWith("ERR_") && caught instanceof TypeError) throw caught;
+    // Argument errors are thrown at the call, as Node does; the operation's go to the callback.
+    if (typeof caught?.code === "string" && caught.code.startsWith("ERR_") && (caught instanceof TypeError || caught instanceof RangeError)) throw caught;
     error = caught;
   }
   queueMicrotask(() => (error ? callback(error) : callback(null, result)));

@@ -25,4 +25,6 @@ export default [
   { name: "fs-callback: copyFile", code: `import fs from "node:fs";\nfs.writeFileSync("c1", "copy"); fs.copyFile("c1", "c2", (e) => console.log(e, fs.readFileSync("c2", "utf8")));` },
   { name: "fs-callback: mkdtemp", code: `import fs from "node:fs";\nfs.mkdtemp("pre-", (e, d) => console.log(e, d.startsWith("pre-")));` },
   { name: "fs-callback: promisify readFile", code: `import fs from "node:fs"; import { promisify } from "node:util";\nfs.writeFileSync("pr", "p"); console.log(await promisify(fs.readFile)("pr", "utf8"));` },
+  { name: "fs-callback: missing callback throws for each form", code: `import fs from "node:fs";\nfor (const call of [() => fs.writeFile("a", "b"), () => fs.stat("a"), () => fs.mkdir("d"), () => fs.readdir("."), () => fs.unlink("a", "b")]) { try { call(); console.log("no throw") } catch (e) { console.log(e.name, e.code) } }` },
+  { name: "fs-callback: errors are delivered, not thrown", code: `import fs from "node:fs";\nlet sync = true; fs.readFile("missing", (e) => console.log("async", !sync, e.code)); fs.stat("missing", (e) => console.log("stat", e.code)); sync = false;` },
 ] satisfies ConformanceCase[];

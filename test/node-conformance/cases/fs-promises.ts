@@ -23,4 +23,5 @@ export default [
   { name: "fs-promises: cp recursive", code: `import fs from "node:fs/promises";\nawait fs.mkdir("a/b", { recursive: true }); await fs.writeFile("a/b/c", "deep"); await fs.cp("a", "z", { recursive: true }); console.log(await fs.readFile("z/b/c", "utf8"));` },
   { name: "fs-promises: constants export", code: `import { constants } from "node:fs/promises";\nconsole.log(constants.R_OK, constants.COPYFILE_EXCL);` },
   { name: "fs-promises: open missing with r rejects", code: `import { open } from "node:fs/promises";\ntry { await open("none", "r") } catch (e) { console.log(e.code) }` },
+  { name: "fs-promises: wrong types reject", code: `import fs from "node:fs/promises";\nfor (const call of [() => fs.readFile(), () => fs.writeFile("a", 5), () => fs.mkdir(null), () => fs.stat(1)]) { try { await call(); console.log("resolved") } catch (e) { console.log(e.name, e.code) } }` },
 ] satisfies ConformanceCase[];

@@ -61,4 +61,7 @@ export default [
   { name: "fs: rmSync of directory without recursive", code: `import fs from "node:fs";\nfs.mkdirSync("rd"); try { fs.rmSync("rd") } catch (e) { console.log(e.code) }` },
   { name: "fs: writeFileSync with mode and signal", code: `import fs from "node:fs";\nfs.writeFileSync("md", "x", { mode: 0o600 }); console.log((fs.statSync("md").mode & 0o777).toString(8));` },
   { name: "fs: readFileSync with flag a+ creates", code: `import fs from "node:fs";\nconsole.log(JSON.stringify(fs.readFileSync("created-by-read", { flag: "a+", encoding: "utf8" })), fs.existsSync("created-by-read"));` },
+  { name: "fs: wrong argument types", code: `import fs from "node:fs";\nconst calls = [() => fs.readFileSync(), () => fs.mkdirSync(42), () => fs.writeFileSync("a", undefined), () => fs.statSync(true), () => fs.openSync("a", "nope"), () => fs.readdirSync({}), () => fs.existsSync(1), () => fs.renameSync("a"), () => fs.copyFileSync("a", null), () => fs.readSync("x")];\nfor (const call of calls) { try { console.log(call()) } catch (e) { console.log(e.name, e.code) } }` },
+  { name: "fs: bad fd types", code: `import fs from "node:fs";\nfor (const fd of [-1, 1.5, "3", 2 ** 32]) { try { fs.fstatSync(fd) } catch (e) { console.log(e.name, e.code) } }` },
+  { name: "fs: null bytes in paths", code: `import fs from "node:fs";\ntry { fs.readFileSync("a\\u0000b") } catch (e) { console.log(e.name, e.code) }` },
 ] satisfies ConformanceCase[];
