@@ -3,11 +3,29 @@
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
 import { parse, type Node, type Program } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
+import { isKnownNodeBuiltin, ModuleNotFoundError, UnknownBuiltinError } from "./specifiers.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
 /** Module-level object of guest.js holding the guest's default export. */
 const EXPORTS_OBJECT = "__secureExecExports";
+
+/** Parameters of the main function: the guest's `import()`, `import.meta`, and the prelude's builtins. */
+const IMPORT_FUNCTION = "__secureExecImport";
+const IMPORT_META = "__secureExecImportMeta";
+const PROVIDED_FUNCTION = "__secureExecProvided";
+
+/**
+ * Builtins the prelude itself implements (worker-templates/guest-prelude.js): imports of them
+ * bind to the prelude's objects when the body starts, so lazy parts (process.stdout) stay lazy.
+ */
+const PROVIDED_BUILTINS = new Set(["process", "timers", "timers/promises", "os", "module", "path", "path/posix", "console"]);
+
+function providedBuiltin(specifier: unknown): string | undefined {
+  if (typeof specifier !== "string") return undefined;
+  const bare = specifier.startsWith("node:") ? specifier.slice(5) : specifier;
+  return PROVIDED_BUILTINS.has(bare) ? `node:${bare}` : undefined;
+}
 
 /** Builtins whose sandbox versions replace workerd's (see worker-templates/). */
 const SHIMMED_SPECIFIERS: Record<string, string> = {
@@ -76,7 +94,7 @@ export interface CompileOptions {
    * Module name to import instead of `specifier` (e.g. a package the host bundled), or
    * undefined to leave it; throws when a package cannot be found.
    */
-  resolveBare?: (specifier: string) => string | undefined;
+  resolveBare?: (specifier: string, how: { dynamic: boolean }) => string | undefined;
 }
 
 export function compileGuestModule(source: string, options: CompileOptions = {}): string {
@@ -97,19 +115,41 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   const edits: Edit[] = [];
   // Point imports of shimmed builtins at the sandbox's versions (static and dynamic).
   const specifierEdits = new Map<number, Edit>();
-  const redirect = (literal: Node | null | undefined) => {
+  const redirect = (literal: Node | null | undefined, dynamic = false) => {
     if (!literal || literal.type !== "Literal") return;
     const value = (literal as Node & { value?: unknown }).value;
+    if (providedBuiltin(value)) return;
+    if (typeof value === "string" && value.startsWith("node:") && !isKnownNodeBuiltin(value)) throw new UnknownBuiltinError(value);
     const target =
       shimmedSpecifier(literal as Node & { value?: unknown }) ??
-      (typeof value === "string" ? options.resolveBare?.(value) : undefined);
+      (typeof value === "string" ? options.resolveBare?.(value, { dynamic }) : undefined);
     if (target) specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: JSON.stringify(target) });
   };
+  // `import()` and `import.meta` go through the prelude (its resolver and the guest's file URL).
+  const bodyEdits: Edit[] = [];
+  let computedImport = false;
+  let fileImport = false;
   walkSimple(program, {
     ImportDeclaration: (node) => redirect((node as Node & { source: Node }).source),
     ExportNamedDeclaration: (node) => redirect((node as Node & { source?: Node | null }).source),
     ExportAllDeclaration: (node) => redirect((node as Node & { source: Node }).source),
-    ImportExpression: (node) => redirect((node as Node & { source: Node }).source),
+    ImportExpression: (node) => {
+      const source = (node as Node & { source: Node & { value?: unknown } }).source;
+      // Computed specifiers and files (JSON from the virtual filesystem) resolve in the guest.
+      if (source.type !== "Literal") computedImport = true;
+      else if (typeof source.value === "string" && /^(\.|\/|file:)/.test(source.value)) fileImport = true;
+      try {
+        redirect(source, true);
+      } catch (error) {
+        // A package that is not there fails inside the guest's import(), where it can be caught.
+        if (!(error instanceof ModuleNotFoundError)) throw error;
+      }
+      bodyEdits.push({ start: node.start, end: node.start + "import".length, text: IMPORT_FUNCTION });
+    },
+    MetaProperty: (node) => {
+      const meta = node as Node & { meta: Node & { name: string } };
+      if (meta.meta.name === "import") bodyEdits.push({ start: node.start, end: node.end, text: IMPORT_META });
+    },
   });
   const rewrite = (start: number, end: number): string => {
     let text = "";
@@ -121,6 +161,8 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
     return text + source.slice(cursor, end);
   };
   const hoisted: string[] = [];
+  /** Statements at the start of the body (on line 1): bindings of provided builtins. */
+  const prefix: string[] = [];
   if (source.startsWith("#!")) {
     const end = source.indexOf("\n") === -1 ? source.length : source.indexOf("\n");
     edits.push({ start: 0, end, text: blank(source, 0, end) });
@@ -132,7 +174,9 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       declaration?: (Node & { type: string; id?: Node | null }) | null;
     };
     if (statement.type === "ImportDeclaration") {
-      hoisted.push(regenerateImport(statement, rewrite));
+      const provided = providedBuiltin((statement.source as Node & { value?: unknown }).value);
+      if (provided) prefix.push(...providedBindings(statement, provided));
+      else hoisted.push(regenerateImport(statement, rewrite));
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportNamedDeclaration") {
       if (statement.declaration) {
@@ -164,7 +208,7 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   }
 
   // Specifiers inside the body (dynamic imports) are rewritten in place.
-  for (const edit of specifierEdits.values()) {
+  for (const edit of [...specifierEdits.values(), ...bodyEdits]) {
     if (!edits.some((other) => edit.start >= other.start && edit.end <= other.end)) edits.push(edit);
   }
   edits.sort((a, b) => a.start - b.start);
@@ -175,12 +219,35 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
     cursor = edit.end;
   }
   body += source.slice(cursor);
-  // `process.getBuiltinModule("fs")` must find the sandbox's modules: load them up front.
-  if (source.includes("getBuiltinModule")) {
+  // `process.getBuiltinModule("fs")`, `createRequire` and a computed `import()` must find the
+  // sandbox's modules: load them up front. `process.chdir` checks the path in the filesystem.
+  if (source.includes("getBuiltinModule") || source.includes("createRequire") || computedImport) {
     hoisted.push(...[...new Set(Object.values(SHIMMED_SPECIFIERS))].map((module) => `import ${JSON.stringify(module)};`));
+  } else if (source.includes("chdir") || fileImport) {
+    hoisted.push(`import ${JSON.stringify(SHIMMED_SPECIFIERS.fs)};`);
   }
   // Everything added sits on line 1 ahead of the guest's own first line.
-  return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
+  const parameters = `${IMPORT_FUNCTION}, ${IMPORT_META}, ${PROVIDED_FUNCTION}`;
+  return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}(${parameters}) {${prefix.join(" ")}${body}\n}\n`;
+}
+
+/** `import a, { b as c } from "node:process"` → `const a = …default; const { b: c } = …;` */
+function providedBindings(statement: Node, specifier: string): string[] {
+  const node = statement as ImportNode;
+  const namespace = `${PROVIDED_FUNCTION}(${JSON.stringify(specifier)})`;
+  const bindings: string[] = [];
+  const named: string[] = [];
+  for (const part of node.specifiers) {
+    if (part.type === "ImportDefaultSpecifier") bindings.push(`const ${part.local.name} = ${namespace}.default;`);
+    else if (part.type === "ImportNamespaceSpecifier") bindings.push(`const ${part.local.name} = ${namespace};`);
+    else {
+      const imported = part.imported!;
+      const key = imported.name !== undefined ? imported.name : JSON.stringify(imported.value);
+      named.push(`${key}: ${part.local.name}`);
+    }
+  }
+  if (named.length > 0) bindings.push(`const { ${named.join(", ")} } = ${namespace};`);
+  return bindings;
 }
 
 type ImportNode = Node & {
