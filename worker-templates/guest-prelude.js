@@ -646,8 +646,9 @@ defineValue("title", "node");
 defineValue("argv0", "node");
 defineValue("execPath", "/usr/local/bin/node");
 defineValue("execArgv", []);
-defineValue("pid", 1);
-defineValue("ppid", 0);
+// Not 1: `process.kill(1, …)` must not read as the guest killing itself.
+defineValue("pid", 1000);
+defineValue("ppid", 1);
 defineValue("features", nativeProcess.features ?? {});
 defineValue("config", Object.freeze({ target_defaults: {}, variables: {} }));
 defineValue("env", makeEnv({}));
