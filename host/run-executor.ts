@@ -140,8 +140,8 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   const { signal } = request;
   if (signal?.aborted) throw abortReason(signal);
   const runId = randomUUID();
-  const stdout = new OutputCapture("stdout", request.outputBytes, request.onStdout);
-  const stderr = new OutputCapture("stderr", request.outputBytes, request.onStderr);
+  const stdout = new OutputCapture("stdout", request.outputBytes, guardedListener(request.onStdout, "onStdout"));
+  const stderr = new OutputCapture("stderr", request.outputBytes, guardedListener(request.onStderr, "onStderr"));
   const runEnded = new AbortController();
   let observable = false;
   let attemptController: AbortController | undefined;
@@ -397,6 +397,29 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     unregisterEgress();
     runEnded.abort();
   }
+}
+
+/**
+ * A caller's output listener that throws (or rejects) must not change the guest's run: the
+ * error is reported once per run as a process warning on the host, and output keeps flowing.
+ */
+export function guardedListener(listener: OutputListener | undefined, name: string): OutputListener | undefined {
+  if (!listener) return undefined;
+  let reported = false;
+  const report = (error: unknown): void => {
+    if (reported) return;
+    reported = true;
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    process.emitWarning(`the ${name} listener threw (${detail}); the run goes on`, { type: "SecureExecWarning", code: "SECURE_EXEC_LISTENER_THREW" });
+  };
+  return (chunk) => {
+    try {
+      const result: unknown = listener(chunk);
+      if (result instanceof Promise) result.catch(report);
+    } catch (error) {
+      report(error);
+    }
+  };
 }
 
 /** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */

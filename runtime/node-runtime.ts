@@ -22,7 +22,7 @@ import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
 import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
-import { executeRun, EXIT_KILLED, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
+import { executeRun, EXIT_KILLED, guardedListener, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
 import { signalNumber } from "../host/signals.js";
 import { retainSpares } from "../host/spare-processes.js";
@@ -435,7 +435,7 @@ export class NodeRuntime {
       else if (error instanceof ModuleNotFoundError || error instanceof GuestCompileError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
-      call.onStderr?.(new TextEncoder().encode(outcome.stderr));
+      guardedListener(call.onStderr, "onStderr")?.(new TextEncoder().encode(outcome.stderr));
       return outcome;
     } finally {
       clearTimeout(deadlineTimer);
