@@ -30,6 +30,8 @@ export interface RunRequest {
   env: Record<string, string>;
   cwd: string;
   stdin?: string | Uint8Array;
+  /** `process.pid` of the guest (spawned guests have theirs). */
+  pid?: number;
   /** Extra `process.argv` entries after the script. */
   argv?: string[];
   timeoutMs?: number;
@@ -243,7 +245,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     // A replay is a new isolate; a preloaded one has never run anything.
     isolateId = preloadedIsolateId ?? randomUUID();
     guestStarted = false;
-    const body = buildRunMessage(messageFieldsOf(request), token, isolateId);
+    const body = buildRunMessage({ ...messageFieldsOf(request), preloaded: preloadedIsolateId !== undefined }, token, isolateId);
     attemptController = new AbortController();
     currentProcess = sandbox;
     let cpuWatch: NodeJS.Timeout | undefined;
@@ -301,7 +303,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       if (cpuWatch) clearInterval(cpuWatch);
       sandbox.endRun(ticket);
       pool.release(sandbox);
-      pool.preloadFor(request.guestModule, sandbox, guestWorkerOf(messageFieldsOf(request)));
+      pool.preloadFor(request.guestModule, sandbox, guestWorkerOf({ ...messageFieldsOf(request), preloaded: true }));
     }
   };
 

@@ -16,6 +16,12 @@ export interface GuestWorker {
   runtimeModules?: string[];
   /** Guests without network get `globalOutbound: null`. */
   network: boolean;
+  /**
+   * Loaded by id: the pool preloads an isolate (`/warm`) and the run finds it again. workerd
+   * keeps such isolates until the process ends; every other run is an unnamed load, freed
+   * once it ends.
+   */
+  byId: boolean;
 }
 
 export interface RunMessageFields {
@@ -31,9 +37,17 @@ export interface RunMessageFields {
   stdinMode?: "buffer" | "stream";
   argv?: string[];
   outputBytes: number;
+  /** `os.totalmem()` of the guest. */
+  memoryMb?: number;
+  /** `process.pid` of the guest (spawned guests have theirs). */
+  pid?: number;
+  /** The isolate was preloaded by id (`/warm`). */
+  preloaded?: boolean;
 }
 
-export function guestWorkerOf(fields: Pick<RunMessageFields, "guestModule" | "extraModules" | "runtimeModules" | "network">): GuestWorker {
+export function guestWorkerOf(
+  fields: Pick<RunMessageFields, "guestModule" | "extraModules" | "runtimeModules" | "network" | "preloaded">,
+): GuestWorker {
   return {
     compatibilityDate: cellDefinition.compatibilityDate,
     compatibilityFlags: cellDefinition.guest.compatibilityFlags,
@@ -41,6 +55,7 @@ export function guestWorkerOf(fields: Pick<RunMessageFields, "guestModule" | "ex
     extraModules: fields.extraModules,
     runtimeModules: fields.runtimeModules,
     network: fields.network,
+    byId: fields.preloaded === true,
   };
 }
 
@@ -64,6 +79,8 @@ export function buildRunMessage(fields: RunMessageFields, token: string, isolate
       stdinMode: fields.stdinMode ?? "buffer",
       argv: fields.argv ?? [],
       outputBytes: fields.outputBytes,
+      memoryMb: fields.memoryMb,
+      pid: fields.pid,
       token,
     },
   });

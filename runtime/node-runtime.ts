@@ -455,6 +455,7 @@ export class NodeRuntime {
         cwd: call.cwd ?? this.options.cwd,
         stdin: call.stdin,
         argv: call.argv,
+        pid: extras.pid,
         stdinMode: extras.stdinMode,
         control,
         extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,
