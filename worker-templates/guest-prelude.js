@@ -1321,6 +1321,7 @@ class GuestRun {
     this.mailbox = [];
     this.mailboxWaiter = null;
     this.pendingOutput = [];
+    this.pendingLines = "";
     this.outputFlushScheduled = false;
   }
 
@@ -1420,9 +1421,22 @@ class GuestRun {
     return response.json();
   }
 
+  /** Events of one turn go out in one write (each write is a chunk through the supervisor). */
   emit(event) {
     if (this.finished) return;
-    this.writer.write(encoder.encode(stringify(event) + "\n")).catch(() => {});
+    this.collectOutput();
+    this.pendingLines += stringify(event) + "\n";
+    this.scheduleFlush();
+  }
+
+  scheduleFlush() {
+    if (this.outputFlushScheduled) return;
+    this.outputFlushScheduled = true;
+    nativeQueueMicrotask(() => this.flushOutput());
+  }
+
+  collectOutput() {
+    for (const { channel, parts } of this.pendingOutput.splice(0)) this.pendingLines += stringify({ [channel]: parts.join("") }) + "\n";
   }
 
   writeChannel(channel, chunk) {
@@ -1438,15 +1452,16 @@ class GuestRun {
     const last = this.pendingOutput[this.pendingOutput.length - 1];
     if (last && last.channel === channel) last.parts.push(kept);
     else this.pendingOutput.push({ channel, parts: [kept] });
-    if (!this.outputFlushScheduled) {
-      this.outputFlushScheduled = true;
-      nativeQueueMicrotask(() => this.flushOutput());
-    }
+    this.scheduleFlush();
   }
 
   flushOutput() {
     this.outputFlushScheduled = false;
-    for (const { channel, parts } of this.pendingOutput.splice(0)) this.emit({ [channel]: parts.join("") });
+    this.collectOutput();
+    if (this.pendingLines.length === 0) return;
+    const lines = this.pendingLines;
+    this.pendingLines = "";
+    this.writer.write(encoder.encode(lines)).catch(() => {});
   }
 
   /** process.exit(): 'exit' listeners run, then the run ends with the (possibly updated) code. */
@@ -1481,6 +1496,7 @@ class GuestRun {
     const event = { x: code };
     if (code === 0 && this.returnJson !== undefined) event.r = this.returnJson;
     this.emit(event);
+    this.flushOutput();
     this.finished = true;
     nativeClearInterval(this.keepAlive);
     const wake = this.mailboxWaiter;
