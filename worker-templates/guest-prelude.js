@@ -877,6 +877,54 @@ function pathModule() {
 }
 
 let pathCache;
+let utilCache;
+
+/** node:util with Node's debuglog (NODE_DEBUG, stderr) and deprecate (a DeprecationWarning). */
+function utilModule() {
+  const native = builtin("node:util");
+  const merged = {};
+  for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
+  merged.debuglog = (section, callback) => {
+    const name = String(section).toUpperCase();
+    let enabled;
+    const isEnabled = () => {
+      if (enabled === undefined) {
+        const wanted = String(guestProcess.env.NODE_DEBUG ?? "")
+          .split(/[\s,]+/)
+          .filter(Boolean)
+          .map((entry) => new RegExp(`^${entry.replace(/[|\\{}()[\]^$+?.]/g, "\\$&").replace(/\*/g, ".*")}$`, "i"));
+        enabled = wanted.some((pattern) => pattern.test(name));
+        if (enabled && typeof callback === "function") callback(logger);
+      }
+      return enabled;
+    };
+    const logger = (...args) => {
+      if (isEnabled()) activeRun?.writeChannel("e", `${name} ${guestProcess.pid}: ${format(...args)}\n`);
+    };
+    Object.defineProperty(logger, "enabled", { get: isEnabled, enumerable: true });
+    return logger;
+  };
+  merged.debug = merged.debuglog;
+  const warnedCodes = new Set();
+  merged.deprecate = (fn, message, code) => {
+    if (typeof fn !== "function") throw invalidArgType("fn", "of type function", fn);
+    let warned = false;
+    function deprecated(...args) {
+      if (!warned && !guestProcess.noDeprecation) {
+        warned = true;
+        if (code === undefined || !warnedCodes.has(code)) {
+          if (code !== undefined) warnedCodes.add(code);
+          emitWarning(message, "DeprecationWarning", code);
+        }
+      }
+      return new.target ? Reflect.construct(fn, args, new.target) : fn.apply(this, args);
+    }
+    Object.setPrototypeOf(deprecated, fn);
+    if (fn.prototype) deprecated.prototype = fn.prototype;
+    return deprecated;
+  };
+  return merged;
+}
 
 /** Builtins whose sandbox version lives in this prelude, by bare name. */
 function providedModule(name) {
@@ -886,6 +934,8 @@ function providedModule(name) {
       return (pathCache ??= pathModule());
     case "console":
       return console;
+    case "util":
+      return (utilCache ??= utilModule());
     case "process":
       return guestProcess;
     case "timers":
@@ -1228,7 +1278,20 @@ function makeConsole(write) {
 /** process.stdout/stderr once the guest has touched them (they are made on first use). */
 const stdio = { o: undefined, e: undefined };
 
+/** workerd's node:events reports too many listeners through console.log, without Node's form. */
+const WORKERD_LEAK_WARNING = /^Possible EventEmitter memory leak detected\. (\d+) (.+) listeners added to an EventEmitter\. Use emitter\.setMaxListeners\(\) to increase limit\n$/;
+
 const guestConsole = makeConsole((channel, text) => {
+  if (channel === "o" && text.startsWith("Possible EventEmitter memory leak")) {
+    const leak = WORKERD_LEAK_WARNING.exec(text);
+    if (leak) {
+      const warning = new NativeError(
+        `Possible EventEmitter memory leak detected. ${leak[1]} ${leak[2]} listeners added to [EventEmitter]. MaxListeners is ${Number(leak[1]) - 1}. Use emitter.setMaxListeners() to increase limit`,
+      );
+      warning.name = "MaxListenersExceededWarning";
+      return emitWarning(warning);
+    }
+  }
   const stream = stdio[channel];
   // A guest that replaced process.stdout.write (or process.stdout) sees console output there.
   if (stream !== undefined && stream.write !== stream.__secureExecWrite) stream.write(text);

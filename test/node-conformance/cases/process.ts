@@ -66,4 +66,8 @@ export default [
   { name: "process: stdout.write rejects a number", code: `try { process.stdout.write(5) } catch (e) { console.log(e.code) }` },
   { name: "process: replaced stdout.write sees console.log", code: `const seen = []; const original = process.stdout.write;\nprocess.stdout.write = (chunk) => { seen.push(String(chunk)); return true; };\nconsole.log("captured"); process.stdout.write = original;\nconsole.log(JSON.stringify(seen));` },
   { name: "process: a guest replacing Response keeps its output", code: `globalThis.Response = class {};\nglobalThis.JSON.stringify = () => "nope";\nconsole.log("still printed"); setTimeout(() => console.log("and later"), 5);` },
+  { name: "process: MaxListeners warning goes to stderr", code: `import { EventEmitter } from "node:events";\nconst e = new EventEmitter(); for (let i = 0; i < 11; i++) e.on("x", () => {});\nconsole.log("done");` },
+  { name: "process: util.deprecate warns once on stderr", code: `import util from "node:util";\nconst f = util.deprecate(() => 1, "old thing", "DEP0999"); console.log(f() + f());` },
+  { name: "process: util.debuglog is silent without NODE_DEBUG", code: `import { debuglog } from "node:util";\nconst log = debuglog("demo"); log("hidden"); console.log(log.enabled);` },
+  { name: "process: util.debuglog honours NODE_DEBUG", code: `import { debuglog } from "node:util";\nconst log = debuglog("demo"); log("shown %d", 1); console.log(log.enabled);`, env: { NODE_DEBUG: "demo" } },
 ] satisfies ConformanceCase[];
