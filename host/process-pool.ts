@@ -6,7 +6,8 @@ import type { RuntimeLimits } from "../runtime/types.js";
 import { SandboxProcess } from "./sandbox-process.js";
 import { takeProcess } from "./spare-processes.js";
 import { memoryCapMb } from "./memory-cap.js";
-import type { GuestWorker } from "./supervisor-protocol.js";
+import type { Dispatcher } from "undici";
+import { buildPreloadMessage, type GuestWorker } from "./supervisor-protocol.js";
 
 export class PoolDisposedError extends Error {
   constructor() {
@@ -18,6 +19,22 @@ export class PoolDisposedError extends Error {
 interface Waiter {
   resolve: (placement: Placement) => void;
   reject: (error: Error) => void;
+}
+
+/**
+ * An isolate loaded ahead of its run: its `/run` request is already open (the guest's event
+ * stream); the run sends its input as a message. Unnamed like every isolate, so dropping it
+ * (abort) frees it.
+ */
+export interface PreloadedIsolate {
+  isolateId: string;
+  response: Promise<Dispatcher.ResponseData>;
+  abort: AbortController;
+}
+
+interface PreloadEntry extends PreloadedIsolate {
+  sandbox: SandboxProcess;
+  loaded: Promise<boolean>;
 }
 
 /** A run's place on a process, counted there from the moment it is handed out. */
@@ -43,7 +60,7 @@ export class ProcessPool {
   /** Code seen before (hash → true), most recent last; repeat code gets preloaded isolates. */
   private readonly seenCode = new Map<string, true>();
   /** Preloaded, never-run isolates: code hash → where they wait. */
-  private readonly preloaded = new Map<string, { sandbox: SandboxProcess; isolateId: string; loaded: Promise<boolean> }>();
+  private readonly preloaded = new Map<string, PreloadEntry>();
   preloadHits = 0;
 
   constructor(
@@ -153,7 +170,7 @@ export class ProcessPool {
    * A preloaded isolate of this code, if one is ready on a responsive process. Each run
    * still gets an isolate of its own: the preloaded one has only evaluated its imports.
    */
-  async takePreloaded(guestModule: string): Promise<(Placement & { isolateId: string }) | undefined> {
+  async takePreloaded(guestModule: string): Promise<(Placement & { preloaded: PreloadedIsolate }) | undefined> {
     const key = codeKey(guestModule);
     const entry = this.preloaded.get(key);
     if (!entry) return undefined;
@@ -164,11 +181,13 @@ export class ProcessPool {
       entry.loaded,
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PRELOAD_WAIT_MS).unref()),
     ]);
-    if (!loaded) return undefined;
     const { sandbox } = entry;
-    if (sandbox.state !== "ready" || sandbox.inFlight.size >= this.limits.concurrentRunsPerProcess) return undefined;
+    if (!loaded || sandbox.state !== "ready" || sandbox.inFlight.size >= this.limits.concurrentRunsPerProcess) {
+      entry.abort.abort();
+      return undefined;
+    }
     this.preloadHits += 1;
-    return { ...place(sandbox), isolateId: entry.isolateId };
+    return { ...place(sandbox), preloaded: { isolateId: entry.isolateId, response: entry.response, abort: entry.abort } };
   }
 
   /** After a run of code seen before, load the next isolate for it while the process is idle. */
@@ -183,18 +202,30 @@ export class ProcessPool {
     if (this.seenCode.size > SEEN_CODE_ENTRIES) this.seenCode.delete(this.seenCode.keys().next().value!);
     if (!seenBefore || this.preloaded.has(key) || sandbox.state !== "ready" || this.disposed) return;
     if (this.preloaded.size >= PRELOADED_ISOLATES) {
-      // Drop the oldest; its isolate stays loaded until the process is recycled.
-      this.preloaded.delete(this.preloaded.keys().next().value!);
+      // Drop the oldest: closing its request frees its isolate.
+      const oldest = this.preloaded.keys().next().value!;
+      this.preloaded.get(oldest)?.abort.abort();
+      this.preloaded.delete(oldest);
     }
     const isolateId = randomUUID();
-    const loaded = sandbox.dispatcher
-      .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
-      .then((response) => response.body.text())
-      .then(
-        () => true,
-        () => false,
-      );
-    this.preloaded.set(key, { sandbox, isolateId, loaded });
+    const abort = new AbortController();
+    const response = sandbox.dispatcher.request({
+      path: "/run",
+      method: "POST",
+      body: buildPreloadMessage(worker, isolateId),
+      headers: { "content-type": "application/json" },
+      signal: abort.signal,
+    });
+    // An aborted preload resets its stream; that is not an error of anyone's.
+    const loaded = response.then(
+      (data) => {
+        data.body.on("error", () => {});
+        abort.signal.addEventListener("abort", () => data.body.destroy(), { once: true });
+        return true;
+      },
+      () => false,
+    );
+    this.preloaded.set(key, { sandbox, isolateId, response, abort, loaded });
   }
 
   /** Called when a run leaves a process: recycle it once it has served its share. */
@@ -216,6 +247,8 @@ export class ProcessPool {
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    for (const entry of this.preloaded.values()) entry.abort.abort();
+    this.preloaded.clear();
     for (const waiter of this.waiters.splice(0)) waiter.reject(new PoolDisposedError());
     const launching = [...this.launching];
     await Promise.all([...this.processes].map((sandbox) => sandbox.kill({ reason: "killed", detail: "runtime disposed" })));

@@ -6,10 +6,12 @@ import { OutputCapture } from "./output-capture.js";
 import { registerRunToken, type HostMessageHandler } from "./host-router.js";
 import { registerEgressPolicy } from "./egress.js";
 import type { PermissionPolicy } from "../runtime/options.js";
-import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
+import type { Dispatcher } from "undici";
+import { PoolDisposedError, type Placement, type PreloadedIsolate, type ProcessPool } from "./process-pool.js";
 import type { SandboxProcess } from "./sandbox-process.js";
 import {
   buildRunMessage,
+  buildStartMessage,
   EXIT_KILLED,
   exitCodeOf,
   GuestEventDecoder,
@@ -137,6 +139,8 @@ function messageFieldsOf(request: RunRequest): RunMessageFields {
 }
 
 class AttemptLost extends Error {}
+/** A preloaded isolate that could not take its run (it had ended): the run loads a new one. */
+class PreloadUnusable extends Error {}
 
 export async function executeRun(pool: ProcessPool, request: RunRequest): Promise<RunOutcome> {
   const { signal } = request;
@@ -241,12 +245,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     return hostHandler(message);
   });
 
-  const attempt = async ({ sandbox, ticket }: Placement, preloadedIsolateId?: string): Promise<void> => {
+  const attempt = async ({ sandbox, ticket }: Placement, preloaded?: PreloadedIsolate): Promise<void> => {
     // A replay is a new isolate; a preloaded one has never run anything.
-    isolateId = preloadedIsolateId ?? randomUUID();
+    isolateId = preloaded?.isolateId ?? randomUUID();
     guestStarted = false;
-    const body = buildRunMessage({ ...messageFieldsOf(request), preloaded: preloadedIsolateId !== undefined }, token, isolateId);
     attemptController = new AbortController();
+    if (preloaded) attemptController.signal.addEventListener("abort", () => preloaded.abort.abort(), { once: true });
     currentProcess = sandbox;
     let cpuWatch: NodeJS.Timeout | undefined;
     if (request.cpuTimeLimitMs !== undefined) {
@@ -268,13 +272,15 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     let responseBody: { on(event: "error", listener: () => void): unknown; destroy(): unknown } | undefined;
     try {
       const response = await Promise.race([
-        sandbox.dispatcher.request({
-          path: "/run",
-          method: "POST",
-          body,
-          headers: { "content-type": "application/json" },
-          signal: attemptController.signal,
-        }),
+        preloaded
+          ? startPreloaded(sandbox, preloaded, buildStartMessage(messageFieldsOf(request), token, isolateId))
+          : sandbox.dispatcher.request({
+              path: "/run",
+              method: "POST",
+              body: buildRunMessage(messageFieldsOf(request), token, isolateId),
+              headers: { "content-type": "application/json" },
+              signal: attemptController.signal,
+            }),
         lostWatch,
       ]);
       responseBody = response.body;
@@ -290,6 +296,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       if (!done) throw new AttemptLost();
     } catch (error) {
       if (done) return;
+      if (error instanceof PreloadUnusable) throw error;
       if (error instanceof AttemptLost || sandbox.state === "dead" || !sandbox.isAlive()) {
         await sandbox.lost.catch(() => undefined);
         throw new AttemptLost();
@@ -303,7 +310,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
       if (cpuWatch) clearInterval(cpuWatch);
       sandbox.endRun(ticket);
       pool.release(sandbox);
-      pool.preloadFor(request.guestModule, sandbox, guestWorkerOf({ ...messageFieldsOf(request), preloaded: true }));
+      pool.preloadFor(request.guestModule, sandbox, guestWorkerOf(messageFieldsOf(request)));
     }
   };
 
@@ -336,12 +343,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     let excluded: SandboxProcess | undefined;
     for (let attemptNumber = 0; !done; attemptNumber += 1) {
       let placement: Placement;
-      let preloaded: string | undefined;
+      let preloaded: PreloadedIsolate | undefined;
       try {
         const warm = attemptNumber === 0 ? await pool.takePreloaded(request.guestModule) : undefined;
         if (warm) {
           placement = warm;
-          preloaded = warm.isolateId;
+          preloaded = warm.preloaded;
         } else {
           placement = await pool.acquire(excluded);
         }
@@ -367,6 +374,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         return;
       } catch (error) {
         if (done) return;
+        if (error instanceof PreloadUnusable) continue;
         if (!(error instanceof AttemptLost)) {
           done = true;
           fail!(error);
@@ -422,6 +430,19 @@ export function guardedListener(listener: OutputListener | undefined, name: stri
       report(error);
     }
   };
+}
+
+/** A preloaded isolate's stream is already open: its run starts when it gets its input. */
+async function startPreloaded(sandbox: SandboxProcess, preloaded: PreloadedIsolate, start: string): Promise<Dispatcher.ResponseData> {
+  const response = await preloaded.response;
+  const reply = await sandbox.dispatcher.request({ path: "/deliver", method: "POST", body: start });
+  const answer = (await reply.body.json().catch(() => undefined)) as { ok?: boolean } | undefined;
+  if (answer?.ok !== true) {
+    preloaded.abort.abort();
+    // Never started: the run goes to a fresh isolate.
+    throw new PreloadUnusable();
+  }
+  return response;
 }
 
 /** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */

@@ -16,12 +16,6 @@ export interface GuestWorker {
   runtimeModules?: string[];
   /** Guests without network get `globalOutbound: null`. */
   network: boolean;
-  /**
-   * Loaded by id: the pool preloads an isolate (`/warm`) and the run finds it again. workerd
-   * keeps such isolates until the process ends; every other run is an unnamed load, freed
-   * once it ends.
-   */
-  byId: boolean;
 }
 
 export interface RunMessageFields {
@@ -41,12 +35,10 @@ export interface RunMessageFields {
   memoryMb?: number;
   /** `process.pid` of the guest (spawned guests have theirs). */
   pid?: number;
-  /** The isolate was preloaded by id (`/warm`). */
-  preloaded?: boolean;
 }
 
 export function guestWorkerOf(
-  fields: Pick<RunMessageFields, "guestModule" | "extraModules" | "runtimeModules" | "network" | "preloaded">,
+  fields: Pick<RunMessageFields, "guestModule" | "extraModules" | "runtimeModules" | "network">,
 ): GuestWorker {
   return {
     compatibilityDate: cellDefinition.compatibilityDate,
@@ -55,35 +47,44 @@ export function guestWorkerOf(
     extraModules: fields.extraModules,
     runtimeModules: fields.runtimeModules,
     network: fields.network,
-    byId: fields.preloaded === true,
   };
 }
 
 /** Body of the supervisor's `/run`. `token` authorises the run's host calls (and egress). */
 export function buildRunMessage(fields: RunMessageFields, token: string, isolateId: string): string {
+  return JSON.stringify({ isolateId, worker: guestWorkerOf(fields), input: runInputOf(fields, token) });
+}
+
+/** A preloaded isolate's `/run`: it loads, evaluates its imports and waits for `startMessage`. */
+export function buildPreloadMessage(worker: GuestWorker, isolateId: string): string {
+  return JSON.stringify({ isolateId, worker, input: null });
+}
+
+/** The `/deliver` body that starts a preloaded isolate's run. */
+export function buildStartMessage(fields: RunMessageFields, token: string, isolateId: string): string {
+  return JSON.stringify({ kind: "start", isolateId, input: runInputOf(fields, token) });
+}
+
+function runInputOf(fields: RunMessageFields, token: string): Record<string, unknown> {
   const stdin =
     fields.stdin === undefined
       ? undefined
       : typeof fields.stdin === "string"
         ? Buffer.from(fields.stdin, "utf8").toString("base64")
         : Buffer.from(fields.stdin.buffer, fields.stdin.byteOffset, fields.stdin.byteLength).toString("base64");
-  return JSON.stringify({
-    isolateId,
-    worker: guestWorkerOf(fields),
-    input: {
-      egressToken: fields.network ? token : undefined,
-      fs: fields.fsSnapshot,
-      env: fields.env,
-      cwd: fields.cwd,
-      stdin,
-      stdinMode: fields.stdinMode ?? "buffer",
-      argv: fields.argv ?? [],
-      outputBytes: fields.outputBytes,
-      memoryMb: fields.memoryMb,
-      pid: fields.pid,
-      token,
-    },
-  });
+  return {
+    egressToken: fields.network ? token : undefined,
+    fs: fields.fsSnapshot,
+    env: fields.env,
+    cwd: fields.cwd,
+    stdin,
+    stdinMode: fields.stdinMode ?? "buffer",
+    argv: fields.argv ?? [],
+    outputBytes: fields.outputBytes,
+    memoryMb: fields.memoryMb,
+    pid: fields.pid,
+    token,
+  };
 }
 
 export interface GuestEvent {

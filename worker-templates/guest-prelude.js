@@ -1335,11 +1335,6 @@ installGlobals();
 export default {
   async fetch(request, env) {
     const { pathname } = new NativeURL(request.url);
-    if (pathname === "/__warm") {
-      // Preloading: pay now for what every run touches first.
-      await import("./guest.js");
-      return new NativeResponse("warm");
-    }
     if (pathname === "/__deliver") {
       if (!activeRun || activeRun.finished) return NativeResponse.json({ ok: false, error: "the run has ended" }, { status: 410 });
       // The reply comes from the run's own request; until then this one must not look hung.
@@ -1355,27 +1350,30 @@ export default {
     if (activeRun) return new NativeResponse("isolate already used", { status: 409 });
     const input = await request.json();
     const { readable, writable } = new NativeTransformStream();
-    activeRun = new GuestRun(writable.getWriter(), input, env);
-    activeRun.start();
+    const run = (activeRun = new GuestRun(writable.getWriter(), env));
+    run.listen();
+    if (input === null) {
+      // Preloaded: the imports are evaluated now, the input comes as the "start" message. A
+      // load error shows again when the run imports guest.js.
+      await import("./guest.js").catch(() => {});
+    } else {
+      run.start(input);
+    }
     return new NativeResponse(readable, { headers: { "content-type": "application/x-ndjson" } });
   },
 };
 
 class GuestRun {
-  constructor(writer, input, env) {
+  constructor(writer, env) {
     this.writer = writer;
-    this.input = input;
+    this.input = undefined;
     this.env = env;
     this.finished = false;
     this.exiting = false;
     this.mainState = "running";
     this.pendingCalls = 0;
     this.returnJson = undefined;
-    this.outputBudget = { o: input.outputBytes, e: input.outputBytes };
     this.decoders = { o: new NativeTextDecoder(), e: new NativeTextDecoder() };
-    this.cwd = input.cwd;
-    this.initialCwd = input.cwd;
-    this.mainPath = `${input.cwd === "/" ? "" : input.cwd}/guest.js`;
     this.idleCheckScheduled = false;
     this.stdinWanted = false;
     this.stdinEnded = false;
@@ -1419,6 +1417,11 @@ class GuestRun {
   }
 
   async handleDelivery(message) {
+    if (message.kind === "start") {
+      if (this.input !== undefined) return { status: 409, body: { ok: false, error: "the run has already started" } };
+      this.start(message.input);
+      return { status: 200, body: { ok: true } };
+    }
     if (message.kind === "stdin" || message.kind === "stdin-end") {
       if (this.stdinEnded) return { status: 200, body: { ok: false, error: "stdin is closed" } };
       const chunk = message.kind === "stdin" ? nativeBuffer.from(message.data, "base64") : null;
@@ -1503,7 +1506,8 @@ class GuestRun {
   }
 
   writeChannel(channel, chunk) {
-    if (this.finished) return;
+    // Before a preloaded run starts (its packages loading) there is no one to write to.
+    if (this.finished || this.outputBudget === undefined) return;
     const text = typeof chunk === "string" ? chunk : this.decoders[channel].decode(chunk, { stream: true });
     if (text.length === 0) return;
     const budget = this.outputBudget[channel];
@@ -1760,7 +1764,20 @@ class GuestRun {
     };
   }
 
-  start() {
+  /** In the run's request: messages from the host, and a timer so waiting never looks hung. */
+  listen() {
+    // Work that waits on other requests (stdin, child processes, HTTP, a preloaded run's
+    // input) leaves this request with no I/O of its own, which workerd would cancel as hung.
+    this.keepAlive = nativeSetInterval(() => {}, 30_000);
+    this.pumpMailbox();
+  }
+
+  start(input) {
+    this.input = input;
+    this.outputBudget = { o: input.outputBytes, e: input.outputBytes };
+    this.cwd = input.cwd;
+    this.initialCwd = input.cwd;
+    this.mainPath = `${input.cwd === "/" ? "" : input.cwd}/guest.js`;
     addEventListener("unhandledrejection", (event) => {
       event.preventDefault?.();
       this.unhandledRejection(event.reason, event.promise);
@@ -1776,10 +1793,6 @@ class GuestRun {
     this.installHostBridge();
     this.trackFetch();
     this.trackStreams();
-    // Work that waits on other requests (stdin, child processes, HTTP) leaves this request
-    // with no I/O of its own, which workerd would cancel as hung; a pending timer prevents it.
-    this.keepAlive = nativeSetInterval(() => {}, 30_000);
-    this.pumpMailbox();
     this.emit({ s: 1 });
     this.mainState = "running";
     const meta = makeImportMeta(this.mainPath);

@@ -30,16 +30,15 @@ function runtimeModulesFor(worker) {
 }
 
 /**
- * A run's isolate is unnamed (freed when the run ends) unless the pool preloaded it by id.
- * Either way a stub works only inside the request that made it, so messages for a live run
- * (stdin, child process events, HTTP requests, terminate) queue in its mailbox, which the
- * run's own request serves with its stub.
+ * Every run's isolate is an unnamed load, freed when the run's request ends (isolates loaded
+ * by id stay until the process dies). A stub works only inside the request that made it, so
+ * messages for a live run (its input when it was preloaded, stdin, child process events,
+ * HTTP requests, terminate) queue in its mailbox, which the run's own request serves.
  */
 const liveRuns = new Map();
 
-function loadGuest(env, isolateId, worker) {
-  if (!worker.byId) return env.LOADER.load(guestConfig(env, worker));
-  return env.LOADER.get(isolateId, () => guestConfig(env, worker));
+function loadGuest(env, worker) {
+  return env.LOADER.load(guestConfig(env, worker));
 }
 
 function guestConfig(env, worker) {
@@ -147,11 +146,8 @@ export default {
     const message = await request.json();
     const mailbox = new RunMailbox();
     try {
-      const guest = loadGuest(env, message.isolateId, message.worker).getEntrypoint();
-      if (pathname === "/warm") {
-        const response = await guest.fetch("http://guest/__warm");
-        return new Response(await response.text());
-      }
+      const guest = loadGuest(env, message.worker).getEntrypoint();
+      // `input: null` preloads: the isolate loads and waits for its input as a message.
       if (pathname === "/run") {
         liveRuns.set(message.isolateId, mailbox);
         const response = await guest.fetch("http://guest/run", {
