@@ -3,7 +3,7 @@
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
 import { parse, type Node, type Program } from "acorn";
 import { simple as walkSimple } from "acorn-walk";
-import { isKnownNodeBuiltin, ModuleNotFoundError, UnknownBuiltinError } from "./specifiers.js";
+import { isKnownNodeBuiltin, ModuleNotFoundError, PackageLoadError, UnknownBuiltinError } from "./specifiers.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
@@ -141,8 +141,13 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       try {
         redirect(source, true);
       } catch (error) {
-        // A package that is not there fails inside the guest's import(), where it can be caught.
+        // A package that is not there (or does not load) fails inside the guest's import(),
+        // where it can be caught.
         if (!(error instanceof ModuleNotFoundError)) throw error;
+        if (error instanceof PackageLoadError) {
+          const failure = JSON.stringify({ __secureExecLoadError: { name: error.name, message: error.message } });
+          specifierEdits.set(source.start, { start: source.start, end: source.end, text: failure });
+        }
       }
       bodyEdits.push({ start: node.start, end: node.start + "import".length, text: IMPORT_FUNCTION });
     },

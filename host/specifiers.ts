@@ -11,6 +11,15 @@ export class ModuleNotFoundError extends Error {
   }
 }
 
+/** A package that is there but cannot be loaded (it does not parse, or is too large). */
+export class PackageLoadError extends ModuleNotFoundError {
+  constructor(specifier: string, cause: Error) {
+    super(specifier, "");
+    this.message = cause.message;
+    this.name = cause.message.includes("cannot parse") ? "SyntaxError" : "Error";
+  }
+}
+
 /** `node:` modules that exist only with the prefix (absent from `builtinModules`). */
 const PREFIX_ONLY_BUILTINS = new Set(["test", "test/reporters", "sqlite", "sea"]);
 

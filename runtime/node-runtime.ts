@@ -20,7 +20,7 @@ import { GuestSyntaxError, GUEST_MODULE_NAME, sandboxModulesOf, syntaxErrorRepor
 import { compileGuest, GuestCompileError } from "../host/guest-compiler.js";
 import { VirtualFs, type FsChanges } from "../host/virtual-fs.js";
 import { NodeModulesBundler, type BundledModule } from "../host/node-modules.js";
-import { isBareSpecifier, ModuleNotFoundError } from "../host/specifiers.js";
+import { isBareSpecifier, ModuleNotFoundError, PackageLoadError } from "../host/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/process-pool.js";
 import { executeRun, EXIT_KILLED, guardedListener, RunHandle, type RunControl, type RunOutcome } from "../host/run-executor.js";
 import { GuestChildProcesses } from "../host/child-processes.js";
@@ -359,7 +359,14 @@ export class NodeRuntime {
     let bundled = this.bundledPackages.get(specifier);
     if (!bundled) {
       this.bundler ??= new NodeModulesBundler(typeof setting === "string" ? setting : setting.hostPath);
-      const bundle = this.bundler.bundle([specifier], `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
+      let bundle: ReturnType<NodeModulesBundler["bundle"]>;
+      try {
+        bundle = this.bundler.bundle([specifier], `file://${this.options.cwd}/${GUEST_MODULE_NAME}`);
+      } catch (error) {
+        // The guest's import fails (in its import(), where it can be caught), not the call.
+        if (error instanceof ModuleNotFoundError || !(error instanceof Error)) throw error;
+        throw new PackageLoadError(specifier, error);
+      }
       bundled = { modules: bundle.modules, entry: bundle.entries.get(specifier)!, sandboxModules: bundle.sandboxModules };
       this.bundledPackages.set(specifier, bundled);
     }

@@ -999,6 +999,12 @@ function moduleNotFound(specifier, importer) {
  * modules the host bundled; anything else rejects inside the guest like Node's loader.
  */
 async function guestImport(specifier, options) {
+  const failure = specifier?.__secureExecLoadError;
+  if (failure) {
+    // The host could not load this package (e.g. it does not parse).
+    const error = failure.name === "SyntaxError" ? new SyntaxError(failure.message) : new NativeError(failure.message);
+    throw error;
+  }
   const name = String(specifier);
   const bare = name.startsWith("node:") ? name.slice(5) : name;
   const provided = providedNamespace(name);
