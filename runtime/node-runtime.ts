@@ -22,7 +22,7 @@ import type { BundledModule } from "../host/compile/node-modules.js";
 import { GuestPackages, PackageBundleError } from "../host/compile/packages.js";
 import { ModuleNotFoundError, UnsupportedSchemeError } from "../host/compile/specifiers.js";
 import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
-import { executeRun, EXIT_KILLED, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
+import { executeRun, EXIT_KILLED, guardedListener, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
 import { retainSpares, takeProcess } from "../host/engine/spare-processes.js";
 import { newRunFamily, prepareCapabilities, type RunCapability, type RunFamily } from "../host/capabilities/capability.js";
 import { ChildProcessCapability } from "../host/capabilities/child-process/index.js";
@@ -439,7 +439,7 @@ export class NodeRuntime {
       else if (error instanceof ModuleNotFoundError || error instanceof UnsupportedSchemeError || error instanceof GuestCompileError || error instanceof PackageBundleError) {
         outcome = { stdout: "", stderr: `${error.name}: ${error.message}\n`, exitCode: 1, outcome: "exited" };
       } else throw error;
-      call.onStderr?.(new TextEncoder().encode(outcome.stderr));
+      guardedListener(call.onStderr, "onStderr")?.(new TextEncoder().encode(outcome.stderr));
       return outcome;
     } finally {
       clearTimeout(deadlineTimer);
@@ -468,6 +468,7 @@ export class NodeRuntime {
         cwd,
         stdin: call.stdin,
         argv: call.argv,
+        pid: extras.pid,
         stdinMode: extras.stdinMode,
         control: extras.control,
         extraModules: Object.keys(extraModules).length > 0 ? extraModules : undefined,

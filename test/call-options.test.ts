@@ -80,6 +80,36 @@ describe("onStdout / onStderr", () => {
   });
 });
 
+describe("a listener that throws", () => {
+  it("does not change the guest's run; the host gets one warning per listener", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    let calls = 0;
+    try {
+      const result = await rt.exec('console.log("a"); await new Promise((r) => setTimeout(r, 5)); console.log("b"); console.error("c")', {
+        onStdout: () => {
+          calls += 1;
+          throw new Error("listener bug");
+        },
+        onStderr: async () => {
+          throw new Error("async listener bug");
+        },
+      });
+      expect(result).toEqual({ stdout: "a\nb\n", stderr: "c\n", exitCode: 0 });
+      expect(calls).toBe(2);
+      await new Promise((resolve) => setImmediate(resolve));
+      const ours = warnings.filter((warning) => (warning as Error & { code?: string }).code === "SECURE_EXEC_LISTENER_THREW");
+      expect(ours.map((warning) => warning.message)).toEqual([
+        "the onStdout listener threw (Error: listener bug); the run goes on",
+        "the onStderr listener threw (Error: async listener bug); the run goes on",
+      ]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+});
+
 describe("output cap", () => {
   it("cuts output past limits.outputBytes and appends a marker", async () => {
     const result = await rt.exec('for (let i = 0; i < 200; i++) console.log("0123456789")');

@@ -77,6 +77,16 @@ describe("__return", () => {
   });
 });
 
+describe("repeated code", () => {
+  it("each run of the same code (preloaded isolates after the first) sees its own input and state", async () => {
+    const code = 'globalThis.count = (globalThis.count ?? 0) + 1; console.log(process.env.RUN, count, process.argv.length); setTimeout(() => console.log("late", process.env.RUN), 2)';
+    for (let run = 0; run < 5; run++) {
+      const result = await rt.exec(code, { env: { RUN: String(run) } });
+      expect(result).toEqual({ stdout: `${run} 1 2\nlate ${run}\n`, stderr: "", exitCode: 0 });
+    }
+  });
+});
+
 describe("exit codes", () => {
   it("process.exit(n) ends the run with n and runs nothing after it", async () => {
     const result = await rt.exec('console.log("a"); process.exit(3); console.log("b")');

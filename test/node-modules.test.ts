@@ -138,3 +138,47 @@ describe("large sources (compiled off the host's event loop)", () => {
     await expect(aborted).rejects.toThrow("stop compiling");
   });
 });
+
+describe("packages the guest cannot load", () => {
+  let dir: string;
+  let own: NodeRuntime;
+  beforeAll(async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    dir = mkdtempSync(join(tmpdir(), "secure-exec-packages-"));
+    const make = (name: string, source: string) => {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, "package.json"), JSON.stringify({ name, type: "module", main: "index.js" }));
+      writeFileSync(join(dir, name, "index.js"), source);
+    };
+    make("broken-pkg", "export const x = ;\n");
+    make("env-at-load", "export const mode = process.env.MODE ?? 'unset';\n");
+    own = await NodeRuntime.create({ nodeModules: dir });
+  });
+  afterAll(async () => {
+    await own.dispose();
+    const { rmSync } = await import("node:fs");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // KNOWN GAP: packages are bundled between two compiles (host/compile/packages.ts); a missing or unparseable package named in import() still fails the whole run instead of the guest's import().
+  it.skip("a missing optional package rejects the guest's import(), which can catch it", async () => {
+    const result = await own.exec('let found = true; try { await import("optional-pkg") } catch (e) { found = false; console.log(e.code) } console.log(found);');
+    expect(result).toEqual({ stdout: "ERR_MODULE_NOT_FOUND\nfalse\n", stderr: "", exitCode: 0 });
+  });
+
+  // KNOWN GAP: as above: the bundling error is not yet turned into a rejected import().
+  it.skip("a package that does not parse fails the guest's import() with a SyntaxError, and a static import with exit 1", async () => {
+    const caught = await own.exec('try { await import("broken-pkg") } catch (e) { console.log(e.name, /broken-pkg/.test(e.message)) }');
+    expect(caught).toEqual({ stdout: "SyntaxError true\n", stderr: "", exitCode: 0 });
+    const statically = await own.exec('import { x } from "broken-pkg"; console.log(x);');
+    expect(statically.exitCode).toBe(1);
+    expect(statically.stderr).toMatch(/^SyntaxError: .*broken-pkg/);
+  });
+
+  it("package code that reads process.env while loading sees the run's env", async () => {
+    const result = await own.exec('import { mode } from "env-at-load"; console.log(mode);', { env: { MODE: "production" } });
+    expect(result).toEqual({ stdout: "production\n", stderr: "", exitCode: 0 });
+  });
+});

@@ -1,30 +1,45 @@
-// Main module of every guest isolate. The host generates `guest.mjs` (the guest's
-// code with its static imports hoisted and its body wrapped in an async function);
-// this prelude gives that function a Node-like world and reports what it does as
-// NDJSON events on the response body: {o} stdout, {e} stderr, {x, r} exit + return.
-import guestMain, { __secureExecExports as guestExports } from "./guest.js";
-import {
-  bridge as runBridge,
-  deliveryHandlers,
-  guardNodeModule,
-  httpServers,
-  isRefusedSpecifier,
-  sandboxBuiltins,
-} from "./secure-exec-bridge.js";
+// Main module of every guest isolate. The host generates `guest.js` (the guest's code with
+// its static imports hoisted and its body wrapped in an async function); this prelude gives
+// that function a Node-like world and reports what it does as NDJSON events on the response
+// body: {o} stdout, {e} stderr, {x, r} exit + return.
+//
+// Guests run on workerd's small v1 `process` (`disable_nodejs_process_v2`: process v2 costs
+// about as much CPU as the rest of an isolate). The `process` a guest sees is built here.
+// guest.js is imported inside the run's request, after that `process` exists, so package
+// code that reads `process.env` at load time sees the run's env, and may use timers.
+import { bridge as runBridge, deliveryHandlers, httpServers, isRefusedSpecifier, sandboxBuiltins, unsupportedSchemeError } from "./secure-exec-bridge.js";
 
-// Builtins load on first use: most runs never touch streams, and every isolate is new.
-const nativeGetBuiltinModule = process.getBuiltinModule.bind(process);
-const builtin = (name) => nativeGetBuiltinModule(name);
-const format = (...args) => builtin("node:util").format(...args);
-const inspect = (...args) => builtin("node:util").inspect(...args);
-
+// Everything the run's own channel needs is captured before any guest code runs: a guest
+// that replaces `Response`, `JSON` or `TextEncoder` must not lose its output.
+const nativeProcess = globalThis.process;
+const nativeGetBuiltinModule = nativeProcess.getBuiltinModule.bind(nativeProcess);
+const nativeNextTick = nativeProcess.nextTick.bind(nativeProcess);
+const NativeResponse = Response;
+const NativeRequest = Request;
+const NativeHeaders = Headers;
+const NativeTransformStream = TransformStream;
+const NativeTextEncoder = TextEncoder;
+const NativeTextDecoder = TextDecoder;
+const NativeURL = URL;
+const NativeError = Error;
+const NativeTypeError = TypeError;
+const NativeRangeError = RangeError;
+const NativePromise = Promise;
+const NativeMap = Map;
+const nativeBuffer = globalThis.Buffer;
+const stringify = JSON.stringify;
+const parseJson = JSON.parse;
+const nativeQueueMicrotask = queueMicrotask;
 const nativeSetTimeout = globalThis.setTimeout;
 const nativeClearTimeout = globalThis.clearTimeout;
 const nativeSetInterval = globalThis.setInterval;
 const nativeClearInterval = globalThis.clearInterval;
 const nativeSetImmediate = globalThis.setImmediate;
 const nativeClearImmediate = globalThis.clearImmediate;
-const encoder = new TextEncoder();
+const nativeReaderRead = ReadableStreamDefaultReader.prototype.read;
+const nativeDateNow = Date.now;
+const nativePerformanceNow = performance.now.bind(performance);
+const encoder = new NativeTextEncoder();
 /**
  * Output, return values and filesystem changes go out in events of at most this many
  * characters (at most 6 bytes of JSON each), so the host never parses one giant line.
@@ -42,57 +57,1366 @@ function* piecesOf(text) {
   }
 }
 
-class ExitSignal extends Error {
+// Builtins load on first use: most runs never touch util or streams, and every isolate is new.
+const builtin = (name) => nativeGetBuiltinModule(name);
+const inspect = (value, options) => builtin("node:util").inspect(value, options);
+
+/** Node's util.format for the common case (primitives, no %), without loading node:util. */
+function format(...args) {
+  let simple = true;
+  for (let index = 0; index < args.length; index += 1) {
+    const value = args[index];
+    const type = typeof value;
+    if ((type === "object" && value !== null) || type === "function" || type === "symbol") simple = false;
+    else if (index === 0 && type === "string" && value.includes("%")) simple = false;
+    if (!simple) break;
+  }
+  if (!simple) return builtin("node:util").format(...args);
+  let text = "";
+  for (let index = 0; index < args.length; index += 1) {
+    const value = args[index];
+    if (index > 0) text += " ";
+    if (typeof value === "string") text += value;
+    else if (typeof value === "bigint") text += `${value}n`;
+    else if (Object.is(value, -0)) text += "-0";
+    else text += String(value);
+  }
+  return text;
+}
+
+class ExitSignal extends NativeError {
   constructor(code) {
     super(`process.exit(${code})`);
     this.name = "ExitSignal";
   }
 }
 
+/** An error shaped like Node's internal ones (`code`, `name [code]` in the stack). */
+function nodeError(Type, code, message) {
+  const error = new Type(message);
+  Object.defineProperty(error, "code", { value: code, enumerable: true, writable: true, configurable: true });
+  // Node prints `TypeError [ERR_X]: message` as the first stack line.
+  if (typeof error.stack === "string") error.stack = error.stack.replace(/^[^:\n]*/, `${error.name} [${code}]`);
+  return error;
+}
+
+/** Node's description of a wrong argument ("Received type number (42)" and friends). */
+function received(value) {
+  if (value === undefined || value === null) return ` Received ${value}`;
+  if (typeof value === "function") return ` Received function ${value.name || "<anonymous>"}`;
+  if (typeof value === "object") {
+    const name = value.constructor?.name;
+    return name ? ` Received an instance of ${name}` : ` Received ${inspect(value, { depth: -1 })}`;
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${shown})`;
+}
+
+function invalidArgType(name, expected, value) {
+  return nodeError(NativeTypeError, "ERR_INVALID_ARG_TYPE", `The "${name}" argument must be ${expected}.${received(value)}`);
+}
+
 let activeRun = null;
+
+// ───────────────────────────── events ─────────────────────────────
+
+/** Enough of EventEmitter for `process` (node:events loads only if a guest uses it). */
+class Emitter {
+  #events = new NativeMap();
+  #maxListeners = 10;
+  #warned = new Set();
+
+  #add(name, listener, prepend, once) {
+    if (typeof listener !== "function") throw invalidArgType("listener", "of type function", listener);
+    let list = this.#events.get(name);
+    if (!list) this.#events.set(name, (list = []));
+    const entry = { listener, once };
+    if (prepend) list.unshift(entry);
+    else list.push(entry);
+    if (list.length > this.#maxListeners && this.#maxListeners > 0 && !this.#warned.has(name)) {
+      this.#warned.add(name);
+      const warning = new NativeError(
+        `Possible EventEmitter memory leak detected. ${list.length} ${String(name)} listeners added to [process]. MaxListeners is ${this.#maxListeners}. Use emitter.setMaxListeners() to increase limit`,
+      );
+      warning.name = "MaxListenersExceededWarning";
+      guestProcess.emitWarning(warning);
+    }
+    if (name !== "newListener") this.emit("newListener", name, listener);
+    return this;
+  }
+
+  on(name, listener) {
+    return this.#add(name, listener, false, false);
+  }
+  addListener(name, listener) {
+    return this.#add(name, listener, false, false);
+  }
+  prependListener(name, listener) {
+    return this.#add(name, listener, true, false);
+  }
+  once(name, listener) {
+    return this.#add(name, listener, false, true);
+  }
+  prependOnceListener(name, listener) {
+    return this.#add(name, listener, true, true);
+  }
+  off(name, listener) {
+    return this.removeListener(name, listener);
+  }
+  removeListener(name, listener) {
+    const list = this.#events.get(name);
+    if (!list) return this;
+    for (let index = list.length - 1; index >= 0; index -= 1) {
+      if (list[index].listener === listener) {
+        list.splice(index, 1);
+        if (list.length === 0) this.#events.delete(name);
+        this.emit("removeListener", name, listener);
+        break;
+      }
+    }
+    return this;
+  }
+  removeAllListeners(name) {
+    if (name === undefined) this.#events.clear();
+    else this.#events.delete(name);
+    return this;
+  }
+  emit(name, ...args) {
+    const list = this.#events.get(name);
+    if (!list || list.length === 0) {
+      if (name === "error") throw args[0] instanceof NativeError ? args[0] : new NativeError(`Unhandled error. (${format(args[0])})`);
+      return false;
+    }
+    for (const entry of [...list]) {
+      if (entry.once) this.removeListener(name, entry.listener);
+      entry.listener.apply(this, args);
+    }
+    return true;
+  }
+  listeners(name) {
+    return (this.#events.get(name) ?? []).map((entry) => entry.listener);
+  }
+  rawListeners(name) {
+    return this.listeners(name);
+  }
+  listenerCount(name) {
+    return this.#events.get(name)?.length ?? 0;
+  }
+  eventNames() {
+    return [...this.#events.keys()];
+  }
+  setMaxListeners(count) {
+    this.#maxListeners = count;
+    return this;
+  }
+  getMaxListeners() {
+    return this.#maxListeners;
+  }
+}
+
+// ───────────────────────────── timers ─────────────────────────────
+
+const TIMEOUT_MAX = 2 ** 31 - 1;
+let nextTimerId = 1;
+/** Every live timer and immediate of the run, by id: what keeps the run alive. */
+const liveTimers = new NativeMap();
+
+function timerDelay(delay) {
+  let after = delay * 1;
+  if (!(after >= 1 && after <= TIMEOUT_MAX)) {
+    if (after > TIMEOUT_MAX) {
+      guestProcess.emitWarning(`${after} does not fit into a 32-bit signed integer.\nTimeout duration was set to 1.`, "TimeoutOverflowWarning");
+    }
+    after = 1;
+  }
+  return after;
+}
+
+class Timeout {
+  #native;
+  #callback;
+  #args;
+  #repeat;
+  #ref = true;
+  constructor(callback, delay, args, repeat) {
+    this._idleTimeout = timerDelay(delay);
+    this._onTimeout = callback;
+    this._repeat = repeat ? this._idleTimeout : null;
+    this._destroyed = false;
+    this.#callback = callback;
+    this.#args = args;
+    this.#repeat = repeat;
+    this.id = nextTimerId++;
+    liveTimers.set(this.id, this);
+    this.#schedule();
+  }
+  #schedule() {
+    const fire = () => {
+      if (!this.#repeat) this.#drop();
+      activeRun?.invokeGuest(this.#callback, this, this.#args);
+    };
+    this.#native = this.#repeat ? nativeSetInterval(fire, this._idleTimeout) : nativeSetTimeout(fire, this._idleTimeout);
+  }
+  #drop() {
+    this._destroyed = true;
+    liveTimers.delete(this.id);
+  }
+  clear() {
+    if (this._destroyed) return;
+    if (this.#repeat) nativeClearInterval(this.#native);
+    else nativeClearTimeout(this.#native);
+    this.#drop();
+    activeRun?.checkIdle();
+  }
+  ref() {
+    this.#ref = true;
+    return this;
+  }
+  unref() {
+    this.#ref = false;
+    activeRun?.checkIdle();
+    return this;
+  }
+  hasRef() {
+    return this.#ref;
+  }
+  get keepsAlive() {
+    return this.#ref;
+  }
+  refresh() {
+    if (this._destroyed) return this;
+    if (this.#repeat) nativeClearInterval(this.#native);
+    else nativeClearTimeout(this.#native);
+    this.#schedule();
+    return this;
+  }
+  close() {
+    this.clear();
+    return this;
+  }
+  [Symbol.toPrimitive]() {
+    return this.id;
+  }
+  [Symbol.dispose]() {
+    this.clear();
+  }
+}
+
+class Immediate {
+  #native;
+  #ref = true;
+  constructor(callback, args) {
+    this._onImmediate = callback;
+    this._destroyed = false;
+    this.id = nextTimerId++;
+    liveTimers.set(this.id, this);
+    const fire = () => {
+      this.#drop();
+      activeRun?.invokeGuest(callback, this, args);
+    };
+    this.#native = typeof nativeSetImmediate === "function" ? nativeSetImmediate(fire) : nativeSetTimeout(fire, 0);
+  }
+  #drop() {
+    this._destroyed = true;
+    liveTimers.delete(this.id);
+  }
+  clear() {
+    if (this._destroyed) return;
+    if (typeof nativeClearImmediate === "function") nativeClearImmediate(this.#native);
+    else nativeClearTimeout(this.#native);
+    this.#drop();
+    activeRun?.checkIdle();
+  }
+  ref() {
+    this.#ref = true;
+    return this;
+  }
+  unref() {
+    this.#ref = false;
+    activeRun?.checkIdle();
+    return this;
+  }
+  hasRef() {
+    return this.#ref;
+  }
+  get keepsAlive() {
+    return this.#ref;
+  }
+  [Symbol.dispose]() {
+    this.clear();
+  }
+}
+
+function checkCallback(callback) {
+  if (typeof callback !== "function") throw invalidArgType("callback", "of type function", callback);
+}
+
+function setTimeout(callback, delay, ...args) {
+  checkCallback(callback);
+  return new Timeout(callback, delay, args, false);
+}
+function setInterval(callback, delay, ...args) {
+  checkCallback(callback);
+  return new Timeout(callback, delay, args, true);
+}
+function setImmediate(callback, ...args) {
+  checkCallback(callback);
+  return new Immediate(callback, args);
+}
+/** Clears a Timeout, or a timer by its numeric id (`+timeout`), as Node does. */
+function clearTimeout(timer) {
+  if (timer instanceof Timeout) return timer.clear();
+  if (typeof timer === "number" || typeof timer === "string") {
+    const found = liveTimers.get(Number(timer));
+    if (found instanceof Timeout) found.clear();
+  }
+}
+function clearImmediate(immediate) {
+  if (immediate instanceof Immediate) immediate.clear();
+}
+
+function abortError(signal) {
+  const error = new NativeError("The operation was aborted", { cause: signal?.reason });
+  error.name = "AbortError";
+  error.code = "ABORT_ERR";
+  return error;
+}
+
+function checkTimerOptions(options) {
+  if (options === null || typeof options !== "object") throw invalidArgType("options", "of type object", options);
+  const { signal, ref } = options;
+  if (signal !== undefined && (signal === null || typeof signal !== "object" || !("aborted" in signal))) {
+    throw invalidArgType("options.signal", "an instance of AbortSignal", signal);
+  }
+  if (ref !== undefined && typeof ref !== "boolean") throw invalidArgType("options.ref", "of type boolean", ref);
+  return { signal, ref: ref !== false };
+}
+
+/** A promise settled by a tracked timer: it keeps the run alive like any timer. */
+function timerPromise(make, value, options = {}) {
+  let settings;
+  try {
+    settings = checkTimerOptions(options);
+  } catch (error) {
+    return NativePromise.reject(error);
+  }
+  const { signal, ref } = settings;
+  if (signal?.aborted) return NativePromise.reject(abortError(signal));
+  return new NativePromise((resolve, reject) => {
+    const onAbort = () => {
+      timer.clear();
+      reject(abortError(signal));
+    };
+    const timer = make(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(value);
+    });
+    if (!ref) timer.unref();
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+const timersPromises = {
+  setTimeout: (delay, value, options) => timerPromise((done) => setTimeout(done, delay), value, options),
+  setImmediate: (value, options) => timerPromise((done) => setImmediate(done), value, options),
+  async *setInterval(delay, value, options = {}) {
+    const { signal, ref } = checkTimerOptions(options);
+    if (signal?.aborted) throw abortError(signal);
+    let pending = 0;
+    let wake = null;
+    const timer = setInterval(() => {
+      pending += 1;
+      wake?.();
+    }, delay);
+    if (!ref) timer.unref();
+    const onAbort = () => wake?.();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      for (;;) {
+        if (signal?.aborted) throw abortError(signal);
+        if (pending === 0) await new NativePromise((resolve) => (wake = resolve));
+        wake = null;
+        if (signal?.aborted) throw abortError(signal);
+        if (pending > 0) {
+          pending -= 1;
+          yield value;
+        }
+      }
+    } finally {
+      timer.clear();
+      signal?.removeEventListener("abort", onAbort);
+    }
+  },
+  scheduler: {
+    wait: (delay, options) => timerPromise((done) => setTimeout(done, delay), undefined, options),
+    yield: () => timerPromise((done) => setImmediate(done), undefined),
+  },
+};
+
+const promisifyCustom = Symbol.for("nodejs.util.promisify.custom");
+Object.defineProperty(setTimeout, promisifyCustom, { value: timersPromises.setTimeout, configurable: true });
+Object.defineProperty(setImmediate, promisifyCustom, { value: timersPromises.setImmediate, configurable: true });
+
+const timersModule = {
+  setTimeout,
+  clearTimeout,
+  setInterval,
+  clearInterval: clearTimeout,
+  setImmediate,
+  clearImmediate,
+  promises: timersPromises,
+};
+
+// ───────────────────────────── process ─────────────────────────────
+
+const SIGNALS = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGIOT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
+  SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGCHLD: 17, SIGSTKFLT: 16,
+  SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25,
+  SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPOLL: 29, SIGPWR: 30, SIGSYS: 31,
+};
+/** Signals whose default action is to do nothing. */
+const IGNORED_SIGNALS = new Set(["SIGCHLD", "SIGCONT", "SIGURG", "SIGWINCH"]);
+
+const NODE_VERSION = "22.19.0";
+const startedAt = nativePerformanceNow();
+const hrtimeBase = BigInt(nativeDateNow()) * 1_000_000n;
+
+function hrtimeNs() {
+  return hrtimeBase + BigInt(Math.round(nativePerformanceNow() * 1e6));
+}
+
+function hrtime(previous) {
+  const now = hrtimeNs();
+  let seconds = Number(now / 1_000_000_000n);
+  let nanos = Number(now % 1_000_000_000n);
+  if (previous !== undefined) {
+    if (!Array.isArray(previous)) throw invalidArgType("time", "an instance of Array", previous);
+    if (previous.length !== 2) {
+      throw nodeError(NativeRangeError, "ERR_OUT_OF_RANGE", `The value of "time" is out of range. It must be 2. Received ${previous.length}`);
+    }
+    seconds -= previous[0];
+    nanos -= previous[1];
+    if (nanos < 0) {
+      seconds -= 1;
+      nanos += 1e9;
+    }
+  }
+  return [seconds, nanos];
+}
+hrtime.bigint = hrtimeNs;
+
+/** workerd gives no per-isolate heap figures: fixed, plausible estimates (see docs/architecture.md). */
+function memoryUsage() {
+  return { rss: 50_331_648, heapTotal: 8_388_608, heapUsed: 5_242_880, external: 1_048_576, arrayBuffers: 16_384 };
+}
+memoryUsage.rss = () => 50_331_648;
+
+/** The run's env: values become strings on assignment, as in Node. */
+function makeEnv(initial) {
+  const target = {};
+  for (const [key, value] of Object.entries(initial ?? {})) target[key] = String(value);
+  return new Proxy(target, {
+    set(object, key, value) {
+      if (typeof key === "symbol") return Reflect.set(object, key, value);
+      object[key] = String(value);
+      return true;
+    },
+    defineProperty(object, key, descriptor) {
+      if ("value" in descriptor && typeof key === "string") return Reflect.defineProperty(object, key, { ...descriptor, value: String(descriptor.value) });
+      return Reflect.defineProperty(object, key, descriptor);
+    },
+  });
+}
+
+function normalizePath(path) {
+  const parts = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}
+
+function systemError(code, errno, syscall, message, extra) {
+  const error = new NativeError(`${code}: ${message}, ${syscall}${extra.detail ?? ""}`);
+  error.errno = errno;
+  error.code = code;
+  error.syscall = syscall;
+  for (const [key, value] of Object.entries(extra.fields ?? {})) error[key] = value;
+  return error;
+}
+
+function makeWritable(channel) {
+  const { Writable } = builtin("node:stream");
+  const stream = new Writable({
+    write(chunk, encoding, callback) {
+      activeRun?.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk));
+      callback();
+    },
+  });
+  // Synchronous like a pipe-backed stdout in Node.
+  stream.write = (chunk, encoding, callback) => {
+    if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
+      chunk = nativeBuffer.from(chunk, encoding);
+    }
+    if (typeof chunk !== "string" && !ArrayBuffer.isView(chunk)) {
+      throw invalidArgType("chunk", "of type string or an instance of Buffer, TypedArray, or DataView", chunk);
+    }
+    activeRun?.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    const done = typeof encoding === "function" ? encoding : callback;
+    if (typeof done === "function") nativeQueueMicrotask(done);
+    return true;
+  };
+  Object.defineProperty(stream, "__secureExecWrite", { value: stream.write });
+  stdio[channel] = stream;
+  stream.isTTY = false;
+  stream.fd = channel === "o" ? 1 : 2;
+  stream._type = "pipe";
+  // Node never closes stdout/stderr on end().
+  stream.destroySoon = stream.destroy;
+  stream._destroy = (error, callback) => callback(error);
+  return stream;
+}
+
+function makeStdin() {
+  const run = activeRun;
+  const { Readable } = builtin("node:stream");
+  const stdin = new Readable({
+    read() {
+      if (!run) return this.push(null);
+      if (run.input.stdinMode !== "stream") {
+        const bytes = nativeBuffer.from(run.input.stdin ?? "", "base64");
+        if (bytes.length > 0) this.push(bytes);
+        this.push(null);
+        return;
+      }
+      // A read waiting for the host keeps the run alive, as an open stdin does in Node.
+      if (!run.stdinEnded) run.stdinWanted = true;
+    },
+  });
+  stdin.isTTY = false;
+  stdin.fd = 0;
+  stdin.setRawMode = () => stdin;
+  if (run) {
+    run.stdinStream = stdin;
+    for (const chunk of run.stdinBacklog.splice(0)) stdin.push(chunk);
+  }
+  return stdin;
+}
+
+class Process extends Emitter {}
+const guestProcess = new Process();
+let firstWarning = true;
+
+function defineValue(name, value) {
+  Object.defineProperty(guestProcess, name, { value, configurable: true, writable: true, enumerable: true });
+}
+function defineLazy(name, create, replaced) {
+  let value;
+  Object.defineProperty(guestProcess, name, {
+    configurable: true,
+    enumerable: true,
+    get: () => (value ??= create()),
+    set: (replacement) => {
+      value = replacement;
+      replaced?.(replacement);
+    },
+  });
+}
+
+defineValue("version", `v${NODE_VERSION}`);
+defineValue(
+  "versions",
+  Object.freeze({
+    node: NODE_VERSION,
+    acorn: "8.15.0",
+    ada: "2.9.2",
+    ares: "1.34.5",
+    brotli: "1.1.0",
+    cjs_module_lexer: "2.1.0",
+    cldr: "47.0",
+    icu: "77.1",
+    llhttp: "9.3.0",
+    modules: "127",
+    napi: "10",
+    nghttp2: "1.64.0",
+    openssl: "3.0.15+quic",
+    simdjson: "3.13.0",
+    simdutf: "6.4.2",
+    tz: "2025b",
+    undici: "6.21.2",
+    unicode: "16.0",
+    uv: "1.51.0",
+    uvwasi: "0.0.21",
+    v8: "12.4.254.21-node.29",
+    zlib: "1.3.1-470d3a2",
+  }),
+);
+defineValue("release", Object.freeze({ name: "node", lts: "Jod" }));
+defineValue("platform", "linux");
+defineValue("arch", "x64");
+defineValue("title", "node");
+defineValue("argv0", "node");
+defineValue("execPath", "/usr/local/bin/node");
+defineValue("execArgv", []);
+// Not 1: `process.kill(1, …)` must not read as the guest killing itself.
+defineValue("pid", 1000);
+defineValue("ppid", 1);
+defineValue("features", nativeProcess.features ?? {});
+defineValue("config", Object.freeze({ target_defaults: {}, variables: {} }));
+defineValue("env", makeEnv({}));
+defineValue("argv", ["/usr/local/bin/node", "/workspace/guest.js"]);
+defineValue("exitCode", undefined);
+defineValue("hrtime", hrtime);
+defineValue("memoryUsage", memoryUsage);
+defineValue("uptime", () => (nativePerformanceNow() - startedAt) / 1000);
+defineValue("cpuUsage", () => ({ user: 0, system: 0 }));
+defineValue("resourceUsage", () => ({ userCPUTime: 0, systemCPUTime: 0, maxRSS: 49_152 }));
+defineValue("umask", () => 0o22);
+defineValue("getuid", () => 0);
+defineValue("getgid", () => 0);
+defineValue("geteuid", () => 0);
+defineValue("getegid", () => 0);
+defineValue("getgroups", () => [0]);
+defineValue("emitWarning", emitWarning);
+defineValue("nextTick", (callback, ...args) => {
+  checkCallback(callback);
+  nativeNextTick(() => activeRun?.invokeGuest(callback, undefined, args));
+});
+defineValue("cwd", () => activeRun?.cwd ?? "/");
+defineValue("chdir", chdir);
+defineValue("exit", exit);
+defineValue("reallyExit", exit);
+defineValue("abort", () => exit(134));
+defineValue("kill", kill);
+defineValue("binding", (name) => {
+  throw new NativeError(`No such module: ${name}`);
+});
+defineValue("getBuiltinModule", getBuiltinModule);
+defineValue("setUncaughtExceptionCaptureCallback", (callback) => (uncaughtCapture = callback));
+defineValue("hasUncaughtExceptionCaptureCallback", () => uncaughtCapture !== null);
+defineLazy("stdout", () => makeWritable("o"), (value) => (stdio.o = value));
+defineLazy("stderr", () => makeWritable("e"), (value) => (stdio.e = value));
+defineLazy("stdin", makeStdin);
+Object.defineProperty(guestProcess, Symbol.toStringTag, { value: "process" });
+let uncaughtCapture = null;
+
+function emitWarning(warning, type, code, ctor) {
+  let name = "Warning";
+  let detail;
+  if (type !== null && typeof type === "object" && !Array.isArray(type)) {
+    ({ type = "Warning", code, detail } = type);
+    name = type;
+  } else if (typeof type === "string") name = type;
+  else if (typeof type === "function") ctor = type;
+  if (typeof code === "function") code = undefined;
+  if (typeof warning === "string") {
+    const error = new NativeError(warning);
+    error.name = name;
+    if (code !== undefined) error.code = code;
+    if (detail !== undefined) error.detail = detail;
+    warning = error;
+  } else if (!(warning instanceof NativeError)) {
+    throw invalidArgType("warning", "of type string or an instance of Error", warning);
+  }
+  if (warning.name === "DeprecationWarning" && guestProcess.noDeprecation) return;
+  nativeNextTick(() => {
+    guestProcess.emit("warning", warning);
+    const codeText = warning.code ? `[${warning.code}] ` : "";
+    let text = `(node:${guestProcess.pid}) ${codeText}${warning.name}: ${warning.message}\n`;
+    if (typeof warning.detail === "string") text += `${warning.detail}\n`;
+    if (firstWarning) {
+      firstWarning = false;
+      text += `(Use \`node --trace-warnings ...\` to show where the warning was created)\n`;
+    }
+    activeRun?.writeChannel("e", text);
+  });
+}
+
+function chdir(directory) {
+  if (typeof directory !== "string") throw invalidArgType("directory", "of type string", directory);
+  const run = activeRun;
+  const current = run?.cwd ?? "/";
+  const target = normalizePath(directory.startsWith("/") ? directory : `${current}/${directory}`);
+  const fs = sandboxBuiltins.get("fs");
+  let kind;
+  if (fs) {
+    try {
+      kind = fs.statSync(target).isDirectory() ? "dir" : "file";
+    } catch {
+      kind = undefined;
+    }
+  } else {
+    // Without the filesystem only the directories every run has are known to exist.
+    const known = new Set(["/", "/tmp", "/workspace"]);
+    for (let path = run?.initialCwd ?? "/"; path !== "/"; path = path.slice(0, path.lastIndexOf("/")) || "/") known.add(path);
+    kind = known.has(target) ? "dir" : undefined;
+  }
+  if (kind !== "dir") {
+    const [code, errno, message] = kind === "file" ? ["ENOTDIR", -20, "not a directory"] : ["ENOENT", -2, "no such file or directory"];
+    throw systemError(code, errno, "chdir", message, {
+      detail: ` '${current}' -> '${directory}'`,
+      fields: { path: current, dest: directory },
+    });
+  }
+  if (run) run.cwd = target;
+}
+
+function exitCodeOf(code) {
+  if (code === undefined || code === null) {
+    const current = guestProcess.exitCode;
+    return current === undefined || current === null ? 0 : Number(current) & 0xff;
+  }
+  const number = Number(code);
+  if (!Number.isInteger(number)) throw invalidArgType("code", "of type number", code);
+  return number & 0xff;
+}
+
+function exit(code) {
+  const exitCode = exitCodeOf(code);
+  if (code !== undefined && code !== null) guestProcess.exitCode = exitCode;
+  activeRun?.exit(exitCode);
+  throw new ExitSignal(exitCode);
+}
+
+function kill(pid, signal = "SIGTERM") {
+  if (typeof pid !== "number" || !Number.isInteger(pid)) throw invalidArgType("pid", "of type number", pid);
+  let name;
+  if (typeof signal === "number") {
+    name = Object.keys(SIGNALS).find((key) => SIGNALS[key] === signal);
+    if (signal !== 0 && !name) throw nodeError(NativeTypeError, "ERR_UNKNOWN_SIGNAL", `Unknown signal: ${signal}`);
+  } else {
+    name = String(signal).toUpperCase();
+    if (!(name in SIGNALS)) throw nodeError(NativeTypeError, "ERR_UNKNOWN_SIGNAL", `Unknown signal: ${signal}`);
+  }
+  if (pid !== guestProcess.pid && pid !== 0 && pid !== -guestProcess.pid) {
+    throw systemError("ESRCH", -3, "kill", "no such process", { detail: "" });
+  }
+  if (signal === 0) return true;
+  // Delivered like a real signal: after the current turn.
+  nativeSetTimeout(() => {
+    const run = activeRun;
+    if (!run || run.finished) return;
+    if (name !== "SIGKILL" && name !== "SIGSTOP" && guestProcess.listenerCount(name) > 0) {
+      run.invokeGuest(() => guestProcess.emit(name, name, SIGNALS[name]), undefined, []);
+      return;
+    }
+    if (IGNORED_SIGNALS.has(name)) return;
+    run.finish(128 + SIGNALS[name], { runExitHandlers: false });
+  }, 0);
+  return true;
+}
+
+// ──────────────────────── modules the prelude provides ────────────────────────
+
+function osModule() {
+  const native = builtin("node:os");
+  const totalmem = () => (activeRun?.input.memoryMb ?? 128) * 1024 * 1024;
+  const cpu = { model: "Virtual CPU (secure-exec isolate)", speed: 2400, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } };
+  const overrides = {
+    cpus: () => [structuredClone(cpu)],
+    availableParallelism: () => 1,
+    totalmem,
+    freemem: () => Math.max(0, totalmem() - memoryUsage.rss()),
+    uptime: () => Math.max(1, Math.round(guestProcess.uptime())),
+    loadavg: () => [0, 0, 0],
+    homedir: () => guestProcess.env.HOME ?? "/root",
+    tmpdir: () => {
+      const dir = guestProcess.env.TMPDIR ?? guestProcess.env.TMP ?? guestProcess.env.TEMP ?? "/tmp";
+      return dir.length > 1 && dir.endsWith("/") ? dir.slice(0, -1) : dir;
+    },
+    userInfo: (options) => {
+      const name = guestProcess.env.USER ?? "root";
+      const info = { uid: 0, gid: 0, username: name, homedir: guestProcess.env.HOME ?? "/root", shell: "/bin/sh" };
+      return options?.encoding === "buffer" ? { ...info, username: nativeBuffer.from(name), homedir: nativeBuffer.from(info.homedir), shell: nativeBuffer.from(info.shell) } : info;
+    },
+    release: () => "6.8.0",
+    version: () => "#1 SMP",
+    machine: () => "x86_64",
+  };
+  const merged = {};
+  for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
+  Object.assign(merged, overrides);
+  return merged;
+}
+
+let osCache;
+let moduleModule;
+
+/** `createRequire`: builtins (the sandbox's where it has them); files are not loadable synchronously. */
+function createRequire(from) {
+  const base = from instanceof NativeURL ? from.href : String(from);
+  const require = (specifier) => {
+    if (typeof specifier !== "string") throw invalidArgType("id", "of type string", specifier);
+    const found = getBuiltinModule(specifier);
+    if (found !== undefined) return found;
+    const error = new NativeError(`Cannot find module '${specifier}'\nRequire stack:\n- ${base.replace(/^file:\/\//, "")}`);
+    error.code = "MODULE_NOT_FOUND";
+    error.requireStack = [base.replace(/^file:\/\//, "")];
+    throw error;
+  };
+  require.resolve = (specifier) => {
+    if (getBuiltinModule(specifier) !== undefined) return specifier;
+    return require(specifier);
+  };
+  require.cache = {};
+  require.main = undefined;
+  return require;
+}
+
+function nodeModuleModule() {
+  const native = builtin("node:module");
+  const merged = {};
+  for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
+  merged.createRequire = createRequire;
+  return merged;
+}
+
+/** node:path with `resolve` (and what uses it) relative to the guest's `process.cwd()`. */
+function pathModule() {
+  const native = builtin("node:path");
+  const posix = native.posix ?? native;
+  const merged = {};
+  for (const key of Object.keys(posix)) if (key !== "default") merged[key] = posix[key];
+  merged.resolve = (...paths) => posix.resolve(guestProcess.cwd(), ...paths);
+  merged.relative = (from, to) => {
+    if (typeof from !== "string") throw invalidArgType("from", "of type string", from);
+    if (typeof to !== "string") throw invalidArgType("to", "of type string", to);
+    return posix.relative(merged.resolve(from), merged.resolve(to));
+  };
+  merged.posix = merged;
+  merged.win32 = native.win32;
+  return merged;
+}
+
+let pathCache;
+let utilCache;
+
+/** node:util with Node's debuglog (NODE_DEBUG, stderr) and deprecate (a DeprecationWarning). */
+function utilModule() {
+  const native = builtin("node:util");
+  const merged = {};
+  for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
+  merged.debuglog = (section, callback) => {
+    const name = String(section).toUpperCase();
+    let enabled;
+    const isEnabled = () => {
+      if (enabled === undefined) {
+        const wanted = String(guestProcess.env.NODE_DEBUG ?? "")
+          .split(/[\s,]+/)
+          .filter(Boolean)
+          .map((entry) => new RegExp(`^${entry.replace(/[|\\{}()[\]^$+?.]/g, "\\$&").replace(/\*/g, ".*")}$`, "i"));
+        enabled = wanted.some((pattern) => pattern.test(name));
+        if (enabled && typeof callback === "function") callback(logger);
+      }
+      return enabled;
+    };
+    const logger = (...args) => {
+      if (isEnabled()) activeRun?.writeChannel("e", `${name} ${guestProcess.pid}: ${format(...args)}\n`);
+    };
+    Object.defineProperty(logger, "enabled", { get: isEnabled, enumerable: true });
+    return logger;
+  };
+  merged.debug = merged.debuglog;
+  const warnedCodes = new Set();
+  merged.deprecate = (fn, message, code) => {
+    if (typeof fn !== "function") throw invalidArgType("fn", "of type function", fn);
+    let warned = false;
+    function deprecated(...args) {
+      if (!warned && !guestProcess.noDeprecation) {
+        warned = true;
+        if (code === undefined || !warnedCodes.has(code)) {
+          if (code !== undefined) warnedCodes.add(code);
+          emitWarning(message, "DeprecationWarning", code);
+        }
+      }
+      return new.target ? Reflect.construct(fn, args, new.target) : fn.apply(this, args);
+    }
+    Object.setPrototypeOf(deprecated, fn);
+    if (fn.prototype) deprecated.prototype = fn.prototype;
+    return deprecated;
+  };
+  return merged;
+}
+
+/** Builtins whose sandbox version lives in this prelude, by bare name. */
+function providedModule(name) {
+  switch (name) {
+    case "path":
+    case "path/posix":
+      return (pathCache ??= pathModule());
+    case "console":
+      return console;
+    case "util":
+      // The sandbox's util module (parseArgs and friends) when the isolate has it.
+      return sandboxBuiltins.get("util") ?? (utilCache ??= utilModule());
+    case "process":
+      return guestProcess;
+    case "timers":
+      return timersModule;
+    case "timers/promises":
+      return timersPromises;
+    case "os":
+      return (osCache ??= osModule());
+    case "module":
+      return (moduleModule ??= nodeModuleModule());
+    default:
+      return undefined;
+  }
+}
+
+function getBuiltinModule(name) {
+  if (typeof name !== "string") throw invalidArgType("id", "of type string", name);
+  // workerd's own modules (`cloudflare:workers` has `waitUntil`) are not Node builtins.
+  if (isRefusedSpecifier(name)) return undefined;
+  const bare = name.startsWith("node:") ? name.slice(5) : name;
+  const provided = providedModule(bare);
+  if (provided !== undefined) return provided;
+  const sandbox = sandboxBuiltins.get(bare);
+  if (sandbox !== undefined) return sandbox;
+  return nativeGetBuiltinModule(name);
+}
+
+/** What `import ... from "node:process"` (and the other provided builtins) binds to. */
+function providedNamespace(specifier) {
+  const bare = specifier.startsWith("node:") ? specifier.slice(5) : specifier;
+  const value = providedModule(bare);
+  if (value === undefined) return undefined;
+  const namespace = { default: value };
+  // Named imports read the object when the guest's body starts (lazy getters stay lazy).
+  return new Proxy(namespace, {
+    get: (target, key) => (key === "default" ? value : key === Symbol.toStringTag ? "Module" : value[key]),
+    has: (target, key) => key === "default" || key in value,
+    ownKeys: () => ["default", ...Object.keys(value)],
+    getOwnPropertyDescriptor: (target, key) =>
+      key === "default" || key in value ? { value: key === "default" ? value : value[key], enumerable: true, configurable: true, writable: true } : undefined,
+  });
+}
+
+/** The sandbox's own builtins (host/compile/guest-module.ts lists the same), by bare name. */
+const SANDBOX_MODULE_FILES = {
+  fs: "./secure-exec-fs.js",
+  "fs/promises": "./secure-exec-fs-promises.js",
+  child_process: "./secure-exec-child-process.js",
+  http: "./secure-exec-http.js",
+  https: "./secure-exec-https.js",
+  util: "./secure-exec-util.js",
+  zlib: "./secure-exec-zlib.js",
+  test: "./secure-exec-test.js",
+  dgram: "./secure-exec-dgram.js",
+  vm: "./secure-exec-vm.js",
+  worker_threads: "./secure-exec-worker-threads.js",
+  crypto: "./secure-exec-crypto.js",
+  assert: "./secure-exec-assert.js",
+  diagnostics_channel: "./secure-exec-diagnostics-channel.js",
+  net: "./secure-exec-net.js",
+  dns: "./secure-exec-dns.js",
+  "dns/promises": "./secure-exec-dns-promises.js",
+  perf_hooks: "./secure-exec-perf-hooks.js",
+  readline: "./secure-exec-readline.js",
+  "readline/promises": "./secure-exec-readline-promises.js",
+};
+
+function moduleNotFound(specifier, importer) {
+  const bare = !specifier.startsWith(".") && !specifier.startsWith("/") && !specifier.startsWith("file:");
+  const error = new NativeError(
+    bare ? `Cannot find package '${specifier}' imported from ${importer}` : `Cannot find module '${specifier}' imported from ${importer}`,
+  );
+  error.code = "ERR_MODULE_NOT_FOUND";
+  if (typeof error.stack === "string") error.stack = error.stack.replace(/^Error/, "Error [ERR_MODULE_NOT_FOUND]");
+  return error;
+}
+
+/**
+ * The guest's `import()`: the sandbox's builtins where it has them, workerd's otherwise, the
+ * modules the host bundled; anything else rejects inside the guest like Node's loader.
+ */
+async function guestImport(specifier, options) {
+  const failure = specifier?.__secureExecLoadError;
+  if (failure) {
+    // The host could not load this package (e.g. it does not parse).
+    const error = failure.name === "SyntaxError" ? new SyntaxError(failure.message) : new NativeError(failure.message);
+    throw error;
+  }
+  const name = String(specifier);
+  // workerd's own modules are refused as Node refuses them: `waitUntil` would outlive the run.
+  if (isRefusedSpecifier(name)) throw unsupportedSchemeError(name);
+  const bare = name.startsWith("node:") ? name.slice(5) : name;
+  const provided = providedNamespace(name);
+  if (provided) return provided;
+  if (SANDBOX_MODULE_FILES[bare]) {
+    if (name.startsWith("node:") || nativeIsBuiltin(bare)) {
+      try {
+        return await import(SANDBOX_MODULE_FILES[bare]);
+      } catch {
+        // Not shipped to this isolate: the guest never named it where the host could see.
+      }
+    }
+  }
+  if (name.startsWith("./secure-exec-") || name.startsWith("./node_modules/")) return import(name, options);
+  if (name.startsWith("node:") || nativeIsBuiltin(name)) {
+    try {
+      return await import(name.startsWith("node:") ? name : `node:${name}`);
+    } catch {
+      const error = new NativeError(`No such built-in module: ${name}`);
+      error.code = "ERR_UNKNOWN_BUILTIN_MODULE";
+      throw error;
+    }
+  }
+  const mainPath = activeRun?.mainPath ?? "/workspace/guest.js";
+  if (name.startsWith(".") || name.startsWith("/") || name.startsWith("file:")) return importFile(name, options, mainPath);
+  throw moduleNotFound(name, mainPath);
+}
+
+/** `import("./data.json", { with: { type: "json" } })` reads the virtual filesystem. */
+function importFile(name, options, mainPath) {
+  const url = new NativeURL(name, `file://${mainPath}`);
+  const path = decodeURIComponent(url.pathname);
+  const fs = sandboxBuiltins.get("fs");
+  const type = options?.with?.type ?? options?.assert?.type;
+  if (!fs || !fs.existsSync(path)) throw moduleNotFound(path, mainPath);
+  if (type === "json") return { default: parseJson(fs.readFileSync(path, "utf8")) };
+  if (path.endsWith(".json")) {
+    throw nodeError(NativeTypeError, "ERR_IMPORT_ATTRIBUTE_MISSING", `Module "${url.href}" needs an import attribute of "type: json"`);
+  }
+  throw nodeError(
+    NativeError,
+    "ERR_SANDBOX_UNSUPPORTED",
+    `secure-exec: cannot import ${path}: JavaScript modules load from nodeModules, not from the virtual filesystem (the sandbox compiles no code at run time)`,
+  );
+}
+
+let builtinNames;
+function nativeIsBuiltin(name) {
+  builtinNames ??= new Set(builtin("node:module").builtinModules ?? []);
+  return builtinNames.has(name);
+}
+
+function makeImportMeta(mainPath) {
+  const url = `file://${mainPath}`;
+  const slash = mainPath.lastIndexOf("/");
+  return {
+    url,
+    filename: mainPath,
+    dirname: slash <= 0 ? "/" : mainPath.slice(0, slash),
+    resolve(specifier) {
+      const name = String(specifier);
+      if (name.startsWith("node:") || nativeIsBuiltin(name)) return name.startsWith("node:") || !nativeIsBuiltin(name) ? name : `node:${name}`;
+      if (name.startsWith(".") || name.startsWith("/") || name.startsWith("file:")) return new NativeURL(name, url).href;
+      throw moduleNotFound(name, mainPath);
+    },
+  };
+}
+
+// ───────────────────────────── console ─────────────────────────────
+
+function formatDuration(ms) {
+  let hours = 0;
+  let minutes = 0;
+  let seconds = 0;
+  if (ms >= 1000) {
+    if (ms >= 60_000) {
+      if (ms >= 3_600_000) {
+        hours = Math.floor(ms / 3_600_000);
+        ms %= 3_600_000;
+      }
+      minutes = Math.floor(ms / 60_000);
+      ms %= 60_000;
+    }
+    seconds = ms / 1000;
+  }
+  if (hours !== 0 || minutes !== 0) {
+    const [whole, fraction] = seconds.toFixed(3).split(".");
+    const lead = hours !== 0 ? `${hours}:${String(minutes).padStart(2, "0")}` : minutes;
+    return `${lead}:${whole.padStart(2, "0")}.${fraction} (${hours !== 0 ? "h:m" : ""}m:ss.mmm)`;
+  }
+  if (seconds !== 0) return `${seconds.toFixed(3)}s`;
+  return `${Number(ms.toFixed(3))}ms`;
+}
+
+/** Display width of a table cell (wide East Asian characters take two columns). */
+function displayWidth(text) {
+  // eslint-disable-next-line no-control-regex
+  const plain = text.replace(/\u001b\[[0-9;]*m/g, "");
+  let width = 0;
+  for (const char of plain) {
+    const code = char.codePointAt(0);
+    if ((code >= 0x300 && code <= 0x36f) || code === 0x200b) continue;
+    const wide =
+      (code >= 0x1100 && code <= 0x115f) ||
+      (code >= 0x2e80 && code <= 0xa4cf) ||
+      (code >= 0xac00 && code <= 0xd7a3) ||
+      (code >= 0xf900 && code <= 0xfaff) ||
+      (code >= 0xfe30 && code <= 0xfe4f) ||
+      (code >= 0xff00 && code <= 0xff60) ||
+      (code >= 0xffe0 && code <= 0xffe6) ||
+      (code >= 0x1f300 && code <= 0x1f64f) ||
+      (code >= 0x1f900 && code <= 0x1f9ff) ||
+      (code >= 0x20000 && code <= 0x3fffd);
+    width += wide ? 2 : 1;
+  }
+  return width;
+}
+
+function renderTable(head, columns) {
+  const widths = head.map((cell) => displayWidth(cell));
+  const rowCount = Math.max(...columns.map((column) => column.length));
+  const rows = [];
+  for (let column = 0; column < head.length; column += 1) {
+    for (let row = 0; row < rowCount; row += 1) {
+      rows[row] ??= [];
+      const cell = Object.prototype.hasOwnProperty.call(columns[column], row) ? columns[column][row] : "";
+      rows[row][column] = cell;
+      widths[column] = Math.max(widths[column] ?? 0, displayWidth(cell));
+    }
+  }
+  const line = (cells) =>
+    `│ ${cells
+      .map((cell, index) => {
+        return cell + " ".repeat(widths[index] - displayWidth(cell));
+      })
+      .join(" │ ")} │`;
+  const divider = widths.map((width) => "─".repeat(width + 2));
+  let text = `┌${divider.join("┬")}┐\n${line(head)}\n├${divider.join("┼")}┤\n`;
+  for (const row of rows) text += `${line(row)}\n`;
+  return `${text}└${divider.join("┴")}┘`;
+}
+
+/**
+ * A Node console writing through `write(channel, text)`: the global one goes straight to the
+ * run's channels (or through a guest's replacement of `process.stdout.write`), `new Console`
+ * through the streams it was given.
+ */
+function makeConsole(write) {
+  let groupIndent = "";
+  const counts = new NativeMap();
+  const timerLabels = new NativeMap();
+  const out = (channel, text) => {
+    if (groupIndent.length > 0) {
+      if (text.includes("\n")) text = text.replace(/\n/g, `\n${groupIndent}`);
+      text = groupIndent + text;
+    }
+    write(channel, `${text}\n`);
+  };
+  const table = (data, properties) => {
+    if (properties !== undefined && !Array.isArray(properties)) throw invalidArgType("properties", "an instance of Array", properties);
+    if (data === null || typeof data !== "object") return methods.log(data);
+    const util = builtin("node:util");
+    const cell = (value) => {
+      const depth = value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 2 ? -1 : 0;
+      return util.inspect(value, { depth, maxArrayLength: 3, breakLength: Infinity, colors: false });
+    };
+    const indexes = (length) => Array.from({ length }, (_, index) => cell(index));
+    const types = util.types;
+    const mapIterator = types.isMapIterator(data);
+    let keyValue = false;
+    if (mapIterator) {
+      keyValue = util.inspect(data, { showHidden: true }).includes("=>");
+      data = [...data];
+    }
+    if (keyValue || types.isMap(data)) {
+      const keys = [];
+      const values = [];
+      for (const [key, value] of keyValue ? data : data.entries()) {
+        keys.push(cell(key));
+        values.push(cell(value));
+      }
+      return out("o", renderTable(["(iteration index)", "Key", "Values"], [indexes(keys.length), keys, values]));
+    }
+    if (types.isSetIterator(data) || mapIterator || types.isSet(data)) {
+      const values = [...data].map(cell);
+      return out("o", renderTable(["(iteration index)", "Values"], [indexes(values.length), values]));
+    }
+    const map = Object.create(null);
+    let hasPrimitives = false;
+    const primitiveValues = [];
+    const rowKeys = Object.keys(data);
+    for (let index = 0; index < rowKeys.length; index += 1) {
+      const item = data[rowKeys[index]];
+      const primitive = item === null || (typeof item !== "function" && typeof item !== "object");
+      if (properties === undefined && primitive) {
+        hasPrimitives = true;
+        primitiveValues[index] = cell(item);
+      } else {
+        for (const key of properties ?? Object.keys(item)) {
+          map[key] ??= [];
+          map[key][index] = (primitive && properties) || !Object.prototype.hasOwnProperty.call(item, key) ? "" : cell(item[key]);
+        }
+      }
+    }
+    const head = Object.keys(map);
+    const columns = Object.values(map);
+    if (hasPrimitives) {
+      head.push("Values");
+      columns.push(primitiveValues);
+    }
+    head.unshift("(index)");
+    columns.unshift(rowKeys);
+    return out("o", renderTable(head, columns));
+  };
+  const methods = {
+    log: (...args) => out("o", format(...args)),
+    warn: (...args) => out("e", format(...args)),
+    dir: (value, options) => out("o", inspect(value, { customInspect: false, ...options })),
+    time(label = "default") {
+      label = `${label}`;
+      if (timerLabels.has(label)) return emitWarning(`Label '${label}' already exists for console.time()`);
+      timerLabels.set(label, nativePerformanceNow());
+    },
+    timeEnd(label = "default") {
+      label = `${label}`;
+      if (!timerLabels.has(label)) return emitWarning(`No such label '${label}' for console.timeEnd()`);
+      const started = timerLabels.get(label);
+      timerLabels.delete(label);
+      out("o", `${label}: ${formatDuration(nativePerformanceNow() - started)}`);
+    },
+    timeLog(label = "default", ...data) {
+      label = `${label}`;
+      if (!timerLabels.has(label)) return emitWarning(`No such label '${label}' for console.timeLog()`);
+      const text = `${label}: ${formatDuration(nativePerformanceNow() - timerLabels.get(label))}`;
+      out("o", data.length > 0 ? `${text} ${format(...data)}` : text);
+    },
+    count(label = "default") {
+      label = `${label}`;
+      const count = (counts.get(label) ?? 0) + 1;
+      counts.set(label, count);
+      out("o", `${label}: ${count}`);
+    },
+    countReset(label = "default") {
+      label = `${label}`;
+      if (!counts.has(label)) return emitWarning(`Count for '${label}' does not exist`);
+      counts.delete(label);
+    },
+    group(...label) {
+      if (label.length > 0) methods.log(...label);
+      groupIndent += "  ";
+    },
+    groupEnd() {
+      groupIndent = groupIndent.slice(0, -2);
+    },
+    assert(expression, ...args) {
+      if (expression) return;
+      if (args.length > 0 && typeof args[0] === "string") args[0] = `Assertion failed: ${args[0]}`;
+      else args.unshift("Assertion failed");
+      methods.warn(...args);
+    },
+    trace: function trace(...args) {
+      const holder = { name: "Trace", message: format(...args) };
+      NativeError.captureStackTrace(holder, trace);
+      out("e", cleanStack(holder.stack));
+    },
+    table,
+  };
+  methods.info = methods.log;
+  methods.debug = methods.log;
+  methods.dirxml = methods.log;
+  methods.error = methods.warn;
+  methods.groupCollapsed = methods.group;
+  return methods;
+}
+
+/** process.stdout/stderr once the guest has touched them (they are made on first use). */
+const stdio = { o: undefined, e: undefined };
+
+/** workerd's node:events reports too many listeners through console.log, without Node's form. */
+const WORKERD_LEAK_WARNING = /^Possible EventEmitter memory leak detected\. (\d+) (.+) listeners added to an EventEmitter\. Use emitter\.setMaxListeners\(\) to increase limit\n$/;
+
+const guestConsole = makeConsole((channel, text) => {
+  if (channel === "o" && text.startsWith("Possible EventEmitter memory leak")) {
+    const leak = WORKERD_LEAK_WARNING.exec(text);
+    if (leak) {
+      const warning = new NativeError(
+        `Possible EventEmitter memory leak detected. ${leak[1]} ${leak[2]} listeners added to [EventEmitter]. MaxListeners is ${Number(leak[1]) - 1}. Use emitter.setMaxListeners() to increase limit`,
+      );
+      warning.name = "MaxListenersExceededWarning";
+      return emitWarning(warning);
+    }
+  }
+  const stream = stdio[channel];
+  // A guest that replaced process.stdout.write (or process.stdout) sees console output there.
+  if (stream !== undefined && stream.write !== stream.__secureExecWrite) stream.write(text);
+  else activeRun?.writeChannel(channel, text);
+});
+
+/** node:console's Console: writes to the streams it is given, as Node's does. */
+function Console(options, stderrArgument, ignoreErrors) {
+  if (!new.target) return new Console(options, stderrArgument, ignoreErrors);
+  const settings = options !== null && typeof options === "object" && typeof options.write !== "function" ? options : { stdout: options, stderr: stderrArgument };
+  const { stdout } = settings;
+  const stderr = settings.stderr ?? stdout;
+  if (!stdout || typeof stdout.write !== "function") throw invalidArgType("stdout", "an instance of Writable", stdout);
+  if (typeof stderr.write !== "function") throw invalidArgType("stderr", "an instance of Writable", stderr);
+  Object.assign(this, makeConsole((channel, text) => (channel === "o" ? stdout : stderr).write(text)));
+}
+
+/** Frames of the sandbox's own prelude say nothing about the guest's code. */
+function cleanStack(text) {
+  return text
+    .split("\n")
+    .filter((line) => !/^\s+at .*secure-exec-prelude\.js/.test(line))
+    .join("\n");
+}
+
+function installGlobals() {
+  for (const [name, method] of Object.entries(guestConsole)) console[name] = method;
+  console.Console = Console;
+  globalThis.setTimeout = setTimeout;
+  globalThis.setInterval = setInterval;
+  globalThis.setImmediate = setImmediate;
+  globalThis.clearTimeout = clearTimeout;
+  globalThis.clearInterval = clearTimeout;
+  globalThis.clearImmediate = clearImmediate;
+  Object.defineProperty(globalThis, "process", { value: guestProcess, configurable: true, writable: true, enumerable: false });
+}
+installGlobals();
+
+// ───────────────────────────── the run ─────────────────────────────
 
 export default {
   async fetch(request, env) {
-    const { pathname } = new URL(request.url);
-    if (pathname === "/__warm") {
-      // Preloading: pay now for what almost every run touches first.
-      builtin("node:util");
-      return new Response("warm");
-    }
+    const { pathname } = new NativeURL(request.url);
     if (pathname === "/__deliver") {
-      if (!activeRun || activeRun.finished) return Response.json({ ok: false, error: "the run has ended" }, { status: 410 });
+      if (!activeRun || activeRun.finished) return NativeResponse.json({ ok: false, error: "the run has ended" }, { status: 410 });
       // The reply comes from the run's own request; until then this one must not look hung.
       const keepAlive = nativeSetInterval(() => {}, 30_000);
       try {
         const reply = await activeRun.deliver(await request.json());
-        return Response.json(reply.body, { status: reply.status });
+        return NativeResponse.json(reply.body, { status: reply.status });
       } finally {
         nativeClearInterval(keepAlive);
       }
     }
     // Each isolate serves exactly one run: nothing of one run can reach the next.
-    if (activeRun) return new Response("isolate already used", { status: 409 });
+    if (activeRun) return new NativeResponse("isolate already used", { status: 409 });
     const input = await request.json();
-    const { readable, writable } = new TransformStream();
-    activeRun = new GuestRun(writable.getWriter(), input, env);
-    activeRun.start();
-    return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+    const { readable, writable } = new NativeTransformStream();
+    const run = (activeRun = new GuestRun(writable.getWriter(), env));
+    run.listen();
+    if (input === null) {
+      // Preloaded: the imports are evaluated now, the input comes as the "start" message. A
+      // load error shows again when the run imports guest.js.
+      await import("./guest.js").catch(() => {});
+    } else {
+      run.start(input);
+    }
+    return new NativeResponse(readable, { headers: { "content-type": "application/x-ndjson" } });
   },
 };
 
 class GuestRun {
-  constructor(writer, input, env) {
+  constructor(writer, env) {
     this.writer = writer;
-    this.input = input;
+    this.input = undefined;
     this.env = env;
     this.finished = false;
+    this.exiting = false;
     this.mainState = "running";
-    this.timers = new Set();
     this.pendingCalls = 0;
     this.returnJson = undefined;
-    this.outputBudget = { o: input.outputBytes, e: input.outputBytes };
-    this.decoders = { o: new TextDecoder(), e: new TextDecoder() };
-    this.cwd = input.cwd;
+    this.decoders = { o: new NativeTextDecoder(), e: new NativeTextDecoder() };
     this.idleCheckScheduled = false;
     this.stdinWanted = false;
     this.stdinEnded = false;
@@ -101,6 +1425,7 @@ class GuestRun {
     this.mailbox = [];
     this.mailboxWaiter = null;
     this.pendingOutput = [];
+    this.pendingLines = "";
     this.outputFlushScheduled = false;
   }
 
@@ -110,7 +1435,7 @@ class GuestRun {
    * (its output stream and timers belong to it), so they queue here for `pumpMailbox`.
    */
   deliver(message) {
-    return new Promise((resolve) => {
+    return new NativePromise((resolve) => {
       this.mailbox.push({ message, resolve });
       const wake = this.mailboxWaiter;
       this.mailboxWaiter = null;
@@ -122,22 +1447,27 @@ class GuestRun {
     while (!this.finished) {
       const item = this.mailbox.shift();
       if (!item) {
-        await new Promise((resolve) => (this.mailboxWaiter = resolve));
+        await new NativePromise((resolve) => (this.mailboxWaiter = resolve));
         continue;
       }
       try {
         item.resolve(await this.handleDelivery(item.message));
       } catch (error) {
-        item.resolve({ status: 500, body: { ok: false, error: error instanceof Error ? error.message : String(error) } });
+        item.resolve({ status: 500, body: { ok: false, error: error instanceof NativeError ? error.message : String(error) } });
       }
     }
     for (const item of this.mailbox.splice(0)) item.resolve({ status: 410, body: { ok: false, error: "the run has ended" } });
   }
 
   async handleDelivery(message) {
+    if (message.kind === "start") {
+      if (this.input !== undefined) return { status: 409, body: { ok: false, error: "the run has already started" } };
+      this.start(message.input);
+      return { status: 200, body: { ok: true } };
+    }
     if (message.kind === "stdin" || message.kind === "stdin-end") {
       if (this.stdinEnded) return { status: 200, body: { ok: false, error: "stdin is closed" } };
-      const chunk = message.kind === "stdin" ? Buffer.from(message.data, "base64") : null;
+      const chunk = message.kind === "stdin" ? nativeBuffer.from(message.data, "base64") : null;
       if (chunk === null) this.stdinEnded = true;
       if (this.stdinStream) this.stdinStream.push(chunk);
       else this.stdinBacklog.push(chunk);
@@ -147,7 +1477,7 @@ class GuestRun {
     }
     if (message.kind === "terminate") {
       // The host gave up on this run (deadline, kill, abort): stop its timers and callbacks.
-      this.finish(137);
+      this.finish(137, { runExitHandlers: false });
       return { status: 200, body: { ok: true } };
     }
     if (message.kind === "http-request") {
@@ -167,22 +1497,13 @@ class GuestRun {
       hostCall: (message) => run.hostCall(message),
       emit: (event) => run.emit(event),
       /** Counts work that keeps the run alive until `release()` is called. */
-      hold: () => {
-        run.pendingCalls += 1;
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          run.pendingCalls -= 1;
-          nativeSetTimeout(() => run.checkIdle(), 0);
-        };
-      },
+      hold: () => run.hold(),
       writeChannel: (channel, text) => run.writeChannel(channel, text),
       get finished() {
         return run.finished;
       },
       get env() {
-        return process.env;
+        return guestProcess.env;
       },
       get cwd() {
         return run.cwd;
@@ -190,8 +1511,19 @@ class GuestRun {
     };
   }
 
+  hold() {
+    this.pendingCalls += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.pendingCalls -= 1;
+      nativeSetTimeout(() => this.checkIdle(), 0);
+    };
+  }
+
   async hostCall(message) {
-    const body = JSON.stringify(message);
+    const body = stringify(message);
     // The host refuses larger calls unread; saying so here spares the upload.
     const bytes = body.length * 3 > this.input.hostCallBytes ? encoder.encode(body).byteLength : body.length;
     if (bytes > this.input.hostCallBytes) {
@@ -205,13 +1537,29 @@ class GuestRun {
     return response.json();
   }
 
+  /** Events of one turn go out in one write (each write is a chunk through the supervisor). */
   emit(event) {
     if (this.finished) return;
-    this.writer.write(encoder.encode(JSON.stringify(event) + "\n")).catch(() => {});
+    this.collectOutput();
+    this.pendingLines += stringify(event) + "\n";
+    this.scheduleFlush();
+  }
+
+  scheduleFlush() {
+    if (this.outputFlushScheduled) return;
+    this.outputFlushScheduled = true;
+    nativeQueueMicrotask(() => this.flushOutput());
+  }
+
+  collectOutput() {
+    for (const { channel, parts } of this.pendingOutput.splice(0)) {
+      for (const piece of piecesOf(parts.join(""))) this.pendingLines += stringify({ [channel]: piece }) + "\n";
+    }
   }
 
   writeChannel(channel, chunk) {
-    if (this.finished) return;
+    // Before a preloaded run starts (its packages loading) there is no one to write to.
+    if (this.finished || this.outputBudget === undefined) return;
     const text = typeof chunk === "string" ? chunk : this.decoders[channel].decode(chunk, { stream: true });
     if (text.length === 0) return;
     const budget = this.outputBudget[channel];
@@ -223,26 +1571,48 @@ class GuestRun {
     const last = this.pendingOutput[this.pendingOutput.length - 1];
     if (last && last.channel === channel) last.parts.push(kept);
     else this.pendingOutput.push({ channel, parts: [kept] });
-    if (!this.outputFlushScheduled) {
-      this.outputFlushScheduled = true;
-      queueMicrotask(() => this.flushOutput());
-    }
+    this.scheduleFlush();
   }
 
   flushOutput() {
     this.outputFlushScheduled = false;
-    for (const { channel, parts } of this.pendingOutput.splice(0)) {
-      for (const piece of piecesOf(parts.join(""))) this.emit({ [channel]: piece });
-    }
+    this.collectOutput();
+    if (this.pendingLines.length === 0) return;
+    const lines = this.pendingLines;
+    this.pendingLines = "";
+    this.writer.write(encoder.encode(lines)).catch(() => {});
   }
 
-  finish(code) {
+  /** process.exit(): 'exit' listeners run, then the run ends with the (possibly updated) code. */
+  exit(code) {
     if (this.finished) return;
+    this.finish(code);
+  }
+
+  finish(code, { runExitHandlers = true } = {}) {
+    if (this.finished) return;
+    if (runExitHandlers && !this.exiting) {
+      this.exiting = true;
+      guestProcess.exitCode = code;
+      let threw = false;
+      try {
+        guestProcess.emit("exit", code);
+      } catch (error) {
+        if (!(error instanceof ExitSignal)) {
+          this.writeChannel("e", `${describeError(error)}\n`);
+          threw = true;
+        }
+      }
+      if (this.finished) return;
+      const updated = guestProcess.exitCode;
+      if (threw) code = 1;
+      else if (updated !== undefined && updated !== null && Number.isInteger(Number(updated))) code = Number(updated) & 0xff;
+    }
     this.flushOutput();
     // Files the guest wrote go back before the exit, so the next run can read them.
     const fsChanges = runBridge.fsChanges?.();
     if (fsChanges) {
-      const json = JSON.stringify(fsChanges);
+      const json = stringify(fsChanges);
       if (json.length <= EVENT_PIECE_CHARS) this.emit({ fs: fsChanges });
       else {
         for (const piece of piecesOf(json)) this.emit({ fp: piece });
@@ -253,42 +1623,55 @@ class GuestRun {
       for (const piece of piecesOf(this.returnJson)) this.emit({ rp: piece });
     }
     this.emit({ x: code });
+    this.flushOutput();
     this.finished = true;
     nativeClearInterval(this.keepAlive);
     const wake = this.mailboxWaiter;
     this.mailboxWaiter = null;
     wake?.();
-    for (const timer of this.timers) {
-      nativeClearTimeout(timer);
-      nativeClearInterval(timer);
-    }
-    this.timers.clear();
+    for (const timer of [...liveTimers.values()]) timer.clear();
     this.writer.close().catch(() => {});
   }
 
-  fail(error) {
+  /** An error nothing caught: 'uncaughtException' listeners get it, else the run ends with 1. */
+  fail(error, origin = "uncaughtException") {
     if (this.finished || error instanceof ExitSignal) return;
-    let text;
-    if (error instanceof Error) {
-      text = error.stack && error.stack.includes(error.message) ? error.stack : inspect(error);
-      // Frames of the sandbox's own prelude say nothing about the guest's code.
-      text = text
-        .split("\n")
-        .filter((line) => !/^\s+at .*secure-exec-prelude\.js/.test(line))
-        .join("\n");
-    } else {
-      text = `Uncaught ${inspect(error)}`;
+    if (uncaughtCapture) {
+      this.invokeGuest(uncaughtCapture, undefined, [error]);
+      return;
     }
-    this.writeChannel("e", `${text}\n`);
+    if (guestProcess.listenerCount("uncaughtException") > 0 && !this.inUncaughtHandler) {
+      this.inUncaughtHandler = true;
+      try {
+        guestProcess.emit("uncaughtException", error, origin);
+      } catch (thrown) {
+        this.inUncaughtHandler = false;
+        if (thrown instanceof ExitSignal) return;
+        this.writeChannel("e", `${describeError(thrown)}\n`);
+        this.finish(7, { runExitHandlers: true });
+        return;
+      }
+      this.inUncaughtHandler = false;
+      this.checkIdle();
+      return;
+    }
+    this.writeChannel("e", `${describeError(error, origin)}\n`);
     this.finish(1);
+  }
+
+  unhandledRejection(reason, promise) {
+    if (this.finished) return;
+    if (guestProcess.listenerCount("unhandledRejection") > 0) {
+      this.invokeGuest(() => guestProcess.emit("unhandledRejection", reason, promise), undefined, []);
+      return;
+    }
+    this.fail(reason, "unhandledRejection");
   }
 
   hasLiveWork() {
     if (this.pendingCalls > 0) return true;
     if (this.stdinWanted) return true;
-    for (const timer of this.timers) {
-      if (typeof timer?.hasRef !== "function" || timer.hasRef()) return true;
-    }
+    for (const timer of liveTimers.values()) if (timer.keepsAlive) return true;
     return false;
   }
 
@@ -306,158 +1689,44 @@ class GuestRun {
           this.finish(13);
           return;
         }
-        this.finish(typeof process.exitCode === "number" ? process.exitCode : 0);
+        // 'beforeExit' may schedule more work; the run goes on while it does.
+        if (guestProcess.listenerCount("beforeExit") > 0) {
+          const code = exitCodeOf(undefined);
+          this.invokeGuest(() => guestProcess.emit("beforeExit", code), undefined, [], false);
+          if (this.finished) return;
+          if (this.hasLiveWork()) return;
+          this.afterBeforeExit();
+          return;
+        }
+        this.finish(exitCodeOf(undefined));
       }, 0);
     }, 0);
   }
 
-  invokeGuest(callback, args) {
+  /** After 'beforeExit': microtasks it queued may still add work; look once more. */
+  afterBeforeExit() {
+    nativeSetTimeout(() => {
+      if (this.finished) return;
+      if (this.hasLiveWork()) return;
+      this.finish(exitCodeOf(undefined));
+    }, 0);
+  }
+
+  invokeGuest(callback, self, args, recheck = true) {
     if (this.finished) return;
     try {
-      callback(...args);
+      callback.apply(self, args);
     } catch (error) {
       this.fail(error);
     }
-    this.checkIdle();
-  }
-
-  installTimers() {
-    const run = this;
-    const track = (create, clear, repeat) =>
-      function (callback, delay, ...args) {
-        if (typeof callback !== "function") {
-          throw new TypeError('The "callback" argument must be of type function');
-        }
-        let handle;
-        handle = create(() => {
-          if (!repeat) run.timers.delete(handle);
-          run.invokeGuest(callback, args);
-        }, delay);
-        run.timers.add(handle);
-        return handle;
-      };
-    const untrack = (clear) => (handle) => {
-      run.timers.delete(handle);
-      clear(handle);
-      run.checkIdle();
-    };
-    globalThis.setTimeout = track(nativeSetTimeout, nativeClearTimeout, false);
-    globalThis.setInterval = track(nativeSetInterval, nativeClearInterval, true);
-    globalThis.clearTimeout = untrack(nativeClearTimeout);
-    globalThis.clearInterval = untrack(nativeClearInterval);
-    if (typeof nativeSetImmediate === "function") {
-      globalThis.setImmediate = function (callback, ...args) {
-        let handle;
-        handle = nativeSetImmediate(() => {
-          run.timers.delete(handle);
-          run.invokeGuest(callback, args);
-        });
-        run.timers.add(handle);
-        return handle;
-      };
-      globalThis.clearImmediate = untrack(nativeClearImmediate);
-    }
-  }
-
-  installConsole() {
-    const out = (...args) => this.writeChannel("o", `${format(...args)}\n`);
-    const err = (...args) => this.writeChannel("e", `${format(...args)}\n`);
-    console.log = out;
-    console.info = out;
-    console.debug = out;
-    console.error = err;
-    console.warn = err;
-    console.trace = (...args) => {
-      const stack = new Error().stack.split("\n").slice(2).join("\n");
-      err(`Trace: ${format(...args)}\n${stack}`);
-    };
-    console.dir = (value, options) => out(inspect(value, { customInspect: false, ...options }));
-  }
-
-  installProcess() {
-    const run = this;
-    const makeWritable = (channel) => {
-      const { Writable } = builtin("node:stream");
-      const stream = new Writable({
-        write(chunk, encoding, callback) {
-          run.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk));
-          callback();
-        },
-      });
-      // Synchronous like a pipe-backed stdout in Node.
-      stream.write = (chunk, encoding, callback) => {
-        if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
-          chunk = Buffer.from(chunk, encoding);
-        }
-        run.writeChannel(
-          channel,
-          typeof chunk === "string" ? chunk : new Uint8Array(chunk.buffer ?? chunk, chunk.byteOffset ?? 0, chunk.byteLength ?? chunk.length),
-        );
-        const done = typeof encoding === "function" ? encoding : callback;
-        if (typeof done === "function") queueMicrotask(done);
-        return true;
-      };
-      stream.isTTY = false;
-      stream.fd = channel === "o" ? 1 : 2;
-      return stream;
-    };
-    const makeStdin = () => {
-      const { Readable } = builtin("node:stream");
-      const stdin = new Readable({
-        read() {
-          if (run.input.stdinMode !== "stream") {
-            const bytes = Buffer.from(run.input.stdin ?? "", "base64");
-            if (bytes.length > 0) this.push(bytes);
-            this.push(null);
-            return;
-          }
-          // A read waiting for the host keeps the run alive, as an open stdin does in Node.
-          if (!run.stdinEnded) run.stdinWanted = true;
-        },
-      });
-      stdin.isTTY = false;
-      stdin.fd = 0;
-      stdin.setRawMode = () => stdin;
-      run.stdinStream = stdin;
-      for (const chunk of run.stdinBacklog.splice(0)) stdin.push(chunk);
-      return stdin;
-    };
-    const define = (name, value) =>
-      Object.defineProperty(process, name, { value, configurable: true, writable: true, enumerable: true });
-    const defineLazy = (name, create) => {
-      let value;
-      Object.defineProperty(process, name, {
-        configurable: true,
-        enumerable: true,
-        get: () => (value ??= create()),
-        set: (replacement) => (value = replacement),
-      });
-    };
-    defineLazy("stdout", () => makeWritable("o"));
-    defineLazy("stderr", () => makeWritable("e"));
-    defineLazy("stdin", makeStdin);
-    const env = {};
-    for (const [key, value] of Object.entries(this.input.env)) env[key] = String(value);
-    define("env", env);
-    define("argv", ["/usr/local/bin/node", "/workspace/guest.js", ...(this.input.argv ?? [])]);
-    define("cwd", () => run.cwd);
-    define("chdir", (directory) => {
-      const target = String(directory);
-      run.cwd = target.startsWith("/") ? target : `${run.cwd.replace(/\/$/, "")}/${target}`;
-    });
-    define("exit", (code) => {
-      const exitCode = code === undefined ? (typeof process.exitCode === "number" ? process.exitCode : 0) : Number(code) | 0;
-      run.finish(exitCode);
-      throw new ExitSignal(exitCode);
-    });
-    define("exitCode", undefined);
+    if (recheck) this.checkIdle();
   }
 
   installHostBridge() {
     const run = this;
     globalThis.__return = (value) => {
-      const json = value === undefined ? "null" : JSON.stringify(value);
-      if (json === undefined) throw new TypeError("__return: value is not JSON-serialisable");
+      const json = value === undefined ? "null" : stringify(value);
+      if (json === undefined) throw new NativeTypeError("__return: value is not JSON-serialisable");
       const bytes = json.length * 3 > run.input.returnBytes ? encoder.encode(json).byteLength : json.length;
       if (bytes > run.input.returnBytes) {
         // Over limits.returnBytes: the host ends the run (137) and says why.
@@ -468,34 +1737,20 @@ class GuestRun {
       run.returnJson = json;
     };
     globalThis.callHostTool = async (name, toolInput) => {
-      if (typeof name !== "string") throw new TypeError("callHostTool: tool name must be a string");
-      run.pendingCalls += 1;
+      if (typeof name !== "string") throw new NativeTypeError("callHostTool: tool name must be a string");
+      const release = run.hold();
       try {
         const reply = await run.hostCall({ kind: "tool", name, input: toolInput === undefined ? null : toolInput });
         if (reply.ok) return reply.result;
-        const error = new Error(reply.error);
+        const error = new NativeError(reply.error);
         error.name = reply.name ?? "HostToolError";
         if (reply.code) error.code = reply.code;
         throw error;
       } finally {
-        run.pendingCalls -= 1;
-        nativeSetTimeout(() => run.checkIdle(), 0);
+        release();
       }
     };
     runBridge.current = this.bridge();
-    // The sandbox's fs, child_process and http answer `process.getBuiltinModule` too (the
-    // host loads them into the isolate when the guest's code mentions getBuiltinModule).
-    Object.defineProperty(process, "getBuiltinModule", {
-      configurable: true,
-      writable: true,
-      // workerd's own modules are not Node builtins: undefined, as in Node.
-      value: (name) => {
-        const sandboxed = sandboxBuiltins.get(name);
-        if (sandboxed) return sandboxed;
-        if (typeof name === "string" && isRefusedSpecifier(name)) return undefined;
-        return name === "module" || name === "node:module" ? guardNodeModule(nativeGetBuiltinModule(name)) : nativeGetBuiltinModule(name);
-      },
-    });
     runBridge.fsSnapshot = this.input.fs;
   }
 
@@ -504,23 +1759,22 @@ class GuestRun {
     const nativeFetch = globalThis.fetch;
     const egressToken = run.input.egressToken;
     globalThis.fetch = async function (input, init) {
-      run.pendingCalls += 1;
+      const release = run.hold();
       try {
         if (!egressToken) return await nativeFetch.call(this, input, init);
         // The host's egress proxy knows the run (and its network policy) by this header.
-        const request = new Request(input, init);
-        const headers = new Headers(request.headers);
+        const request = new NativeRequest(input, init);
+        const headers = new NativeHeaders(request.headers);
         headers.set("x-secure-exec-egress", egressToken);
-        const response = await nativeFetch.call(this, new Request(request, { headers }));
+        const response = await nativeFetch.call(this, new NativeRequest(request, { headers }));
         if (response.headers.get("x-secure-exec-denied")) {
-          const error = new TypeError(`fetch failed: ${(await response.text()).trim()}`);
+          const error = new NativeTypeError(`fetch failed: ${(await response.text()).trim()}`);
           error.code = "EACCES";
           throw error;
         }
         return response;
       } finally {
-        run.pendingCalls -= 1;
-        nativeSetTimeout(() => run.checkIdle(), 0);
+        release();
       }
     };
   }
@@ -529,15 +1783,15 @@ class GuestRun {
    * The Workers way: a guest whose default export has `fetch` (e.g. a Hono app) is served on
    * `process.env.PORT` (default 8787) until it is killed, like a listening server.
    */
-  serveDefaultExport() {
+  serveDefaultExport(guestExports) {
     const served = guestExports.default;
     if (!served || typeof served.fetch !== "function" || this.finished) return;
-    const port = Number(process.env.PORT) || 8787;
+    const port = Number(guestProcess.env.PORT) || 8787;
     if (httpServers.has(port)) return;
     httpServers.set(port, async (message) => {
       const init = { method: message.method, headers: message.headers };
-      if (message.body && message.method !== "GET" && message.method !== "HEAD") init.body = Buffer.from(message.body, "base64");
-      const response = await served.fetch(new Request(`http://localhost:${port}${message.path}`, init), this.env, {
+      if (message.body && message.method !== "GET" && message.method !== "HEAD") init.body = nativeBuffer.from(message.body, "base64");
+      const response = await served.fetch(new NativeRequest(`http://localhost:${port}${message.path}`, init), this.env, {
         waitUntil() {},
         passThroughOnException() {},
       });
@@ -548,7 +1802,7 @@ class GuestRun {
         status: response.status,
         statusText: response.statusText,
         headers,
-        body: Buffer.from(await response.arrayBuffer()).toString("base64"),
+        body: nativeBuffer.from(await response.arrayBuffer()).toString("base64"),
       };
     });
     this.pendingCalls += 1;
@@ -559,15 +1813,11 @@ class GuestRun {
   trackStreams() {
     const run = this;
     const hold = (promise) => {
-      run.pendingCalls += 1;
-      const release = () => {
-        run.pendingCalls -= 1;
-        nativeSetTimeout(() => run.checkIdle(), 0);
-      };
+      const release = run.hold();
       promise.then(release, release);
       return promise;
     };
-    for (const Body of [Response, Request]) {
+    for (const Body of [NativeResponse, NativeRequest]) {
       for (const method of ["text", "json", "arrayBuffer", "blob", "formData", "bytes"]) {
         const original = Body.prototype[method];
         if (typeof original !== "function") continue;
@@ -576,44 +1826,81 @@ class GuestRun {
         };
       }
     }
-    const read = ReadableStreamDefaultReader.prototype.read;
     ReadableStreamDefaultReader.prototype.read = function (...args) {
-      return hold(read.apply(this, args));
+      return hold(nativeReaderRead.apply(this, args));
     };
   }
 
-  start() {
+  /** In the run's request: messages from the host, and a timer so waiting never looks hung. */
+  listen() {
+    // Work that waits on other requests (stdin, child processes, HTTP, a preloaded run's
+    // input) leaves this request with no I/O of its own, which workerd would cancel as hung.
+    this.keepAlive = nativeSetInterval(() => {}, 30_000);
+    this.pumpMailbox();
+  }
+
+  start(input) {
+    this.input = input;
+    this.outputBudget = { o: input.outputBytes, e: input.outputBytes };
+    this.cwd = input.cwd;
+    this.initialCwd = input.cwd;
+    this.mainPath = `${input.cwd === "/" ? "" : input.cwd}/guest.js`;
     addEventListener("unhandledrejection", (event) => {
       event.preventDefault?.();
-      this.fail(event.reason);
+      this.unhandledRejection(event.reason, event.promise);
     });
     addEventListener("error", (event) => {
       event.preventDefault?.();
       this.fail(event.error ?? event.message);
     });
-    this.installTimers();
-    this.installConsole();
-    this.installProcess();
+    const env = guestProcess.env;
+    for (const [key, value] of Object.entries(this.input.env ?? {})) env[key] = value;
+    guestProcess.argv = ["/usr/local/bin/node", this.mainPath, ...(this.input.argv ?? [])];
+    if (Number.isInteger(this.input.pid)) guestProcess.pid = this.input.pid;
     this.installHostBridge();
     this.trackFetch();
     this.trackStreams();
-    // Work that waits on other requests (stdin, child processes, HTTP) leaves this request
-    // with no I/O of its own, which workerd would cancel as hung; a pending timer prevents it.
-    this.keepAlive = nativeSetInterval(() => {}, 30_000);
-    this.pumpMailbox();
     this.emit({ s: 1 });
     this.mainState = "running";
-    guestMain().then(
-      () => {
-        this.mainState = "settled";
-        this.serveDefaultExport();
-        this.checkIdle();
-      },
-      (error) => {
+    const meta = makeImportMeta(this.mainPath);
+    import("./guest.js")
+      .then(({ default: guestMain, __secureExecExports: guestExports }) =>
+        guestMain(guestImport, meta, providedNamespace).then(() => {
+          this.mainState = "settled";
+          this.serveDefaultExport(guestExports);
+          this.checkIdle();
+        }),
+      )
+      .catch((error) => {
         this.mainState = "settled";
         this.fail(error);
-      },
-    );
+      });
     this.checkIdle();
+  }
+}
+
+function describeError(error, origin) {
+  if (error instanceof NativeError || (error !== null && typeof error === "object" && typeof error.stack === "string")) {
+    const text = typeof error.stack === "string" && error.stack.includes(error.message) ? error.stack : inspect(error);
+    const extra = ownExtras(error);
+    return cleanStack(extra ? `${text} ${extra}` : text);
+  }
+  if (origin === "unhandledRejection") {
+    const reason = inspect(error);
+    return `[UnhandledPromiseRejection: This error originated either by throwing inside of an async function without a catch block, or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason "${reason}".] {\n  code: 'ERR_UNHANDLED_REJECTION'\n}`;
+  }
+  return `Uncaught ${inspect(error)}`;
+}
+
+/** Node prints an error's own extra properties (e.g. `code`) after its stack. */
+function ownExtras(error) {
+  const keys = Object.keys(error).filter((key) => key !== "stack" && key !== "message");
+  if (keys.length === 0) return "";
+  try {
+    const shown = inspect(error, { colors: false });
+    const brace = shown.lastIndexOf(" {\n");
+    return brace === -1 ? "" : shown.slice(brace + 1);
+  } catch {
+    return "";
   }
 }

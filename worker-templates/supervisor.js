@@ -74,14 +74,19 @@ function runtimeModulesFor(worker) {
 }
 
 /**
- * Runs in flight (isolate id → worker config), so later messages (stdin, HTTP requests,
- * child process events) reach the same isolate. Stubs cannot outlive their request, so
- * each message asks the loader again; it answers with the cached isolate.
+ * Every run's isolate is an unnamed load, freed when the run's request ends (isolates loaded
+ * by id stay until the process dies). A stub works only inside the request that made it, so
+ * messages for a live run (its input when it was preloaded, stdin, child process events,
+ * HTTP requests, terminate) queue in its mailbox, which the run's own request serves.
  */
-const liveGuests = new Map();
+const liveRuns = new Map();
 
-function loadGuest(env, isolateId, worker) {
-  return env.LOADER.get(isolateId, () => ({
+function loadGuest(env, worker) {
+  return env.LOADER.load(guestConfig(env, worker));
+}
+
+function guestConfig(env, worker) {
+  return {
     compatibilityDate: worker.compatibilityDate,
     compatibilityFlags: worker.compatibilityFlags,
     mainModule: "secure-exec-prelude.js",
@@ -90,8 +95,60 @@ function loadGuest(env, isolateId, worker) {
     // The guest holds only what is handed to it here.
     env: { HOST: env.HOST },
     globalOutbound: worker.network ? env.EGRESS : null,
-  }));
+  };
 }
+
+class RunMailbox {
+  constructor() {
+    this.queue = [];
+    /** Handed to the guest, reply not in yet: answered when the run ends first. */
+    this.inFlight = new Set();
+    this.wake = null;
+    this.closed = false;
+  }
+
+  /** Called from a /deliver request: resolves with the guest's reply as { status, body }. */
+  deliver(body) {
+    if (this.closed) return Promise.resolve(ENDED);
+    return new Promise((resolve) => {
+      this.queue.push({ body, resolve });
+      const wake = this.wake;
+      this.wake = null;
+      wake?.();
+    });
+  }
+
+  /** Runs inside the run's request, where `guest` (its stub) may be used. */
+  async serve(guest) {
+    while (!this.closed) {
+      const item = this.queue.shift();
+      if (!item) {
+        await new Promise((resolve) => (this.wake = resolve));
+        continue;
+      }
+      // Deliveries run side by side: an HTTP request may wait on a later message.
+      this.inFlight.add(item);
+      guest
+        .fetch("http://guest/__deliver", { method: "POST", body: item.body })
+        .then(async (response) => item.resolve({ status: response.status, body: await response.text() }))
+        .catch((error) => item.resolve({ status: 502, body: JSON.stringify({ ok: false, error: String(error) }) }))
+        .finally(() => this.inFlight.delete(item));
+    }
+    for (const item of this.queue.splice(0)) item.resolve(ENDED);
+  }
+
+  close() {
+    this.closed = true;
+    // The run's request ends with the run: replies still owed can no longer arrive.
+    for (const item of this.inFlight) item.resolve(ENDED);
+    this.inFlight.clear();
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+const ENDED = { status: 410, body: JSON.stringify({ ok: false, error: "the run has ended" }) };
 
 function ndjson(...events) {
   return new Response(events.map((event) => `${JSON.stringify(event)}\n`).join(""), {
@@ -99,14 +156,14 @@ function ndjson(...events) {
   });
 }
 
-/** Passes the guest's event stream through and forgets the run when it ends. */
-function trackUntilEnd(isolateId, body) {
-  const forget = new TransformStream({
-    flush() {
-      liveGuests.delete(isolateId);
-    },
-  });
-  body.pipeTo(forget.writable).catch(() => liveGuests.delete(isolateId));
+/** Passes the guest's event stream through and closes the run's mailbox when it ends. */
+function trackUntilEnd(isolateId, mailbox, body) {
+  const end = () => {
+    mailbox.close();
+    if (liveRuns.get(isolateId) === mailbox) liveRuns.delete(isolateId);
+  };
+  const forget = new TransformStream({ flush: end });
+  body.pipeTo(forget.writable).catch(end);
   return forget.readable;
 }
 
@@ -115,36 +172,46 @@ export default {
     const { pathname } = new URL(request.url);
     if (pathname === "/ping") return new Response("pong");
     if (request.method !== "POST") return new Response("not found", { status: 404 });
-    const message = await request.json();
     if (pathname === "/deliver") {
-      const worker = liveGuests.get(message.isolateId);
-      if (!worker) return Response.json({ ok: false, error: "the run has ended" }, { status: 410 });
-      const guest = loadGuest(env, message.isolateId, worker).getEntrypoint();
-      return guest.fetch("http://guest/__deliver", { method: "POST", body: JSON.stringify(message) });
-    }
-    try {
-      const guest = loadGuest(env, message.isolateId, message.worker).getEntrypoint();
-      if (pathname === "/warm") {
-        const response = await guest.fetch("http://guest/__warm");
-        return new Response(await response.text());
+      const body = await request.text();
+      const { isolateId } = JSON.parse(body);
+      const mailbox = liveRuns.get(isolateId);
+      // The reply comes from the run's request; a request that only waits on another one
+      // looks hung to workerd, so this one holds a timer until then.
+      const keepAlive = setInterval(() => {}, 30_000);
+      let reply;
+      try {
+        reply = mailbox ? await mailbox.deliver(body) : ENDED;
+      } finally {
+        clearInterval(keepAlive);
       }
+      return new Response(reply.body, { status: reply.status, headers: { "content-type": "application/json" } });
+    }
+    const message = await request.json();
+    const mailbox = new RunMailbox();
+    try {
+      const guest = loadGuest(env, message.worker).getEntrypoint();
+      // `input: null` preloads: the isolate loads and waits for its input as a message.
       if (pathname === "/run") {
-        liveGuests.set(message.isolateId, message.worker);
+        liveRuns.set(message.isolateId, mailbox);
         const response = await guest.fetch("http://guest/run", {
           method: "POST",
           body: JSON.stringify(message.input),
         });
         if (!response.body) {
-          liveGuests.delete(message.isolateId);
+          mailbox.close();
+          liveRuns.delete(message.isolateId);
           return response;
         }
-        return new Response(trackUntilEnd(message.isolateId, response.body), {
+        mailbox.serve(guest);
+        return new Response(trackUntilEnd(message.isolateId, mailbox, response.body), {
           status: response.status,
           headers: response.headers,
         });
       }
     } catch (error) {
-      liveGuests.delete(message.isolateId);
+      mailbox.close();
+      if (liveRuns.get(message.isolateId) === mailbox) liveRuns.delete(message.isolateId);
       // The guest failed to load (e.g. it imports a module that does not exist).
       return ndjson({ e: `${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}\n` }, { x: 1 });
     }

@@ -3,6 +3,7 @@
 // reports them and, if any resolve, a second pass rewrites them from the host's map.
 import { parentPort } from "node:worker_threads";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
+import { UnknownBuiltinError } from "./specifiers.js";
 import { stripTypes } from "./typescript.js";
 import { UnsupportedSchemeError } from "./specifiers.js";
 
@@ -15,29 +16,35 @@ export interface CompileJob {
 }
 
 export type CompileReply =
-  | { id: number; ok: true; guestModule: string; specifiers: string[] }
+  | { id: number; ok: true; guestModule: string; specifiers: string[]; dynamicOnly: string[] }
   | { id: number; ok: false; syntaxError: { message: string; line: number; column: number } }
   | { id: number; ok: false; unsupportedScheme: string }
+  | { id: number; ok: false; unknownBuiltin: string }
   | { id: number; ok: false; error: string };
 
 parentPort?.on("message", (job: CompileJob) => {
   let reply: CompileReply;
   try {
     const specifiers = new Set<string>();
+    const staticSpecifiers = new Set<string>();
     const source = job.language === "ts" ? stripTypes(job.source) : job.source;
     const guestModule = compileGuestModule(source, {
-      resolveBare: (specifier) => {
+      resolveBare: (specifier, how) => {
         specifiers.add(specifier);
+        if (!how.dynamic) staticSpecifiers.add(specifier);
         return job.resolved?.[specifier];
       },
     });
-    reply = { id: job.id, ok: true, guestModule, specifiers: [...specifiers] };
+    const dynamicOnly = [...specifiers].filter((specifier) => !staticSpecifiers.has(specifier));
+    reply = { id: job.id, ok: true, guestModule, specifiers: [...specifiers], dynamicOnly };
   } catch (error) {
     reply =
       error instanceof GuestSyntaxError
         ? { id: job.id, ok: false, syntaxError: { message: error.message, line: error.line, column: error.column } }
         : error instanceof UnsupportedSchemeError
           ? { id: job.id, ok: false, unsupportedScheme: error.specifier }
+        : error instanceof UnknownBuiltinError
+          ? { id: job.id, ok: false, unknownBuiltin: error.message.replace("No such built-in module: ", "") }
           : { id: job.id, ok: false, error: error instanceof Error ? error.message : String(error) };
   }
   parentPort!.postMessage(reply);

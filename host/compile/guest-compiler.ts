@@ -9,6 +9,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { builtHostModule } from "../package-files.js";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
+import { ModuleNotFoundError, UnknownBuiltinError } from "./specifiers.js";
 import type { CompileJob, CompileReply } from "./guest-compiler-worker.js";
 import { stripTypes } from "./typescript.js";
 import { UnsupportedSchemeError } from "./specifiers.js";
@@ -35,7 +36,7 @@ function positiveNumber(text: string | undefined): number | undefined {
 export interface GuestCompileOptions {
   language: "js" | "ts";
   /** Module name for an import specifier (a bundled package), or undefined to leave it. */
-  resolveBare: (specifier: string) => string | undefined;
+  resolveBare: (specifier: string, how?: { dynamic: boolean }) => string | undefined;
   /** Whose queue the compile waits in (one per runtime): queues are served in turn. */
   queue: string;
   /** Abandons the compile: a waiting job is dropped, a running one's thread is terminated. */
@@ -204,6 +205,7 @@ function unwrap(reply: CompileReply): Extract<CompileReply, { ok: true }> {
   if (reply.ok) return reply;
   if ("syntaxError" in reply) throw new GuestSyntaxError(reply.syntaxError.message, reply.syntaxError.line, reply.syntaxError.column);
   if ("unsupportedScheme" in reply) throw new UnsupportedSchemeError(reply.unsupportedScheme);
+  if ("unknownBuiltin" in reply) throw new UnknownBuiltinError(reply.unknownBuiltin);
   throw new GuestCompileError(`secure-exec: the guest source could not be compiled (${reply.error})`);
 }
 
@@ -218,7 +220,13 @@ export async function compileGuest(source: string, options: GuestCompileOptions)
   const first = unwrap(await compileOnThread({ source, language: options.language }, options.queue, options.signal));
   const resolved: Record<string, string> = {};
   for (const specifier of first.specifiers) {
-    const target = options.resolveBare(specifier);
+    let target: string | undefined;
+    try {
+      target = options.resolveBare(specifier, { dynamic: first.dynamicOnly.includes(specifier) });
+    } catch (error) {
+      // Only `import()` names it: the guest's import() rejects, where it can be caught.
+      if (!(error instanceof ModuleNotFoundError) || !first.dynamicOnly.includes(specifier)) throw error;
+    }
     if (target !== undefined) resolved[specifier] = target;
   }
   if (Object.keys(resolved).length === 0) return first.guestModule;

@@ -3,14 +3,28 @@
 // runs inside a request (where timers and I/O are allowed) and line numbers stay the same.
 import type { Node, Program } from "acorn";
 import { acorn, acornWalk } from "./parser.js";
-import { isRefusedSpecifier, UnsupportedSchemeError } from "./specifiers.js";
+import { isKnownNodeBuiltin, isRefusedSpecifier, ModuleNotFoundError, PackageLoadError, UnknownBuiltinError, UnsupportedSchemeError } from "./specifiers.js";
 
 export const GUEST_MODULE_NAME = "guest.js";
 const MAIN_FUNCTION = "__secureExecGuestMain";
 /** Module-level object of guest.js holding the guest's default export. */
 const EXPORTS_OBJECT = "__secureExecExports";
-/** Binding (and `import.meta` property) of the sandbox's check every dynamic import goes through. */
-const GUARDED_IMPORT = "__secureExecImport";
+/** Parameters of the main function: the guest's `import()`, `import.meta`, and the prelude's builtins. */
+const IMPORT_FUNCTION = "__secureExecImport";
+const IMPORT_META = "__secureExecImportMeta";
+const PROVIDED_FUNCTION = "__secureExecProvided";
+
+/**
+ * Builtins the prelude itself implements (worker-templates/guest-prelude.js): imports of them
+ * bind to the prelude's objects when the body starts, so lazy parts (process.stdout) stay lazy.
+ */
+const PROVIDED_BUILTINS = new Set(["process", "timers", "timers/promises", "os", "module", "path", "path/posix", "console"]);
+
+function providedBuiltin(specifier: unknown): string | undefined {
+  if (typeof specifier !== "string") return undefined;
+  const bare = specifier.startsWith("node:") ? specifier.slice(5) : specifier;
+  return PROVIDED_BUILTINS.has(bare) ? `node:${bare}` : undefined;
+}
 
 /** Builtins whose sandbox versions replace workerd's (see worker-templates/). */
 const SHIMMED_SPECIFIERS: Record<string, string> = {
@@ -131,7 +145,7 @@ export interface CompileOptions {
    * Module name to import instead of `specifier` (e.g. a package the host bundled), or
    * undefined to leave it; throws when a package cannot be found.
    */
-  resolveBare?: (specifier: string) => string | undefined;
+  resolveBare?: (specifier: string, how: { dynamic: boolean }) => string | undefined;
 }
 
 export function compileGuestModule(source: string, options: CompileOptions = {}): string {
@@ -154,12 +168,14 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   // the literal's start, so each import finds its own in constant time (the rewrite stays
   // linear in the number of imports).
   const specifierEdits = new Map<number, Edit>();
-  const redirect = (literal: Node | null | undefined) => {
+  const redirect = (literal: Node | null | undefined, dynamic = false) => {
     if (!literal || literal.type !== "Literal") return;
     const value = (literal as Node & { value?: unknown }).value;
+    if (providedBuiltin(value)) return;
+    if (typeof value === "string" && value.startsWith("node:") && !isKnownNodeBuiltin(value)) throw new UnknownBuiltinError(value);
     const target =
       shimmedSpecifier(literal as Node & { value?: unknown }) ??
-      (typeof value === "string" ? options.resolveBare?.(value) : undefined);
+      (typeof value === "string" ? options.resolveBare?.(value, { dynamic }) : undefined);
     if (target) specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: JSON.stringify(target) });
   };
   // Static imports of workerd's own modules are refused as Node refuses them: `cloudflare:workers`
@@ -168,6 +184,8 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
     const value = (literal as (Node & { value?: unknown }) | null | undefined)?.value;
     if (typeof value === "string" && isRefusedSpecifier(value)) throw new UnsupportedSchemeError(value);
   };
+  let computedImport = false;
+  let fileImport = false;
   acornWalk().simple(program, {
     ImportDeclaration: (node) => {
       refuseStatic((node as Node & { source: Node }).source);
@@ -181,20 +199,37 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       refuseStatic((node as Node & { source: Node }).source);
       redirect((node as Node & { source: Node }).source);
     },
+    // Every `import(x)` calls the prelude's resolver instead (the sandbox's builtins, the
+    // virtual filesystem, and workerd's own modules refused whatever `x` computes to); no
+    // native `import()` is left in guest code. `import.meta` is the guest's file URL.
     ImportExpression: (node) => {
-      const call = node as Node & { source: Node; phase?: string | null };
-      redirect(call.source);
-      // Every `import(x)` goes through the sandbox's check, which refuses workerd's own modules
-      // whatever `x` computes to. `import.meta` cannot be shadowed, and the check is a
-      // non-writable property of it (set on line 1, before any guest code).
-      const load = call.phase ? `import.${call.phase}` : "import";
-      const newlines = source.slice(call.start, call.source.start).replace(/[^\n]/g, "");
-      edits.push({ start: call.start, end: call.source.start, text: `import.meta.${GUARDED_IMPORT}((s, o) => ${load}(s, o), ${newlines}` });
+      const literal = (node as Node & { source: Node & { value?: unknown } }).source;
+      // Computed specifiers and files (JSON from the virtual filesystem) resolve in the guest.
+      if (literal.type !== "Literal") computedImport = true;
+      else if (typeof literal.value === "string" && /^(\.|\/|file:)/.test(literal.value)) fileImport = true;
+      try {
+        redirect(literal, true);
+      } catch (error) {
+        // A package that is not there (or does not load) fails inside the guest's import(),
+        // where it can be caught.
+        if (!(error instanceof ModuleNotFoundError)) throw error;
+        if (error instanceof PackageLoadError) {
+          const failure = JSON.stringify({ __secureExecLoadError: { name: error.name, message: error.message } });
+          specifierEdits.set(literal.start, { start: literal.start, end: literal.end, text: failure });
+        }
+      }
+      edits.push({ start: node.start, end: node.start + "import".length, text: IMPORT_FUNCTION });
+    },
+    MetaProperty: (node) => {
+      const meta = node as Node & { meta: Node & { name: string } };
+      if (meta.meta.name === "import") edits.push({ start: node.start, end: node.end, text: IMPORT_META });
     },
   });
   /** The import's specifier as written, or its redirect. */
   const rewrite = (literal: Node): string => specifierEdits.get(literal.start)?.text ?? source.slice(literal.start, literal.end);
   const hoisted: string[] = [];
+  /** Statements at the start of the body (on line 1): bindings of provided builtins. */
+  const prefix: string[] = [];
   // Specifiers of hoisted statements travel with them; the rest are rewritten in place.
   const hoistedSpecifiers = new Set<number>();
   const hoist = (literal: Node): string => {
@@ -212,7 +247,9 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
       declaration?: (Node & { type: string; id?: Node | null }) | null;
     };
     if (statement.type === "ImportDeclaration") {
-      hoisted.push(regenerateImport(statement, hoist));
+      const provided = providedBuiltin((statement.source as Node & { value?: unknown }).value);
+      if (provided) prefix.push(...providedBindings(statement, provided));
+      else hoisted.push(regenerateImport(statement, hoist));
       edits.push({ start: statement.start, end: statement.end, text: blank(source, statement.start, statement.end) });
     } else if (statement.type === "ExportNamedDeclaration") {
       if (statement.declaration) {
@@ -257,13 +294,35 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   }
   parts.push(source.slice(cursor));
   const body = parts.join("");
-  // `process.getBuiltinModule("fs")` must find the sandbox's modules: load them up front.
-  if (source.includes("getBuiltinModule")) {
+  // `process.getBuiltinModule("fs")`, `createRequire` and a computed `import()` must find the
+  // sandbox's modules: load them up front. `process.chdir` checks the path in the filesystem.
+  if (source.includes("getBuiltinModule") || source.includes("createRequire") || computedImport) {
     hoisted.push(...[...new Set(Object.values(SHIMMED_SPECIFIERS))].map((module) => `import ${JSON.stringify(module)};`));
+  } else if (source.includes("chdir") || fileImport) {
+    hoisted.push(`import ${JSON.stringify(SHIMMED_SPECIFIERS.fs)};`);
   }
   // Everything added sits on line 1 ahead of the guest's own first line.
-  const guard = `import { guardedImport as ${GUARDED_IMPORT} } from "./secure-exec-bridge.js"; Object.defineProperty(import.meta, "${GUARDED_IMPORT}", { value: ${GUARDED_IMPORT} });`;
-  return `${hoisted.join(" ")} ${guard} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}() {${body}\n}\n`;
+  const parameters = `${IMPORT_FUNCTION}, ${IMPORT_META}, ${PROVIDED_FUNCTION}`;
+  return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}(${parameters}) {${prefix.join(" ")}${body}\n}\n`;
+}
+
+/** `import a, { b as c } from "node:process"` → `const a = …default; const { b: c } = …;` */
+function providedBindings(statement: Node, specifier: string): string[] {
+  const node = statement as ImportNode;
+  const namespace = `${PROVIDED_FUNCTION}(${JSON.stringify(specifier)})`;
+  const bindings: string[] = [];
+  const named: string[] = [];
+  for (const part of node.specifiers) {
+    if (part.type === "ImportDefaultSpecifier") bindings.push(`const ${part.local.name} = ${namespace}.default;`);
+    else if (part.type === "ImportNamespaceSpecifier") bindings.push(`const ${part.local.name} = ${namespace};`);
+    else {
+      const imported = part.imported!;
+      const key = imported.name !== undefined ? imported.name : JSON.stringify(imported.value);
+      named.push(`${key}: ${part.local.name}`);
+    }
+  }
+  if (named.length > 0) bindings.push(`const { ${named.join(", ")} } = ${namespace};`);
+  return bindings;
 }
 
 type ImportNode = Node & {

@@ -11,6 +11,32 @@ export class ModuleNotFoundError extends Error {
   }
 }
 
+/** A package that is there but cannot be loaded (it does not parse, or is too large). */
+export class PackageLoadError extends ModuleNotFoundError {
+  constructor(specifier: string, cause: Error) {
+    super(specifier, "");
+    this.message = cause.message;
+    this.name = cause.message.includes("cannot parse") ? "SyntaxError" : "Error";
+  }
+}
+
+/** `node:` modules that exist only with the prefix (absent from `builtinModules`). */
+const PREFIX_ONLY_BUILTINS = new Set(["test", "test/reporters", "sqlite", "sea"]);
+
+/** A `node:` specifier naming no Node builtin: Node's loader refuses it before any code runs. */
+export class UnknownBuiltinError extends ModuleNotFoundError {
+  constructor(specifier: string) {
+    super(specifier, "");
+    this.message = `No such built-in module: ${specifier}`;
+    this.name = "Error [ERR_UNKNOWN_BUILTIN_MODULE]";
+  }
+}
+
+export function isKnownNodeBuiltin(specifier: string): boolean {
+  const bare = specifier.startsWith("node:") ? specifier.slice(5) : specifier;
+  return BUILTINS.has(bare) || PREFIX_ONLY_BUILTINS.has(bare);
+}
+
 export function isBuiltinSpecifier(specifier: string): boolean {
   return specifier.startsWith("node:") || specifier.startsWith("cloudflare:") || specifier.startsWith("workerd:") || BUILTINS.has(specifier);
 }

@@ -43,7 +43,7 @@ export const cellDefinition = {
     egress: "EGRESS",
   },
   guest: {
-    compatibilityFlags: ["nodejs_compat"],
+    compatibilityFlags: ["nodejs_compat", "disable_nodejs_process_v2"],
   },
 } as const;
 

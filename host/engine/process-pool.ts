@@ -6,7 +6,8 @@ import type { RuntimeLimits } from "../api/types.js";
 import { SandboxProcess, type RunTicket } from "./sandbox-process.js";
 import { takeProcess } from "./spare-processes.js";
 import { memoryCapMb } from "./memory-cap.js";
-import type { GuestWorker } from "./supervisor-protocol.js";
+import { buildPreloadMessage, type GuestWorker } from "./supervisor-protocol.js";
+import type { SandboxResponse } from "./sandbox-client.js";
 
 export class PoolDisposedError extends Error {
   constructor() {
@@ -43,7 +44,7 @@ export class ProcessPool {
   /** Code seen before (hash → true), most recent last; repeat code gets preloaded isolates. */
   private readonly seenCode = new Map<string, true>();
   /** Preloaded, never-run isolates: code hash → where they wait (each serves one run). */
-  private readonly preloaded = new Map<string, PreloadedIsolate[]>();
+  private readonly preloaded = new Map<string, PreloadEntry[]>();
   /** Code run more than once (hash → its worker configuration), most recent last. */
   private readonly hotCode = new Map<string, HotCode>();
   preloadHits = 0;
@@ -157,11 +158,11 @@ export class ProcessPool {
    * serves exactly one run. Taking one loads its replacement on another process when there
    * is one, so back-to-back runs of hot code find an isolate ready every time.
    */
-  async takePreloaded(guestModule: string): Promise<(Placement & { isolateId: string }) | undefined> {
+  async takePreloaded(guestModule: string): Promise<(Placement & { preloaded: PreloadedIsolate }) | undefined> {
     const key = codeKey(guestModule);
     const entries = this.preloaded.get(key);
     if (!entries) return undefined;
-    const usable = (entry: PreloadedIsolate): boolean =>
+    const usable = (entry: PreloadEntry): boolean =>
       entry.sandbox.state === "ready" && entry.sandbox.inFlight.size < this.limits.concurrentRunsPerProcess;
     this.dropUnusable(key);
     // One already loaded, else the oldest still loading: a load under way finishes sooner
@@ -183,7 +184,7 @@ export class ProcessPool {
       if (!usable(entry)) return undefined;
     }
     this.preloadHits += 1;
-    const placement = { ...place(entry.sandbox), isolateId: entry.isolateId };
+    const placement = { ...place(entry.sandbox), preloaded: { isolateId: entry.isolateId, response: entry.response, abort: entry.abort } };
     const hot = this.hotCode.get(key);
     if (hot) {
       // Used: the code really runs again and again, so it gets the deeper reserve.
@@ -215,8 +216,10 @@ export class ProcessPool {
     const entries = this.preloaded.get(key);
     if (!entries) return;
     for (const entry of [...entries]) {
-      // Its isolate stays loaded until the process is recycled.
-      if (entry.sandbox.state === "dead" || entry.sandbox.state === "retiring") removeFrom(entries, entry);
+      if (entry.sandbox.state === "dead" || entry.sandbox.state === "retiring") {
+        entry.abort.abort();
+        removeFrom(entries, entry);
+      }
     }
     if (entries.length === 0) this.preloaded.delete(key);
   }
@@ -243,9 +246,10 @@ export class ProcessPool {
       const entries = this.preloaded.get(key) ?? [];
       if (entries.length >= depth || this.disposed || !this.hotCode.has(key)) return;
       if (this.preloadedCount() >= PRELOADED_ISOLATES) {
-        // Drop the oldest key's isolates; they stay loaded until their process is recycled.
+        // Drop the oldest key's isolates: closing their requests frees them.
         const oldest = this.preloaded.keys().next().value!;
         if (oldest === key) return;
+        for (const entry of this.preloaded.get(oldest) ?? []) entry.abort.abort();
         this.preloaded.delete(oldest);
         continue;
       }
@@ -254,14 +258,28 @@ export class ProcessPool {
       const isolateId = randomUUID();
       // Loading is host-requested work: the idle watch does not take it for a guest left running.
       target.noteHostWork();
-      const entry: PreloadedIsolate = { sandbox: target, isolateId, loaded: Promise.resolve(false), ready: false };
-      entry.loaded = target.dispatcher
-        .request({ path: "/warm", method: "POST", body: JSON.stringify({ isolateId, worker }) })
-        .then((response) => response.body.text())
-        .then(
-          () => (entry.ready = true),
-          () => false,
-        );
+      const abort = new AbortController();
+      const response = target.dispatcher.request({
+        path: "/run",
+        method: "POST",
+        body: buildPreloadMessage(worker, isolateId),
+        headers: { "content-type": "application/json" },
+        signal: abort.signal,
+      });
+      const entry: PreloadEntry = { sandbox: target, isolateId, response, abort, loaded: Promise.resolve(false), ready: false };
+      // The response opens once the isolate has loaded; an aborted preload resets its stream.
+      entry.loaded = response.then(
+        (opened) => {
+          opened.body.on("error", () => {});
+          abort.signal.addEventListener("abort", () => opened.body.destroy(), { once: true });
+          return (entry.ready = true);
+        },
+        () => {
+          // Never loaded: it leaves the reserve.
+          removeFrom(this.preloaded.get(key) ?? [], entry);
+          return false;
+        },
+      );
       entries.push(entry);
       this.preloaded.set(key, entries);
       void entry.loaded.then((ready) => {
@@ -302,6 +320,8 @@ export class ProcessPool {
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    for (const entries of this.preloaded.values()) for (const entry of entries) entry.abort.abort();
+    this.preloaded.clear();
     for (const waiter of this.waiters.splice(0)) waiter.reject(new PoolDisposedError());
     const launching = [...this.launching];
     await Promise.all([...this.processes].map((sandbox) => sandbox.kill({ reason: "killed", detail: "runtime disposed" })));
@@ -326,9 +346,19 @@ interface HotCode {
   used: boolean;
 }
 
-interface PreloadedIsolate {
-  sandbox: SandboxProcess;
+/**
+ * An isolate loaded ahead of its run: its `/run` request is already open (the guest's event
+ * stream) and the run sends its input as a message. Unnamed like every isolate, so dropping it
+ * (abort) frees it.
+ */
+export interface PreloadedIsolate {
   isolateId: string;
+  response: Promise<SandboxResponse>;
+  abort: AbortController;
+}
+
+interface PreloadEntry extends PreloadedIsolate {
+  sandbox: SandboxProcess;
   loaded: Promise<boolean>;
   ready: boolean;
 }

@@ -7,10 +7,12 @@ import { registerRunToken, type HostMessageHandler } from "./host-router.js";
 import { registerEgressPolicy, type EgressBudget } from "../capabilities/network/egress.js";
 import type { PermissionPolicy } from "../api/options.js";
 import { JsonShapeScanner } from "./json-shape.js";
-import { PoolDisposedError, type Placement, type ProcessPool } from "./process-pool.js";
+import { PoolDisposedError, type Placement, type PreloadedIsolate, type ProcessPool } from "./process-pool.js";
 import type { RunTicket, SandboxProcess } from "./sandbox-process.js";
+import type { SandboxResponse } from "./sandbox-client.js";
 import {
   buildRunMessage,
+  buildStartMessage,
   EXIT_KILLED,
   exitCodeOf,
   fsChangesLimitsFor,
@@ -36,6 +38,8 @@ export interface RunRequest {
   env: Record<string, string>;
   cwd: string;
   stdin?: string | Uint8Array;
+  /** `process.pid` of the guest (spawned guests have theirs). */
+  pid?: number;
   /** Extra `process.argv` entries after the script. */
   argv?: string[];
   timeoutMs?: number;
@@ -147,13 +151,15 @@ function messageFieldsOf(request: RunRequest): RunMessageFields {
 class AttemptLost extends Error {}
 /** The attempt was withdrawn before its guest started (its process stopped answering). */
 class AttemptMoved extends Error {}
+/** A preloaded isolate that could not take its run (it had ended): the run loads a new one. */
+class PreloadUnusable extends Error {}
 
 export async function executeRun(pool: ProcessPool, request: RunRequest): Promise<RunOutcome> {
   const { signal } = request;
   if (signal?.aborted) throw abortReason(signal);
   const runId = randomUUID();
-  const stdout = new OutputCapture("stdout", request.outputBytes, request.onStdout);
-  const stderr = new OutputCapture("stderr", request.outputBytes, request.onStderr);
+  const stdout = new OutputCapture("stdout", request.outputBytes, guardedListener(request.onStdout, "onStdout"));
+  const stderr = new OutputCapture("stderr", request.outputBytes, guardedListener(request.onStderr, "onStderr"));
   const runEnded = new AbortController();
   let observable = false;
   let attemptController: AbortController | undefined;
@@ -265,13 +271,14 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
   };
   let moves = 0;
 
-  const attempt = async ({ sandbox, ticket }: Placement, preloadedIsolateId?: string): Promise<void> => {
+  const attempt = async ({ sandbox, ticket }: Placement, preloaded?: PreloadedIsolate): Promise<void> => {
     // A replay is a new isolate; a preloaded one has never run anything.
-    isolateId = preloadedIsolateId ?? randomUUID();
+    isolateId = preloaded?.isolateId ?? randomUUID();
     guestStarted = false;
-    const body = buildRunMessage(messageFieldsOf(request), issueToken(), isolateId);
+    const attemptToken = issueToken();
     const controller = new AbortController();
     attemptController = controller;
+    if (preloaded) controller.signal.addEventListener("abort", () => preloaded.abort.abort(), { once: true });
     currentProcess = sandbox;
     // A process that stops answering holds every run placed on it. Those whose guests have not
     // started (nothing of them has happened) move to a responsive process at once, but for
@@ -305,13 +312,15 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     let responseBody: { on(event: "error", listener: () => void): unknown; destroy(): unknown } | undefined;
     try {
       const response = await Promise.race([
-        sandbox.dispatcher.request({
-          path: "/run",
-          method: "POST",
-          body,
-          headers: { "content-type": "application/json" },
-          signal: attemptController.signal,
-        }),
+        preloaded
+          ? startPreloaded(sandbox, preloaded, buildStartMessage(messageFieldsOf(request), attemptToken, isolateId))
+          : sandbox.dispatcher.request({
+              path: "/run",
+              method: "POST",
+              body: buildRunMessage(messageFieldsOf(request), attemptToken, isolateId),
+              headers: { "content-type": "application/json" },
+              signal: controller.signal,
+            }),
         lostWatch,
       ]);
       responseBody = response.body;
@@ -344,6 +353,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     } catch (error) {
       if (done) return;
       if (moved) throw new AttemptMoved();
+      if (error instanceof PreloadUnusable) throw error;
       if (error instanceof AttemptLost || sandbox.state === "dead" || !sandbox.isAlive()) {
         await sandbox.lost.catch(() => undefined);
         throw new AttemptLost();
@@ -407,12 +417,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     let replayed = false;
     for (let attemptNumber = 0; !done; attemptNumber += 1) {
       let placement: Placement;
-      let preloaded: string | undefined;
+      let preloaded: PreloadedIsolate | undefined;
       try {
         const warm = attemptNumber === 0 ? await pool.takePreloaded(request.guestModule) : undefined;
         if (warm) {
           placement = warm;
-          preloaded = warm.isolateId;
+          preloaded = warm.preloaded;
         } else {
           placement = await pool.acquire(excluded);
         }
@@ -442,6 +452,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
           excluded = sandbox;
           continue;
         }
+        if (error instanceof PreloadUnusable) continue;
         if (!(error instanceof AttemptLost)) {
           done = true;
           fail!(error);
@@ -502,6 +513,42 @@ async function readGuestReply(body: AsyncIterable<Uint8Array> & { destroy(): unk
   }
   parts.push(utf8.decode());
   return JSON.parse(parts.join("")) as unknown;
+}
+
+/**
+ * A caller's output listener that throws (or rejects) must not change the guest's run: the
+ * error is reported once per run as a process warning on the host, and output keeps flowing.
+ */
+export function guardedListener(listener: OutputListener | undefined, name: string): OutputListener | undefined {
+  if (!listener) return undefined;
+  let reported = false;
+  const report = (error: unknown): void => {
+    if (reported) return;
+    reported = true;
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    process.emitWarning(`the ${name} listener threw (${detail}); the run goes on`, { type: "SecureExecWarning", code: "SECURE_EXEC_LISTENER_THREW" });
+  };
+  return (chunk) => {
+    try {
+      const result: unknown = listener(chunk);
+      if (result instanceof Promise) result.catch(report);
+    } catch (error) {
+      report(error);
+    }
+  };
+}
+
+/** A preloaded isolate's stream is already open: its run starts when it gets its input. */
+async function startPreloaded(sandbox: SandboxProcess, preloaded: PreloadedIsolate, start: string): Promise<SandboxResponse> {
+  const response = await preloaded.response;
+  const reply = await sandbox.dispatcher.request({ path: "/deliver", method: "POST", body: start });
+  const answer = (await readGuestReply(reply.body, 4096).catch(() => undefined)) as { ok?: boolean } | undefined;
+  if (answer?.ok !== true) {
+    preloaded.abort.abort();
+    // Never started: the run goes to a fresh isolate.
+    throw new PreloadUnusable();
+  }
+  return response;
 }
 
 /** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */

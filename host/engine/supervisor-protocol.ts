@@ -34,6 +34,10 @@ export interface RunMessageFields {
   outputBytes: number;
   /** Cap on the `__return` value's JSON (`limits.returnBytes`). */
   returnBytes: number;
+  /** `os.totalmem()` of the guest. */
+  memoryMb?: number;
+  /** `process.pid` of the guest (spawned guests have theirs). */
+  pid?: number;
 }
 
 /**
@@ -58,29 +62,41 @@ export function guestWorkerOf(fields: Pick<RunMessageFields, "guestModule" | "ex
 
 /** Body of the supervisor's `/run`. `token` authorises the run's host calls (and egress). */
 export function buildRunMessage(fields: RunMessageFields, token: string, isolateId: string): string {
+  return JSON.stringify({ isolateId, worker: guestWorkerOf(fields), input: runInputOf(fields, token) });
+}
+
+/** A preloaded isolate's `/run`: it loads, evaluates its imports and waits for its start message. */
+export function buildPreloadMessage(worker: GuestWorker, isolateId: string): string {
+  return JSON.stringify({ isolateId, worker, input: null });
+}
+
+/** The `/deliver` body that starts a preloaded isolate's run. */
+export function buildStartMessage(fields: RunMessageFields, token: string, isolateId: string): string {
+  return JSON.stringify({ kind: "start", isolateId, input: runInputOf(fields, token) });
+}
+
+function runInputOf(fields: RunMessageFields, token: string): Record<string, unknown> {
   const stdin =
     fields.stdin === undefined
       ? undefined
       : typeof fields.stdin === "string"
         ? Buffer.from(fields.stdin, "utf8").toString("base64")
         : Buffer.from(fields.stdin.buffer, fields.stdin.byteOffset, fields.stdin.byteLength).toString("base64");
-  return JSON.stringify({
-    isolateId,
-    worker: guestWorkerOf(fields),
-    input: {
-      egressToken: fields.network ? token : undefined,
-      fs: fields.fsSnapshot,
-      env: fields.env,
-      cwd: fields.cwd,
-      stdin,
-      stdinMode: fields.stdinMode ?? "buffer",
-      argv: fields.argv ?? [],
-      outputBytes: fields.outputBytes,
-      returnBytes: fields.returnBytes,
-      hostCallBytes: MAX_HOST_CALL_BYTES,
-      token,
-    },
-  });
+  return {
+    egressToken: fields.network ? token : undefined,
+    fs: fields.fsSnapshot,
+    env: fields.env,
+    cwd: fields.cwd,
+    stdin,
+    stdinMode: fields.stdinMode ?? "buffer",
+    argv: fields.argv ?? [],
+    outputBytes: fields.outputBytes,
+    returnBytes: fields.returnBytes,
+    hostCallBytes: MAX_HOST_CALL_BYTES,
+    memoryMb: fields.memoryMb,
+    pid: fields.pid,
+    token,
+  };
 }
 
 export interface GuestEvent {

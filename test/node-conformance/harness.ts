@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeRuntime } from "../../runtime/index.js";
 import type { ConformanceCase, Observation } from "./types.js";
@@ -106,7 +106,8 @@ async function runOnHostRaw(testCase: ConformanceCase): Promise<Observation> {
       }, CASE_TIMEOUT_MS);
       child.on("close", (code, signal) => {
         clearTimeout(timer);
-        resolve({ stdout, stderr, exitCode: code ?? (signal === "SIGKILL" ? 137 : 1), hung });
+        // A shell reports death by a signal as 128 + its number (SIGTERM 143, SIGKILL 137).
+        resolve({ stdout, stderr, exitCode: code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1), hung });
       });
     });
     const normalise = (text: string) => text.split(dir).join(CWD_TOKEN);
