@@ -6,6 +6,7 @@
 import { constants as fsConstants, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from "node:fs";
 import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
+import { globMatches } from "../../api/options.js";
 
 export const DEFAULT_FS_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_FS_FILES = 10_000;
@@ -162,25 +163,18 @@ function insideHost(candidate: string, root: string): boolean {
 
 /**
  * Why `permissions.fs` denies `op` on `guestPath`, or `undefined` when it is allowed.
- * First matching rule wins; `*` matches any run of characters; a pattern prefixed with
- * `read:` or `write:` applies to that kind of operation only. (worker-templates/guest-fs.js
- * applies the same rules in the guest.)
+ * First matching rule wins; `*` matches any run of characters (in linear time: the path is
+ * the guest's); a pattern prefixed with `read:` or `write:` applies to that kind of
+ * operation only. (worker-templates/guest-fs.js applies the same rules in the guest.)
  */
-const globCache = new Map<string, RegExp>();
-
 export function fsPolicyDenial(policy: FsPolicy | undefined, op: "read" | "write", guestPath: string): string | undefined {
   if (policy === undefined || policy === "allow") return undefined;
   if (policy === "deny") return 'permissions.fs is "deny"';
   for (const rule of policy.rules) {
     const scoped = /^(read|write):/.exec(rule.pattern);
     if (scoped && scoped[1] !== op) continue;
-    let regex = globCache.get(rule.pattern);
-    if (!regex) {
-      const glob = scoped ? rule.pattern.slice(scoped[0].length) : rule.pattern;
-      regex = new RegExp(`^${glob.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
-      globCache.set(rule.pattern, regex);
-    }
-    if (regex.test(guestPath)) return rule.action === "deny" ? `denied by permissions.fs rule "${rule.pattern}"` : undefined;
+    const glob = scoped ? rule.pattern.slice(scoped[0].length) : rule.pattern;
+    if (globMatches(glob, guestPath)) return rule.action === "deny" ? `denied by permissions.fs rule "${rule.pattern}"` : undefined;
   }
   return policy.default === "deny" ? 'denied by permissions.fs default "deny"' : undefined;
 }
