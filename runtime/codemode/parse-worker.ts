@@ -3,21 +3,25 @@
 import { parentPort } from "node:worker_threads";
 import { normalizeCode, syntaxErrorOf } from "./guest-source.js";
 
-export interface ParseJob {
-  id: number;
-  code: string;
+export interface PreparedCode {
+  normalized: string;
+  syntaxError?: string;
 }
 
-export type ParseReply = { id: number; ok: true; normalized: string; syntaxError?: string } | { id: number; ok: false; error: string };
+export function prepareCodeInline(code: string): PreparedCode {
+  const normalized = normalizeCode(code);
+  const syntaxError = syntaxErrorOf(code, normalized);
+  return syntaxError === undefined ? { normalized } : { normalized, syntaxError };
+}
 
-parentPort?.on("message", (job: ParseJob) => {
+export type ParseReply = { ok: true; prepared: PreparedCode } | { ok: false; error: string };
+
+parentPort?.on("message", ({ id, job }: { id: number; job: string }) => {
   let reply: ParseReply;
   try {
-    const normalized = normalizeCode(job.code);
-    const syntaxError = syntaxErrorOf(job.code, normalized);
-    reply = syntaxError === undefined ? { id: job.id, ok: true, normalized } : { id: job.id, ok: true, normalized, syntaxError };
+    reply = { ok: true, prepared: prepareCodeInline(job) };
   } catch (error) {
-    reply = { id: job.id, ok: false, error: error instanceof Error ? error.message : String(error) };
+    reply = { ok: false, error: error instanceof Error ? error.message : String(error) };
   }
-  parentPort!.postMessage(reply);
+  parentPort!.postMessage({ id, reply });
 });
