@@ -10,7 +10,8 @@ import { z } from "zod";
 import { NodeRuntime } from "./node-runtime.js";
 import { parseOptions, runtimeOptionsSchema } from "../host/api/options.js";
 import type { NodeRuntimeOptions, RunResult } from "../host/api/types.js";
-import { buildGuestModule, LOG_LINE_PREFIX, normalizeCode, syntaxErrorOf, TOKEN_ENV, type GuestProvider } from "./codemode/guest-source.js";
+import { prepareCode } from "./codemode/code-parser.js";
+import { buildGuestModule, LOG_LINE_PREFIX, TOKEN_ENV, type GuestProvider } from "./codemode/guest-source.js";
 import { globalNameProblem, sanitizeToolName } from "./codemode/names.js";
 import { decodeValue, encodeValue } from "./codemode/values.js";
 
@@ -148,8 +149,8 @@ export class SecureExecExecutor implements Executor {
     const plan = planExecution(providersOrFns, options);
     if ("error" in plan) return failure(plan.error);
 
-    const normalized = normalizeCode(code);
-    const syntaxError = syntaxErrorOf(code, normalized);
+    // Large code is parsed off the host's event loop (runtime/codemode/code-parser.ts).
+    const { normalized, syntaxError } = await prepareCode(code, this.timeout);
     if (syntaxError) return failure(syntaxError);
 
     const runtime = await this.ensureRuntime();

@@ -158,13 +158,28 @@ function compilePolicy(policy) {
     rules: (policy.rules ?? []).map((rule) => {
       const scoped = /^(read|write):/.exec(rule.pattern);
       const glob = scoped ? rule.pattern.slice(scoped[0].length) : rule.pattern;
-      const source = glob
-        .split("*")
-        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-        .join(".*");
-      return { op: scoped?.[1], pattern: rule.pattern, regex: new RegExp(`^${source}$`), action: rule.action };
+      return { op: scoped?.[1], pattern: rule.pattern, parts: glob.split("*"), action: rule.action };
     }),
   };
+}
+
+// `*` matches any run of characters, the rest is literal; linear in the path (the host's
+// globMatches in host/api/options.ts is the same algorithm, so both sides agree).
+function globMatches(parts, subject) {
+  if (parts.length === 1) return subject === parts[0];
+  const head = parts[0];
+  const tail = parts[parts.length - 1];
+  if (subject.length < head.length + tail.length || !subject.startsWith(head) || !subject.endsWith(tail)) return false;
+  const end = subject.length - tail.length;
+  let at = head.length;
+  for (let index = 1; index < parts.length - 1; index += 1) {
+    const piece = parts[index];
+    if (piece === "") continue;
+    const found = subject.indexOf(piece, at);
+    if (found === -1 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
 }
 
 function state() {
@@ -361,7 +376,7 @@ function denial(op, path) {
   if (policy.whole) return 'permissions.fs is "deny"';
   for (const rule of policy.rules) {
     if (rule.op && rule.op !== op) continue;
-    if (rule.regex.test(path)) return rule.action === "deny" ? `denied by permissions.fs rule "${rule.pattern}"` : undefined;
+    if (globMatches(rule.parts, path)) return rule.action === "deny" ? `denied by permissions.fs rule "${rule.pattern}"` : undefined;
   }
   return policy.default === "deny" ? 'denied by permissions.fs default "deny"' : undefined;
 }

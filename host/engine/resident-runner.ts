@@ -8,9 +8,10 @@
 // workerd keeps ~2 KB per request it served, which would end a busy runner on its memory cap
 // after ~60,000 snippets; a WebSocket keeps it flat. See docs/resident-runner.md.
 import { readStatusKb } from "./sandbox-process.js";
+import { ParseThread } from "../compile/parse-thread.js";
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
-import { templatePath } from "../package-files.js";
+import { builtHostModule, templatePath } from "../package-files.js";
 import { WebSocket } from "undici";
 import type { Node } from "acorn";
 import { acorn } from "../compile/parser.js";
@@ -216,7 +217,14 @@ class ResidentGuest implements DiagnosableResidentRunner {
     this.busy = true;
     try {
       this.snippets += 1;
-      return await this.evaluate(code, `snippet-${this.snippets}`, timeout);
+      const name = `snippet-${this.snippets}`;
+      // Small snippets are prepared in this turn (nothing can end the runner in between).
+      let prepared: PreparedSnippetWithLocation | undefined;
+      if (code.length > INLINE_SNIPPET_LIMIT && SNIPPET_SCRIPT !== undefined) {
+        prepared = await prepareSnippetOffThread(code, name, timeout);
+        if (this.endReason !== undefined) throw new ResidentRunnerEndedError(this.endReason);
+      }
+      return await this.evaluate(code, name, timeout, prepared);
     } finally {
       this.busy = false;
       this.watchMemory();
@@ -287,8 +295,8 @@ class ResidentGuest implements DiagnosableResidentRunner {
     this.endReason ??= reason;
   }
 
-  private evaluate(code: string, name: string, timeoutMs: number | undefined): Promise<RunResult> {
-    const snippet = prepareSnippet(code);
+  private evaluate(code: string, name: string, timeoutMs: number | undefined, prepared?: PreparedSnippetWithLocation): Promise<RunResult> {
+    const snippet = prepared?.snippet ?? prepareSnippet(code);
     const message = `${snippet.isAsync ? "a" : "s"}${name}\n${snippet.source}`;
     if (message.length > MAX_SNIPPET_BYTES / 3 && Buffer.byteLength(message) > MAX_SNIPPET_BYTES) {
       return Promise.reject(new RangeError(`secure-exec: the snippet is too large for a resident runner (at most ${MAX_SNIPPET_BYTES} bytes)`));
@@ -303,7 +311,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
       const finish = (exitCode: number, returned?: { value: unknown }): void => {
         if (done) return;
         let stderrText = stderr.text();
-        if (exitCode === 1 && /^SyntaxError: [^\n]*\n$/.test(stderrText)) stderrText = locateSyntaxError(code, name) + stderrText;
+        if (exitCode === 1 && /^SyntaxError: [^\n]*\n$/.test(stderrText)) stderrText = (prepared?.syntaxLocation ?? locateSyntaxError(code, name)) + stderrText;
         const result: RunResult = { stdout: stdout.text(), stderr: stderrText, exitCode };
         if (exitCode === 0 && returned) result.value = returned.value;
         done = true;
@@ -461,7 +469,7 @@ function readDataLimit(pid: number): number | undefined {
  * V8 reports a snippet that does not compile without saying where; acorn finds the spot,
  * shown the way Node shows it (`snippet-3:1`, the line, a caret).
  */
-function locateSyntaxError(code: string, name: string): string {
+export function locateSyntaxError(code: string, name: string): string {
   try {
     acorn().parse(code, { ecmaVersion: "latest", sourceType: "script", allowHashBang: true, allowAwaitOutsideFunction: true });
     return "";
@@ -471,6 +479,35 @@ function locateSyntaxError(code: string, name: string): string {
     const sourceLine = code.split("\n")[location.line - 1] ?? "";
     return `${name}:${location.line}\n${sourceLine}\n${" ".repeat(location.column)}^\n\n`;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Large snippets are prepared off the host's event loop
+
+/** Snippets up to this many characters are prepared inline (a few ms at most). */
+export const INLINE_SNIPPET_LIMIT = 16 * 1024;
+/** Without a build (running from source) snippets are prepared inline. */
+const SNIPPET_SCRIPT = builtHostModule("engine/resident-snippet-worker.js");
+let snippetThread: ParseThread<{ code: string; name: string }, SnippetReply> | undefined;
+
+export interface PreparedSnippetWithLocation {
+  snippet: PreparedSnippet;
+  /** Where the snippet fails to compile, if known already ("" when it compiles). */
+  syntaxLocation?: string;
+}
+
+export type SnippetReply = { ok: true; snippet: PreparedSnippet; syntaxLocation: string } | { ok: false; error: string };
+
+/**
+ * A snippet's source for the eval binding. The snippet is the client's (up to the HTTP body
+ * cap or MCP's 1 MiB) and acorn takes ~0.4 s per MiB on it; the host's event loop serves
+ * every runtime and tenant, so large snippets are parsed on a worker thread.
+ */
+async function prepareSnippetOffThread(code: string, name: string, timeoutMs: number | undefined): Promise<PreparedSnippetWithLocation> {
+  snippetThread ??= new ParseThread(SNIPPET_SCRIPT!, { heapMb: 512, maxWaiting: 64, what: "preparing the snippet" });
+  const reply = await snippetThread.run({ code, name }, timeoutMs ?? 60_000);
+  if (!reply.ok) throw new Error(`secure-exec: the snippet could not be prepared: ${reply.error}`);
+  return { snippet: reply.snippet, syntaxLocation: reply.syntaxLocation };
 }
 
 // ---------------------------------------------------------------------------------------

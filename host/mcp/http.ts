@@ -11,7 +11,7 @@ import { createMcpToolsServer } from "./tools.js";
 
 export interface McpHttpDependencies {
   sessions: SessionRegistry;
-  observer?: Pick<HttpObserver, "observeRun" | "observeRejection">;
+  observer?: Pick<HttpObserver, "observeRun" | "observeRejection" | "observeSessionOpen">;
   logError?: (message: string, error: unknown) => void;
 }
 

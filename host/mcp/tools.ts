@@ -28,7 +28,7 @@ export interface McpToolsBackend {
   tenant: Tenant;
   sessions: SessionRegistry;
   /** Where runs are counted (the service's Prometheus metrics); none for a bare stdio server. */
-  observer?: Pick<HttpObserver, "observeRun" | "observeRejection">;
+  observer?: Pick<HttpObserver, "observeRun" | "observeRejection" | "observeSessionOpen">;
   /** Aborts every run of this connection (the HTTP request went away). */
   signal?: AbortSignal;
   logError?: (message: string, error: unknown) => void;
@@ -199,12 +199,29 @@ export function createMcpToolsServer(backend: McpToolsBackend): McpServer {
       outputSchema: { sessionId: z.string() },
     },
     async () => {
+      const tooMany = () => {
+        observer?.observeRejection(tenant.name, "sessions");
+        return errorResult(`This tenant already holds ${sessions.maxPerTenant} sessions; close one with close_session first.`);
+      };
+      if (sessions.count(tenant.name) >= sessions.maxPerTenant) return tooMany();
+      // A session is a workerd process: opening one takes the tenant's concurrency and rate
+      // admission, as POST /v1/sessions does, so open/close loops cannot start processes unmetered.
+      const admission = tenant.admit();
+      if (!admission.ok) {
+        observer?.observeRejection(tenant.name, admission.reason);
+        return errorResult(`${admission.message}; retry in ${admission.retryAfterSeconds} s`);
+      }
+      const started = performance.now();
       try {
         const opened = await sessions.open(tenant);
-        if ("error" in opened) return errorResult(`This tenant already holds ${sessions.maxPerTenant} sessions; close one with close_session first.`);
+        if ("error" in opened) return tooMany();
+        observer?.observeSessionOpen?.(tenant.name, "ok", (performance.now() - started) / 1000);
         return { content: [{ type: "text", text: `session started: ${opened.id}` }], structuredContent: { sessionId: opened.id } };
       } catch (error) {
+        observer?.observeSessionOpen?.(tenant.name, "error", (performance.now() - started) / 1000);
         return errorResult(failureMessage(error, backend));
+      } finally {
+        admission.release();
       }
     },
   );
@@ -226,6 +243,8 @@ export function createMcpToolsServer(backend: McpToolsBackend): McpServer {
     async (input) => {
       const session = sessions.get(tenant.name, input.sessionId);
       if (!session) return errorResult(`No session "${input.sessionId.slice(0, 100)}" (it may have ended or expired); start one with create_session.`);
+      // Checked here, not only by the runner: a refused exec must not clear the flag the one in flight set.
+      if (session.busy) return errorResult("This session is already running a snippet; wait for it to finish.");
       return admitted("session", async () => {
         session.busy = true;
         try {

@@ -49,7 +49,12 @@ export const execRequestSchema = z.strictObject({
     .positive()
     .optional()
     .describe("Wall-clock limit in ms; clamped to the tenant's cap. On expiry exitCode is 137"),
-  cpuTimeLimitMs: z.number().int().positive().optional().describe("Budget in ms of keeping the sandbox process busy; on expiry exitCode is 137"),
+  cpuTimeLimitMs: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe("Budget in ms of keeping the sandbox process busy; clamped to the tenant's limits.cpuTimeLimitMs. On expiry exitCode is 137"),
 });
 export type ExecRequest = z.infer<typeof execRequestSchema>;
 
@@ -92,7 +97,12 @@ export interface RunEngine {
 
 export interface HttpTenant {
   readonly name: string;
-  readonly config: { readonly defaultTimeoutMs: number; readonly timeoutCapMs: number };
+  readonly config: {
+    readonly defaultTimeoutMs: number;
+    readonly timeoutCapMs: number;
+    /** The operator's limits of the tenant's runtime; a request may lower `cpuTimeLimitMs`, never raise it. */
+    readonly limits?: { readonly cpuTimeLimitMs?: number };
+  };
   admit(): Admission;
   runtime(): Promise<RunEngine>;
 }
@@ -373,7 +383,10 @@ export function createHttpApp<Tenant extends HttpTenant>(dependencies: HttpAppDe
     if (body.stdin !== undefined) callOptions.stdin = body.stdin;
     if (body.env !== undefined) callOptions.env = body.env;
     if (body.cwd !== undefined) callOptions.cwd = body.cwd;
-    if (body.cpuTimeLimitMs !== undefined) callOptions.cpuTimeLimitMs = body.cpuTimeLimitMs;
+    if (body.cpuTimeLimitMs !== undefined) {
+      const cpuCap = tenant.config.limits?.cpuTimeLimitMs;
+      callOptions.cpuTimeLimitMs = cpuCap === undefined ? body.cpuTimeLimitMs : Math.min(body.cpuTimeLimitMs, cpuCap);
+    }
 
     const execute = async (): Promise<RunResult> =>
       route === "run" ? runtime.run(body.code, callOptions) : runtime.exec(body.code, callOptions);

@@ -6,6 +6,7 @@
 import { constants as fsConstants, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from "node:fs";
 import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
+import { globMatches } from "../../api/options-core.js";
 
 export const DEFAULT_FS_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_FS_FILES = 10_000;
@@ -162,25 +163,18 @@ function insideHost(candidate: string, root: string): boolean {
 
 /**
  * Why `permissions.fs` denies `op` on `guestPath`, or `undefined` when it is allowed.
- * First matching rule wins; `*` matches any run of characters; a pattern prefixed with
- * `read:` or `write:` applies to that kind of operation only. (worker-templates/guest-fs.js
- * applies the same rules in the guest.)
+ * First matching rule wins; `*` matches any run of characters (in linear time: the path is
+ * the guest's); a pattern prefixed with `read:` or `write:` applies to that kind of
+ * operation only. (worker-templates/guest-fs.js applies the same rules in the guest.)
  */
-const globCache = new Map<string, RegExp>();
-
 export function fsPolicyDenial(policy: FsPolicy | undefined, op: "read" | "write", guestPath: string): string | undefined {
   if (policy === undefined || policy === "allow") return undefined;
   if (policy === "deny") return 'permissions.fs is "deny"';
   for (const rule of policy.rules) {
     const scoped = /^(read|write):/.exec(rule.pattern);
     if (scoped && scoped[1] !== op) continue;
-    let regex = globCache.get(rule.pattern);
-    if (!regex) {
-      const glob = scoped ? rule.pattern.slice(scoped[0].length) : rule.pattern;
-      regex = new RegExp(`^${glob.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
-      globCache.set(rule.pattern, regex);
-    }
-    if (regex.test(guestPath)) return rule.action === "deny" ? `denied by permissions.fs rule "${rule.pattern}"` : undefined;
+    const glob = scoped ? rule.pattern.slice(scoped[0].length) : rule.pattern;
+    if (globMatches(glob, guestPath)) return rule.action === "deny" ? `denied by permissions.fs rule "${rule.pattern}"` : undefined;
   }
   return policy.default === "deny" ? 'denied by permissions.fs default "deny"' : undefined;
 }
@@ -273,14 +267,21 @@ export class VirtualFs {
    */
   apply(changes: FsChanges): void {
     if (!changes || typeof changes !== "object") return;
-    const list = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : []);
+    // A run cannot honestly change more entries than the filesystem may hold: past that the
+    // lists are the guest's forgery (it can bypass its node:fs), and each entry costs host work.
+    const most = this.maxFiles + 1;
+    const list = (value: unknown): string[] =>
+      Array.isArray(value) ? value.slice(0, most).filter((item): item is string => typeof item === "string") : [];
     const valid = (guestPath: string): string | undefined => {
       const normalized = normalizeGuestPath(guestPath);
       if (normalized === undefined || normalized !== guestPath || normalized === ROOT) return undefined;
       if (this.guestDenial("write", normalized)) return undefined;
       return normalized;
     };
-    for (const raw of list(changes.deletes)) {
+    // Ancestors sort before their descendants, so each subtree is looked up once, in a sorted
+    // index of the entries (removing thousands of directories one by one was quadratic).
+    let sortedKeys: string[] | undefined;
+    for (const raw of list(changes.deletes).sort()) {
       const guestPath = valid(raw);
       if (!guestPath || this.holdsMountPoint(guestPath)) continue;
       try {
@@ -288,7 +289,8 @@ export class VirtualFs {
         if (located) {
           if (!located.mount.readOnly) this.removeFromMount(located.mount, located.relative);
         } else {
-          this.removeEntry(guestPath);
+          if (this.entries.get(guestPath)?.kind === "dir") sortedKeys ??= [...this.entries.keys()].sort();
+          this.removeEntry(guestPath, sortedKeys);
         }
       } catch {
         // dropped
@@ -309,7 +311,7 @@ export class VirtualFs {
       }
     }
     const writes = changes.writes && typeof changes.writes === "object" ? changes.writes : {};
-    for (const [raw, base64] of Object.entries(writes)) {
+    for (const [raw, base64] of Object.entries(writes).slice(0, most)) {
       const guestPath = valid(raw);
       if (!guestPath || typeof base64 !== "string") continue;
       try {
@@ -325,7 +327,7 @@ export class VirtualFs {
       }
     }
     const meta = changes.meta && typeof changes.meta === "object" ? changes.meta : {};
-    for (const [raw, info] of Object.entries(meta)) {
+    for (const [raw, info] of Object.entries(meta).slice(0, 2 * most)) {
       const guestPath = valid(raw);
       const entry = guestPath ? this.entries.get(guestPath) : undefined;
       if (!entry || !info || typeof info !== "object") continue;
@@ -498,12 +500,27 @@ export class VirtualFs {
   }
 
   /** Removes a guest path and everything below it, unless the policy protects any of it. */
-  private removeEntry(guestPath: string): void {
+  private removeEntry(guestPath: string, sortedKeys?: string[]): void {
     const target = this.entries.get(guestPath);
     if (!target) return;
     const prefix = `${guestPath}/`;
-    const doomed: [string, Entry][] =
-      target.kind === "file" ? [[guestPath, target]] : [...this.entries].filter(([key]) => key === guestPath || key.startsWith(prefix));
+    const doomed: [string, Entry][] = [[guestPath, target]];
+    if (target.kind === "dir" && sortedKeys) {
+      // Keys under the directory are one run of the sorted index, starting at the first key >= prefix.
+      let low = 0;
+      let high = sortedKeys.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (sortedKeys[middle]! < prefix) low = middle + 1;
+        else high = middle;
+      }
+      for (let index = low; index < sortedKeys.length && sortedKeys[index]!.startsWith(prefix); index += 1) {
+        const entry = this.entries.get(sortedKeys[index]!);
+        if (entry) doomed.push([sortedKeys[index]!, entry]);
+      }
+    } else if (target.kind === "dir") {
+      for (const [key, entry] of this.entries) if (key.startsWith(prefix)) doomed.push([key, entry]);
+    }
     if (doomed.some(([key]) => fsPolicyDenial(this.policy, "write", key))) return;
     for (const [key, entry] of doomed) {
       this.entries.delete(key);

@@ -6,7 +6,13 @@ import type { RunCapability, RunContribution, RunSetup } from "../capability.js"
 
 export class GuestServersCapability implements RunCapability {
   readonly name = "http";
-  private readonly listeners = new Map<number, { pid: number; control: RunControl }>();
+  /**
+   * Guests listening on each port, in the order they started listening. The first one holds
+   * the port until it stops; a later guest on the same port (another run's) waits behind it
+   * and never receives the holder's requests. (Each isolate refuses a second listen of its
+   * own with EADDRINUSE; across runs the host cannot answer the guest's listen, so it queues.)
+   */
+  private readonly listeners = new Map<number, { pid: number; control: RunControl }[]>();
   private readonly waiters = new Set<() => void>();
   private closed = false;
 
@@ -17,10 +23,14 @@ export class GuestServersCapability implements RunCapability {
     return {
       request: {
         onListenerChange: (port, listening) => {
+          const claimants = this.listeners.get(port) ?? [];
+          const mine = claimants.findIndex((claimant) => claimant.control === control);
           if (listening) {
-            this.listeners.set(port, { pid: setup.pid, control });
-          } else if (this.listeners.get(port)?.control === control) {
-            this.listeners.delete(port);
+            if (mine === -1) claimants.push({ pid: setup.pid, control });
+            this.listeners.set(port, claimants);
+          } else if (mine !== -1) {
+            claimants.splice(mine, 1);
+            if (claimants.length === 0) this.listeners.delete(port);
           }
           this.wakeWaiters();
         },
@@ -33,12 +43,12 @@ export class GuestServersCapability implements RunCapability {
   }
 
   find(query: ListenerQuery): ListenerInfo | undefined {
-    const listener = this.listeners.get(query.port);
+    const listener = this.listeners.get(query.port)?.[0];
     return listener ? { port: query.port, pid: listener.pid } : undefined;
   }
 
   async fetch(port: number, request: GuestFetchRequest): Promise<GuestFetchResponse> {
-    const listener = this.listeners.get(port);
+    const listener = this.listeners.get(port)?.[0];
     if (!listener) throw new Error(`secure-exec: no guest is listening on port ${port}`);
     const body =
       request.body === undefined
