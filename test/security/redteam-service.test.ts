@@ -1,7 +1,7 @@
 // Attacks by a client holding a valid token, and by one run against another of the same
 // runtime: MCP session opens are admitted like HTTP ones, a request cannot lift the
 // operator's CPU budget, and a guest server cannot take another run's port.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { startServer, type RunningServer } from "../../host/service/server.js";
@@ -81,6 +81,19 @@ describe("guest servers of one runtime", () => {
   afterAll(async () => {
     await rt?.dispose();
   });
+  // A failed test must not leave its guests holding the port for the next one.
+  const started: { kill(): void; wait(): Promise<unknown> }[] = [];
+  afterEach(async () => {
+    for (const guest of started.splice(0)) {
+      guest.kill();
+      await guest.wait().catch(() => {});
+    }
+  });
+  const spawn: NodeRuntime["spawn"] = async (...args) => {
+    const guest = await rt.spawn(...args);
+    started.push(guest);
+    return guest;
+  };
 
   const server = (who: string) =>
     `import http from "node:http";
@@ -88,10 +101,10 @@ describe("guest servers of one runtime", () => {
 
   it("a later run listening on the same port does not receive the first one's requests", async () => {
     const seen: Record<"A" | "B", string> = { A: "", B: "" };
-    const a = await rt.spawn(server("A"), { onStdout: (chunk) => (seen.A += Buffer.from(chunk).toString()) });
+    const a = await spawn(server("A"), { onStdout: (chunk) => (seen.A += Buffer.from(chunk).toString()) });
     const first = await rt.waitForListener({ port: 3000 }, { timeoutMs: 15_000 });
     expect((await rt.fetch(3000, { method: "POST", body: "for-A-1" })).body).toBe("A");
-    const b = await rt.spawn(server("B"), { onStdout: (chunk) => (seen.B += Buffer.from(chunk).toString()) });
+    const b = await spawn(server("B"), { onStdout: (chunk) => (seen.B += Buffer.from(chunk).toString()) });
     // B's listen reached the host before its "listening" line did (one ordered stream).
     expect(await waitFor(() => seen.B.includes("B listening"), 15_000)).toBe(true);
     expect((await rt.fetch(3000, { method: "POST", body: "for-A-2" })).body).toBe("A");
@@ -109,10 +122,10 @@ describe("guest servers of one runtime", () => {
   }, 60_000);
 
   it("once the holder stops, the next run still listening gets the port", async () => {
-    const a = await rt.spawn(server("A"));
+    const a = await spawn(server("A"));
     await rt.waitForListener({ port: 3000 }, { timeoutMs: 15_000 });
     let outB = "";
-    const b = await rt.spawn(server("B"), { onStdout: (chunk) => (outB += Buffer.from(chunk).toString()) });
+    const b = await spawn(server("B"), { onStdout: (chunk) => (outB += Buffer.from(chunk).toString()) });
     expect(await waitFor(() => outB.includes("B listening"), 15_000)).toBe(true);
     a.kill();
     await a.wait();
