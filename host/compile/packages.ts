@@ -7,8 +7,13 @@ import { NodeModulesBundler, type BundledModule, type PackageBundle } from "./no
 import { PackageBundleError, PackageBundles } from "./package-bundles.js";
 import { isBareSpecifier, ModuleNotFoundError } from "./specifiers.js";
 
+/** Compiled guests that import no package, by language and source (repeated code skips the parse). */
+const COMPILED_ENTRIES = 64;
+const COMPILED_SOURCE_CHARS = 16 * 1024;
+
 export class GuestPackages {
   private bundles: PackageBundles | undefined;
+  private readonly compiled = new Map<string, string>();
 
   /** `nodeModulesDir`: the host directory packages come from (none: every package import fails). */
   constructor(
@@ -36,11 +41,20 @@ export class GuestPackages {
     extraModules: Record<string, BundledModule>,
     sandboxModules: Set<string>,
   ): Promise<string> {
+    const cacheKey = code.length <= COMPILED_SOURCE_CHARS ? `${language}:${code}` : undefined;
+    const cached = cacheKey === undefined ? undefined : this.compiled.get(cacheKey);
+    if (cached !== undefined) {
+      this.compiled.delete(cacheKey!);
+      this.compiled.set(cacheKey!, cached);
+      return cached;
+    }
     const importer = `file://${this.cwd}/${GUEST_MODULE_NAME}`;
+    let importsPackages = false;
     const bundles = new Map<string, PackageBundle>();
     const missing = new Set<string>();
     const resolveBare = (specifier: string): string | undefined => {
       if (!isBareSpecifier(specifier)) return undefined;
+      importsPackages = true;
       const packages = this.packageBundles();
       if (!packages) throw new ModuleNotFoundError(specifier, importer);
       const bundle = bundles.get(specifier) ?? packages.cached(specifier);
@@ -63,6 +77,11 @@ export class GuestPackages {
     for (const bundle of new Set(bundles.values())) {
       Object.assign(extraModules, bundle.modules);
       for (const name of bundle.sandboxModules) sandboxModules.add(name);
+    }
+    // With packages the result depends on their bundles, which may change: only the rest is kept.
+    if (cacheKey !== undefined && !importsPackages) {
+      this.compiled.set(cacheKey, guestModule);
+      if (this.compiled.size > COMPILED_ENTRIES) this.compiled.delete(this.compiled.keys().next().value!);
     }
     return guestModule;
   }

@@ -167,7 +167,13 @@ export class ProcessPool {
     this.dropUnusable(key);
     // One already loaded, else the oldest still loading: a load under way finishes sooner
     // than a new one queued behind it, unless its process is stuck, so never wait long.
-    let entry = entries.find((candidate) => candidate.ready && usable(candidate)) ?? entries.find(usable);
+    // A ready one on a process that is not loading another isolate first: a start message
+    // queued behind a load waits for all of it (a process is single-threaded).
+    const loading = this.loadingProcesses();
+    let entry =
+      entries.find((candidate) => candidate.ready && usable(candidate) && !loading.has(candidate.sandbox)) ??
+      entries.find((candidate) => candidate.ready && usable(candidate)) ??
+      entries.find(usable);
     if (!entry) return undefined;
     removeFrom(entries, entry);
     if (entries.length === 0) this.preloaded.delete(key);
@@ -253,7 +259,7 @@ export class ProcessPool {
         this.preloaded.delete(oldest);
         continue;
       }
-      const target = this.idleProcess();
+      const target = this.idleProcess(entries);
       if (!target) return;
       const isolateId = randomUUID();
       // Loading is host-requested work: the idle watch does not take it for a guest left running.
@@ -289,16 +295,29 @@ export class ProcessPool {
     }
   }
 
-  /** A responsive process with no run in flight and no isolate loading, if there is one. */
-  private idleProcess(): SandboxProcess | undefined {
+  private loadingProcesses(): Set<SandboxProcess> {
     const loading = new Set<SandboxProcess>();
     for (const entries of this.preloaded.values()) {
       for (const entry of entries) if (!entry.ready) loading.add(entry.sandbox);
     }
+    return loading;
+  }
+
+  /**
+   * A responsive process with no run in flight and no isolate loading, if there is one: of
+   * those, the one holding fewest of `entries` (the code's preloads), so the load does not
+   * stand in front of the next run's start message.
+   */
+  private idleProcess(entries: readonly PreloadEntry[]): SandboxProcess | undefined {
+    const loading = this.loadingProcesses();
+    let best: SandboxProcess | undefined;
+    let bestHeld = Infinity;
     for (const sandbox of this.processes) {
-      if (sandbox.state === "ready" && sandbox.inFlight.size === 0 && !loading.has(sandbox)) return sandbox;
+      if (sandbox.state !== "ready" || sandbox.inFlight.size > 0 || loading.has(sandbox)) continue;
+      const held = entries.reduce((count, entry) => count + (entry.sandbox === sandbox ? 1 : 0), 0);
+      if (held < bestHeld) [best, bestHeld] = [sandbox, held];
     }
-    return undefined;
+    return best;
   }
 
   /** Called when a run leaves a process: recycle it once it has served its share. */
