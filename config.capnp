@@ -28,7 +28,6 @@ const supervisorWorker :Workerd.Worker = (
     (name = "http/guest-https.js", text = embed "worker-templates/http/guest-https.js"),
     (name = "fs/guest-fs.js", text = embed "worker-templates/fs/guest-fs.js"),
     (name = "fs/guest-fs-promises.js", text = embed "worker-templates/fs/guest-fs-promises.js"),
-    (name = "node/guest-node-module.js", text = embed "worker-templates/node/guest-node-module.js"),
     (name = "node/guest-path.js", text = embed "worker-templates/node/guest-path.js"),
     (name = "node/guest-util.js", text = embed "worker-templates/node/guest-util.js"),
     (name = "node/guest-zlib.js", text = embed "worker-templates/node/guest-zlib.js"),

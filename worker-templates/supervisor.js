@@ -8,7 +8,6 @@ import GUEST_HTTPS from "./http/guest-https.js";
 import GUEST_BRIDGE from "./guest-bridge.js";
 import GUEST_FS from "./fs/guest-fs.js";
 import GUEST_FS_PROMISES from "./fs/guest-fs-promises.js";
-import GUEST_NODE_MODULE from "./node/guest-node-module.js";
 import GUEST_PATH from "./node/guest-path.js";
 import GUEST_UTIL from "./node/guest-util.js";
 import GUEST_ZLIB from "./node/guest-zlib.js";
@@ -36,7 +35,6 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-bridge.js": GUEST_BRIDGE,
   "secure-exec-fs.js": GUEST_FS,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
-  "secure-exec-module.js": GUEST_NODE_MODULE,
   "secure-exec-path.js": GUEST_PATH,
   "secure-exec-util.js": GUEST_UTIL,
   "secure-exec-zlib.js": GUEST_ZLIB,
@@ -57,15 +55,11 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };
 
-/**
- * Every isolate gets the prelude, the bridge and `node:module` (a computed `import()` may ask
- * for it); the sandbox builtins the host found its code imports.
- */
+/** Every isolate gets the prelude and the bridge; the sandbox builtins the host found its code imports. */
 function runtimeModulesFor(worker) {
   const modules = {
     "secure-exec-prelude.js": GUEST_RUNTIME_MODULES["secure-exec-prelude.js"],
     "secure-exec-bridge.js": GUEST_RUNTIME_MODULES["secure-exec-bridge.js"],
-    "secure-exec-module.js": GUEST_RUNTIME_MODULES["secure-exec-module.js"],
   };
   for (const name of worker.runtimeModules ?? []) {
     if (GUEST_RUNTIME_MODULES[name]) modules[name] = GUEST_RUNTIME_MODULES[name];

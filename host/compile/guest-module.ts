@@ -26,7 +26,10 @@ function providedBuiltin(specifier: unknown): string | undefined {
   return PROVIDED_BUILTINS.has(bare) ? `node:${bare}` : undefined;
 }
 
-/** Builtins whose sandbox versions replace workerd's (see worker-templates/). */
+/**
+ * Builtins whose sandbox versions replace workerd's (see worker-templates/); os, path and
+ * module are the prelude's (PROVIDED_BUILTINS).
+ */
 const SHIMMED_SPECIFIERS: Record<string, string> = {
   child_process: "./secure-exec-child-process.js",
   "node:child_process": "./secure-exec-child-process.js",
@@ -38,12 +41,6 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs": "./secure-exec-fs.js",
   "fs/promises": "./secure-exec-fs-promises.js",
   "node:fs/promises": "./secure-exec-fs-promises.js",
-  module: "./secure-exec-module.js",
-  "node:module": "./secure-exec-module.js",
-  path: "./secure-exec-path.js",
-  "node:path": "./secure-exec-path.js",
-  "path/posix": "./secure-exec-path.js",
-  "node:path/posix": "./secure-exec-path.js",
   util: "./secure-exec-util.js",
   "node:util": "./secure-exec-util.js",
   zlib: "./secure-exec-zlib.js",
@@ -61,8 +58,6 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:assert": "./secure-exec-assert.js",
   diagnostics_channel: "./secure-exec-diagnostics-channel.js",
   "node:diagnostics_channel": "./secure-exec-diagnostics-channel.js",
-  os: "./secure-exec-os.js",
-  "node:os": "./secure-exec-os.js",
   net: "./secure-exec-net.js",
   "node:net": "./secure-exec-net.js",
   dns: "./secure-exec-dns.js",

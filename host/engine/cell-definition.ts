@@ -17,7 +17,6 @@ export const cellDefinition = {
     "http/guest-https.js",
     "fs/guest-fs.js",
     "fs/guest-fs-promises.js",
-    "node/guest-node-module.js",
     "node/guest-path.js",
     "node/guest-util.js",
     "node/guest-zlib.js",
