@@ -7,6 +7,16 @@ import GUEST_HTTP from "./http/guest-http.js";
 import GUEST_HTTPS from "./http/guest-https.js";
 import GUEST_BRIDGE from "./guest-bridge.js";
 import GUEST_FS from "./fs/guest-fs.js";
+import GUEST_FS_ERRORS from "./fs/guest-fs-errors.js";
+import GUEST_FS_PATHS from "./fs/guest-fs-paths.js";
+import GUEST_FS_STORE from "./fs/guest-fs-store.js";
+import GUEST_FS_OPS from "./fs/guest-fs-ops.js";
+import GUEST_FS_STATS from "./fs/guest-fs-stats.js";
+import GUEST_FS_FD from "./fs/guest-fs-fd.js";
+import GUEST_FS_SYNC from "./fs/guest-fs-sync.js";
+import GUEST_FS_CALLBACKS from "./fs/guest-fs-callbacks.js";
+import GUEST_FS_STREAMS from "./fs/guest-fs-streams.js";
+import GUEST_FS_HANDLE from "./fs/guest-fs-handle.js";
 import GUEST_FS_PROMISES from "./fs/guest-fs-promises.js";
 import GUEST_PATH from "./node/guest-path.js";
 import GUEST_UTIL from "./node/guest-util.js";
@@ -34,6 +44,16 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-https.js": GUEST_HTTPS,
   "secure-exec-bridge.js": GUEST_BRIDGE,
   "secure-exec-fs.js": GUEST_FS,
+  "secure-exec-fs-errors.js": GUEST_FS_ERRORS,
+  "secure-exec-fs-paths.js": GUEST_FS_PATHS,
+  "secure-exec-fs-store.js": GUEST_FS_STORE,
+  "secure-exec-fs-ops.js": GUEST_FS_OPS,
+  "secure-exec-fs-stats.js": GUEST_FS_STATS,
+  "secure-exec-fs-fd.js": GUEST_FS_FD,
+  "secure-exec-fs-sync.js": GUEST_FS_SYNC,
+  "secure-exec-fs-callbacks.js": GUEST_FS_CALLBACKS,
+  "secure-exec-fs-streams.js": GUEST_FS_STREAMS,
+  "secure-exec-fs-handle.js": GUEST_FS_HANDLE,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
   "secure-exec-path.js": GUEST_PATH,
   "secure-exec-util.js": GUEST_UTIL,

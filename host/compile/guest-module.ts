@@ -72,10 +72,16 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:readline/promises": "./secure-exec-readline-promises.js",
 };
 
-/** Sandbox modules that import another one (which must then be handed to the isolate too). */
+/** The modules guest-fs.js is made of (worker-templates/fs/), handed over with it. */
+const FS_PARTS = ["errors", "paths", "store", "ops", "stats", "fd", "sync", "callbacks", "streams", "handle"].map((part) => `secure-exec-fs-${part}.js`);
+
+/**
+ * Sandbox modules that import others, with all they import, directly or not (which must then
+ * be handed to the isolate too; test/architecture.test.ts checks the lists are complete).
+ */
 export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
-  "secure-exec-fs.js": ["secure-exec-path.js"],
-  "secure-exec-fs-promises.js": ["secure-exec-fs.js", "secure-exec-path.js"],
+  "secure-exec-fs.js": [...FS_PARTS, "secure-exec-path.js"],
+  "secure-exec-fs-promises.js": ["secure-exec-fs.js", ...FS_PARTS, "secure-exec-path.js"],
   "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
   "secure-exec-https.js": ["secure-exec-http.js"],
   "secure-exec-dns-promises.js": ["secure-exec-dns.js"],
