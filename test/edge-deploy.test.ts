@@ -113,8 +113,8 @@ describe("wrangler deploy --dry-run", () => {
       expect(stdout).toMatch(/env\.LOADER\s+Worker Loader/);
       expect(stdout).toMatch(/env\.HOST \(secure-exec#EdgeHostCalls\)/);
       const files = readdirSync(outdir);
-      for (const template of ["guest-prelude.js", "guest-bridge.js", "guest-fs.js", "guest-child-process.js", "guest-http.js"]) {
-        const emitted = files.find((file) => file.endsWith(`-${template}`));
+      for (const template of ["guest-prelude.js", "guest-bridge.js", "fs/guest-fs.js", "child-process/guest-child-process.js", "http/guest-http.js"]) {
+        const emitted = files.find((file) => file.endsWith(`-${path.basename(template)}`));
         expect(emitted, template).toBeDefined();
         // Emitted as-is (text for the supervisor to hand on), not bundled.
         expect(readFileSync(path.join(outdir, emitted!), "utf8")).toBe(readFileSync(path.join(root, "worker-templates", template), "utf8"));

@@ -18,7 +18,6 @@ export const bridge = {
 };
 
 // Captured before any guest code runs: the checks below must not use what a guest can patch.
-const nativeString = String;
 const nativeApply = Reflect.apply;
 const nativeStartsWith = String.prototype.startsWith;
 const nativeDefineProperty = Object.defineProperty;
@@ -42,44 +41,4 @@ export function unsupportedSchemeError(specifier) {
   void error.stack;
   delete error.name;
   return error;
-}
-
-/**
- * Every dynamic `import(x)` of guest code is compiled to this (host/compile/guest-module.ts): `load` is
- * the guest's own `import`, so relative specifiers resolve as before.
- */
-export async function guardedImport(load, specifier, options) {
-  const name = nativeString(specifier);
-  if (isRefusedSpecifier(name)) throw unsupportedSchemeError(name);
-  // `module` answers with the sandbox's (its createRequire is guarded too).
-  if (name === "module" || name === "node:module") return load("./secure-exec-module.js", options);
-  return load(name, options);
-}
-
-const guardedModules = new WeakSet();
-
-/** Makes `node:module`'s object hand out guarded `require`s (once; returns it). */
-export function guardNodeModule(nodeModule) {
-  if (!nodeModule || guardedModules.has(nodeModule)) return nodeModule;
-  guardedModules.add(nodeModule);
-  const nativeCreateRequire = nodeModule.createRequire;
-  nodeModule.createRequire = function createRequire(path) {
-    return guardedRequire(nativeApply(nativeCreateRequire, this, [path]));
-  };
-  return nodeModule;
-}
-
-/** A `require` (from `createRequire`) that refuses what the guarded import refuses, as Node's `require` does. */
-function guardedRequire(require) {
-  const guarded = function require_(id) {
-    const name = nativeString(id);
-    if (isRefusedSpecifier(name)) {
-      const error = new Error(`Cannot find module '${name}'`);
-      nativeDefineProperty(error, "code", { value: "MODULE_NOT_FOUND", writable: true, configurable: true, enumerable: true });
-      throw error;
-    }
-    return require(name);
-  };
-  for (const key of Object.keys(require)) guarded[key] = require[key];
-  return guarded;
 }

@@ -893,54 +893,6 @@ function pathModule() {
 }
 
 let pathCache;
-let utilCache;
-
-/** node:util with Node's debuglog (NODE_DEBUG, stderr) and deprecate (a DeprecationWarning). */
-function utilModule() {
-  const native = builtin("node:util");
-  const merged = {};
-  for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
-  merged.debuglog = (section, callback) => {
-    const name = String(section).toUpperCase();
-    let enabled;
-    const isEnabled = () => {
-      if (enabled === undefined) {
-        const wanted = String(guestProcess.env.NODE_DEBUG ?? "")
-          .split(/[\s,]+/)
-          .filter(Boolean)
-          .map((entry) => new RegExp(`^${entry.replace(/[|\\{}()[\]^$+?.]/g, "\\$&").replace(/\*/g, ".*")}$`, "i"));
-        enabled = wanted.some((pattern) => pattern.test(name));
-        if (enabled && typeof callback === "function") callback(logger);
-      }
-      return enabled;
-    };
-    const logger = (...args) => {
-      if (isEnabled()) activeRun?.writeChannel("e", `${name} ${guestProcess.pid}: ${format(...args)}\n`);
-    };
-    Object.defineProperty(logger, "enabled", { get: isEnabled, enumerable: true });
-    return logger;
-  };
-  merged.debug = merged.debuglog;
-  const warnedCodes = new Set();
-  merged.deprecate = (fn, message, code) => {
-    if (typeof fn !== "function") throw invalidArgType("fn", "of type function", fn);
-    let warned = false;
-    function deprecated(...args) {
-      if (!warned && !guestProcess.noDeprecation) {
-        warned = true;
-        if (code === undefined || !warnedCodes.has(code)) {
-          if (code !== undefined) warnedCodes.add(code);
-          emitWarning(message, "DeprecationWarning", code);
-        }
-      }
-      return new.target ? Reflect.construct(fn, args, new.target) : fn.apply(this, args);
-    }
-    Object.setPrototypeOf(deprecated, fn);
-    if (fn.prototype) deprecated.prototype = fn.prototype;
-    return deprecated;
-  };
-  return merged;
-}
 
 /** Builtins whose sandbox version lives in this prelude, by bare name. */
 function providedModule(name) {
@@ -950,9 +902,6 @@ function providedModule(name) {
       return (pathCache ??= pathModule());
     case "console":
       return console;
-    case "util":
-      // The sandbox's util module (parseArgs and friends) when the isolate has it.
-      return sandboxBuiltins.get("util") ?? (utilCache ??= utilModule());
     case "process":
       return guestProcess;
     case "timers":

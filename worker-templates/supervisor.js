@@ -2,31 +2,40 @@
 // the host's per-run configuration into a fresh guest isolate, streaming its events back.
 // Bindings (see config.capnp): LOADER (Worker Loader), HOST (service binding to the host).
 import GUEST_PRELUDE from "./guest-prelude.js";
-import GUEST_CHILD_PROCESS from "./guest-child-process.js";
-import GUEST_HTTP from "./guest-http.js";
-import GUEST_HTTPS from "./guest-https.js";
+import GUEST_CHILD_PROCESS from "./child-process/guest-child-process.js";
+import GUEST_HTTP from "./http/guest-http.js";
+import GUEST_HTTPS from "./http/guest-https.js";
 import GUEST_BRIDGE from "./guest-bridge.js";
-import GUEST_FS from "./guest-fs.js";
-import GUEST_FS_PROMISES from "./guest-fs-promises.js";
-import GUEST_NODE_MODULE from "./guest-node-module.js";
-import GUEST_PATH from "./guest-path.js";
-import GUEST_UTIL from "./guest-util.js";
-import GUEST_ZLIB from "./guest-zlib.js";
-import GUEST_UNSUPPORTED from "./guest-unsupported.js";
-import GUEST_TEST from "./guest-test.js";
-import GUEST_DGRAM from "./guest-dgram.js";
-import GUEST_VM from "./guest-vm.js";
-import GUEST_WORKER_THREADS from "./guest-worker-threads.js";
-import GUEST_CRYPTO from "./guest-crypto.js";
-import GUEST_ASSERT from "./guest-assert.js";
-import GUEST_DIAGNOSTICS_CHANNEL from "./guest-diagnostics-channel.js";
-import GUEST_OS from "./guest-os.js";
-import GUEST_NET from "./guest-net.js";
-import GUEST_DNS from "./guest-dns.js";
-import GUEST_DNS_PROMISES from "./guest-dns-promises.js";
-import GUEST_PERF_HOOKS from "./guest-perf-hooks.js";
-import GUEST_READLINE from "./guest-readline.js";
-import GUEST_READLINE_PROMISES from "./guest-readline-promises.js";
+import GUEST_FS from "./fs/guest-fs.js";
+import GUEST_FS_ERRORS from "./fs/guest-fs-errors.js";
+import GUEST_FS_PATHS from "./fs/guest-fs-paths.js";
+import GUEST_FS_STORE from "./fs/guest-fs-store.js";
+import GUEST_FS_OPS from "./fs/guest-fs-ops.js";
+import GUEST_FS_STATS from "./fs/guest-fs-stats.js";
+import GUEST_FS_FD from "./fs/guest-fs-fd.js";
+import GUEST_FS_SYNC from "./fs/guest-fs-sync.js";
+import GUEST_FS_CALLBACKS from "./fs/guest-fs-callbacks.js";
+import GUEST_FS_STREAMS from "./fs/guest-fs-streams.js";
+import GUEST_FS_HANDLE from "./fs/guest-fs-handle.js";
+import GUEST_FS_PROMISES from "./fs/guest-fs-promises.js";
+import GUEST_PATH from "./node/guest-path.js";
+import GUEST_UTIL from "./node/guest-util.js";
+import GUEST_ZLIB from "./node/guest-zlib.js";
+import GUEST_UNSUPPORTED from "./node/guest-unsupported.js";
+import GUEST_TEST from "./node/guest-test.js";
+import GUEST_DGRAM from "./node/guest-dgram.js";
+import GUEST_VM from "./node/guest-vm.js";
+import GUEST_WORKER_THREADS from "./node/guest-worker-threads.js";
+import GUEST_CRYPTO from "./node/guest-crypto.js";
+import GUEST_ASSERT from "./node/guest-assert.js";
+import GUEST_DIAGNOSTICS_CHANNEL from "./node/guest-diagnostics-channel.js";
+import GUEST_OS from "./node/guest-os.js";
+import GUEST_NET from "./network/guest-net.js";
+import GUEST_DNS from "./network/guest-dns.js";
+import GUEST_DNS_PROMISES from "./network/guest-dns-promises.js";
+import GUEST_PERF_HOOKS from "./node/guest-perf-hooks.js";
+import GUEST_READLINE from "./node/guest-readline.js";
+import GUEST_READLINE_PROMISES from "./node/guest-readline-promises.js";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
@@ -35,8 +44,17 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-https.js": GUEST_HTTPS,
   "secure-exec-bridge.js": GUEST_BRIDGE,
   "secure-exec-fs.js": GUEST_FS,
+  "secure-exec-fs-errors.js": GUEST_FS_ERRORS,
+  "secure-exec-fs-paths.js": GUEST_FS_PATHS,
+  "secure-exec-fs-store.js": GUEST_FS_STORE,
+  "secure-exec-fs-ops.js": GUEST_FS_OPS,
+  "secure-exec-fs-stats.js": GUEST_FS_STATS,
+  "secure-exec-fs-fd.js": GUEST_FS_FD,
+  "secure-exec-fs-sync.js": GUEST_FS_SYNC,
+  "secure-exec-fs-callbacks.js": GUEST_FS_CALLBACKS,
+  "secure-exec-fs-streams.js": GUEST_FS_STREAMS,
+  "secure-exec-fs-handle.js": GUEST_FS_HANDLE,
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
-  "secure-exec-module.js": GUEST_NODE_MODULE,
   "secure-exec-path.js": GUEST_PATH,
   "secure-exec-util.js": GUEST_UTIL,
   "secure-exec-zlib.js": GUEST_ZLIB,
@@ -57,15 +75,11 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };
 
-/**
- * Every isolate gets the prelude, the bridge and `node:module` (a computed `import()` may ask
- * for it); the sandbox builtins the host found its code imports.
- */
+/** Every isolate gets the prelude and the bridge; the sandbox builtins the host found its code imports. */
 function runtimeModulesFor(worker) {
   const modules = {
     "secure-exec-prelude.js": GUEST_RUNTIME_MODULES["secure-exec-prelude.js"],
     "secure-exec-bridge.js": GUEST_RUNTIME_MODULES["secure-exec-bridge.js"],
-    "secure-exec-module.js": GUEST_RUNTIME_MODULES["secure-exec-module.js"],
   };
   for (const name of worker.runtimeModules ?? []) {
     if (GUEST_RUNTIME_MODULES[name]) modules[name] = GUEST_RUNTIME_MODULES[name];

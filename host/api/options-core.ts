@@ -41,7 +41,7 @@ export function isPermitted(policy: PermissionPolicy | undefined, subject: strin
  * Whether `subject` matches a permission pattern, where `*` matches any run of characters
  * (line breaks included) and everything else is literal. Linear in the subject for a given
  * pattern: the subject is guest-controlled, so no backtracking regex may judge it (a rule
- * with `**` as a regex took seconds on a 3 KB path). Same algorithm as worker-templates/guest-fs.js.
+ * with `**` as a regex took seconds on a 3 KB path). Same algorithm as worker-templates/fs/guest-fs.js.
  */
 export function globMatches(pattern: string, subject: string): boolean {
   const parts = pattern.split("*");

@@ -26,7 +26,10 @@ function providedBuiltin(specifier: unknown): string | undefined {
   return PROVIDED_BUILTINS.has(bare) ? `node:${bare}` : undefined;
 }
 
-/** Builtins whose sandbox versions replace workerd's (see worker-templates/). */
+/**
+ * Builtins whose sandbox versions replace workerd's (see worker-templates/); os, path and
+ * module are the prelude's (PROVIDED_BUILTINS).
+ */
 const SHIMMED_SPECIFIERS: Record<string, string> = {
   child_process: "./secure-exec-child-process.js",
   "node:child_process": "./secure-exec-child-process.js",
@@ -38,12 +41,6 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs": "./secure-exec-fs.js",
   "fs/promises": "./secure-exec-fs-promises.js",
   "node:fs/promises": "./secure-exec-fs-promises.js",
-  module: "./secure-exec-module.js",
-  "node:module": "./secure-exec-module.js",
-  path: "./secure-exec-path.js",
-  "node:path": "./secure-exec-path.js",
-  "path/posix": "./secure-exec-path.js",
-  "node:path/posix": "./secure-exec-path.js",
   util: "./secure-exec-util.js",
   "node:util": "./secure-exec-util.js",
   zlib: "./secure-exec-zlib.js",
@@ -61,8 +58,6 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:assert": "./secure-exec-assert.js",
   diagnostics_channel: "./secure-exec-diagnostics-channel.js",
   "node:diagnostics_channel": "./secure-exec-diagnostics-channel.js",
-  os: "./secure-exec-os.js",
-  "node:os": "./secure-exec-os.js",
   net: "./secure-exec-net.js",
   "node:net": "./secure-exec-net.js",
   dns: "./secure-exec-dns.js",
@@ -77,10 +72,16 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:readline/promises": "./secure-exec-readline-promises.js",
 };
 
-/** Sandbox modules that import another one (which must then be handed to the isolate too). */
+/** The modules guest-fs.js is made of (worker-templates/fs/), handed over with it. */
+const FS_PARTS = ["errors", "paths", "store", "ops", "stats", "fd", "sync", "callbacks", "streams", "handle"].map((part) => `secure-exec-fs-${part}.js`);
+
+/**
+ * Sandbox modules that import others, with all they import, directly or not (which must then
+ * be handed to the isolate too; test/architecture.test.ts checks the lists are complete).
+ */
 export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
-  "secure-exec-fs.js": ["secure-exec-path.js"],
-  "secure-exec-fs-promises.js": ["secure-exec-fs.js", "secure-exec-path.js"],
+  "secure-exec-fs.js": [...FS_PARTS, "secure-exec-path.js"],
+  "secure-exec-fs-promises.js": ["secure-exec-fs.js", ...FS_PARTS, "secure-exec-path.js"],
   "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
   "secure-exec-https.js": ["secure-exec-http.js"],
   "secure-exec-dns-promises.js": ["secure-exec-dns.js"],

@@ -62,12 +62,12 @@ export function guestWorkerOf(fields: Pick<RunMessageFields, "guestModule" | "ex
 
 /** Body of the supervisor's `/run`. `token` authorises the run's host calls (and egress). */
 export function buildRunMessage(fields: RunMessageFields, token: string, isolateId: string): string {
-  return JSON.stringify({ isolateId, worker: guestWorkerOf(fields), input: runInputOf(fields, token) });
+  return JSON.stringify({ isolateId, worker: guestWorkerOf(fields), input: runInputOf(fields, token) } satisfies RunMessage);
 }
 
 /** A preloaded isolate's `/run`: it loads, evaluates its imports and waits for its start message. */
 export function buildPreloadMessage(worker: GuestWorker, isolateId: string): string {
-  return JSON.stringify({ isolateId, worker, input: null });
+  return JSON.stringify({ isolateId, worker, input: null } satisfies RunMessage);
 }
 
 /** The `/deliver` body that starts a preloaded isolate's run. */
@@ -75,7 +75,60 @@ export function buildStartMessage(fields: RunMessageFields, token: string, isola
   return JSON.stringify({ kind: "start", isolateId, input: runInputOf(fields, token) });
 }
 
-function runInputOf(fields: RunMessageFields, token: string): Record<string, unknown> {
+/**
+ * The fields the JS side reads and writes by name: the supervisor (worker-templates/supervisor.js)
+ * reads the run message and its worker, the prelude (worker-templates/guest-prelude.js) reads
+ * the input and writes the events. test/protocol-shape.test.ts checks that those files use
+ * exactly these keys; the types below are built from them, so the host uses them too.
+ */
+const RUN_MESSAGE_FIELDS = { isolateId: true, worker: true, input: true } as const;
+const GUEST_WORKER_FIELDS = {
+  compatibilityDate: true,
+  compatibilityFlags: true,
+  guestModule: true,
+  extraModules: true,
+  runtimeModules: true,
+  network: true,
+} as const satisfies Record<keyof GuestWorker, true>;
+const RUN_INPUT_FIELDS = {
+  egressToken: true,
+  fs: true,
+  env: true,
+  cwd: true,
+  stdin: true,
+  stdinMode: true,
+  argv: true,
+  outputBytes: true,
+  returnBytes: true,
+  hostCallBytes: true,
+  memoryMb: true,
+  pid: true,
+  token: true,
+} as const;
+/** Keys of the events a guest's isolate writes (the decoder joins the pieces into `r` and `fs`). */
+const GUEST_EVENT_FIELDS = {
+  s: "started: deliveries are accepted",
+  o: "stdout",
+  e: "stderr",
+  l: "a guest server listens on this port",
+  lc: "a guest server stopped listening on this port",
+  fs: "filesystem changes, in one event",
+  fp: "a piece of the filesystem changes",
+  fe: "the filesystem changes end",
+  rp: "a piece of the `__return` value's JSON",
+  rl: "the `__return` value's JSON was this many bytes, over its cap",
+  x: "exit code",
+} as const satisfies Record<Exclude<keyof GuestEvent, "r" | "rs"> | "rp" | "fp" | "fe", string>;
+
+export const RUN_MESSAGE_KEYS = Object.keys(RUN_MESSAGE_FIELDS) as (keyof typeof RUN_MESSAGE_FIELDS)[];
+export const GUEST_WORKER_KEYS = Object.keys(GUEST_WORKER_FIELDS) as (keyof GuestWorker)[];
+export const RUN_INPUT_KEYS = Object.keys(RUN_INPUT_FIELDS) as (keyof typeof RUN_INPUT_FIELDS)[];
+export const GUEST_EVENT_KEYS = Object.keys(GUEST_EVENT_FIELDS) as (keyof typeof GUEST_EVENT_FIELDS)[];
+
+type RunMessage = Record<keyof typeof RUN_MESSAGE_FIELDS, unknown>;
+type RunInput = Record<keyof typeof RUN_INPUT_FIELDS, unknown>;
+
+function runInputOf(fields: RunMessageFields, token: string): RunInput {
   const stdin =
     fields.stdin === undefined
       ? undefined

@@ -165,7 +165,7 @@ function insideHost(candidate: string, root: string): boolean {
  * Why `permissions.fs` denies `op` on `guestPath`, or `undefined` when it is allowed.
  * First matching rule wins; `*` matches any run of characters (in linear time: the path is
  * the guest's); a pattern prefixed with `read:` or `write:` applies to that kind of
- * operation only. (worker-templates/guest-fs.js applies the same rules in the guest.)
+ * operation only. (worker-templates/fs/guest-fs.js applies the same rules in the guest.)
  */
 export function fsPolicyDenial(policy: FsPolicy | undefined, op: "read" | "write", guestPath: string): string | undefined {
   if (policy === undefined || policy === "allow") return undefined;

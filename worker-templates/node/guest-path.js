@@ -1,18 +1,7 @@
-// `node:path` for guests: workerd's, except that relative paths resolve against the guest's
-// `process.cwd()` (workerd's resolve against "/"), and `matchesGlob` works (workerd's throws).
-import { sandboxBuiltins } from "./secure-exec-bridge.js";
-
-const real = process.getBuiltinModule("node:path");
-const posixReal = real.posix;
-
-function resolve(...paths) {
-  return posixReal.resolve(process.cwd(), ...paths);
-}
-
-function relative(from, to) {
-  if (typeof from !== "string" || typeof to !== "string") return posixReal.relative(from, to);
-  return posixReal.relative(resolve(from), resolve(to));
-}
+// `node:path` for ES-module packages (host/compile/node-modules.ts) and for fs.glob: the
+// prelude's (what guest code imports: relative paths resolve against the guest's
+// `process.cwd()`), with a `matchesGlob` that works (workerd's throws).
+const preludePath = process.getBuiltinModule("node:path");
 
 function escapeRegExp(text) {
   return text.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
@@ -84,7 +73,7 @@ function matchesGlob(path, pattern) {
     regExp = globToRegExp(pattern);
     globCache.set(pattern, regExp);
   }
-  return regExp.test(posixReal.normalize(path).replace(/\/$/, ""));
+  return regExp.test(preludePath.normalize(path).replace(/\/$/, ""));
 }
 
 function invalidString(name, value) {
@@ -93,11 +82,10 @@ function invalidString(name, value) {
   return error;
 }
 
-const pathModule = { ...posixReal, resolve, relative, matchesGlob, win32: real.win32 };
+const pathModule = { ...preludePath, matchesGlob };
 pathModule.posix = pathModule;
 
-export const { normalize, isAbsolute, join, toNamespacedPath, dirname, basename, extname, format, parse, sep, delimiter, win32 } = pathModule;
-export { resolve, relative, matchesGlob };
+export const { normalize, isAbsolute, join, toNamespacedPath, dirname, basename, extname, format, parse, sep, delimiter, win32, resolve, relative } = pathModule;
+export { matchesGlob };
 export const posix = pathModule;
-for (const name of ["path", "node:path", "path/posix", "node:path/posix"]) sandboxBuiltins.set(name, pathModule);
 export default pathModule;
