@@ -3,7 +3,7 @@
 // reports them and, if any resolve, a second pass rewrites them from the host's map.
 import { parentPort } from "node:worker_threads";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
-import { UnknownBuiltinError } from "./specifiers.js";
+import { PackageLoadError, UnknownBuiltinError } from "./specifiers.js";
 import { stripTypes } from "./typescript.js";
 import { UnsupportedSchemeError } from "./specifiers.js";
 
@@ -13,6 +13,8 @@ export interface CompileJob {
   language: "js" | "ts";
   /** Specifier → module name, from the host; absent on the first pass. */
   resolved?: Record<string, string>;
+  /** Packages only `import()` names that could not be loaded: specifier → the load error's message. */
+  unloadable?: Record<string, string>;
 }
 
 export type CompileReply =
@@ -32,6 +34,8 @@ parentPort?.on("message", (job: CompileJob) => {
       resolveBare: (specifier, how) => {
         specifiers.add(specifier);
         if (!how.dynamic) staticSpecifiers.add(specifier);
+        const unloadable = job.unloadable?.[specifier];
+        if (unloadable !== undefined) throw new PackageLoadError(specifier, new Error(unloadable));
         return job.resolved?.[specifier];
       },
     });

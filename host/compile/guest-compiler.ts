@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { builtHostModule } from "../package-files.js";
 import { compileGuestModule, GuestSyntaxError } from "./guest-module.js";
-import { ModuleNotFoundError, UnknownBuiltinError } from "./specifiers.js";
+import { ModuleNotFoundError, PackageLoadError, UnknownBuiltinError } from "./specifiers.js";
 import type { CompileJob, CompileReply } from "./guest-compiler-worker.js";
 import { stripTypes } from "./typescript.js";
 import { UnsupportedSchemeError } from "./specifiers.js";
@@ -219,6 +219,7 @@ export async function compileGuest(source: string, options: GuestCompileOptions)
   }
   const first = unwrap(await compileOnThread({ source, language: options.language }, options.queue, options.signal));
   const resolved: Record<string, string> = {};
+  const unloadable: Record<string, string> = {};
   for (const specifier of first.specifiers) {
     let target: string | undefined;
     try {
@@ -226,9 +227,11 @@ export async function compileGuest(source: string, options: GuestCompileOptions)
     } catch (error) {
       // Only `import()` names it: the guest's import() rejects, where it can be caught.
       if (!(error instanceof ModuleNotFoundError) || !first.dynamicOnly.includes(specifier)) throw error;
+      if (error instanceof PackageLoadError) unloadable[specifier] = error.message;
     }
     if (target !== undefined) resolved[specifier] = target;
   }
-  if (Object.keys(resolved).length === 0) return first.guestModule;
-  return unwrap(await compileOnThread({ source, language: options.language, resolved }, options.queue, options.signal)).guestModule;
+  if (Object.keys(resolved).length === 0 && Object.keys(unloadable).length === 0) return first.guestModule;
+  const job = { source, language: options.language, resolved, unloadable };
+  return unwrap(await compileOnThread(job, options.queue, options.signal)).guestModule;
 }

@@ -184,6 +184,20 @@ export class PackageBundles {
    * package that is not there, PackageBundleError when bundling fails, or the signal's reason.
    */
   async load(specifiers: string[], importer: string, signal?: AbortSignal): Promise<Map<string, PackageBundle>> {
+    const result = new Map<string, PackageBundle>();
+    for (const [specifier, loaded] of await this.settle(specifiers, importer, signal)) {
+      if (loaded instanceof Error) throw loaded;
+      result.set(specifier, loaded);
+    }
+    return result;
+  }
+
+  /**
+   * As `load`, but each specifier's failure (ModuleNotFoundError, PackageBundleError) is its
+   * own entry instead of failing the rest; only the signal's reason and queue errors throw.
+   */
+  async settle(specifiers: string[], importer: string, signal?: AbortSignal): Promise<Map<string, PackageBundle | Error>> {
+    const result = new Map<string, PackageBundle | Error>();
     const entryOf = new Map<string, ResolvedFile>();
     const unknown: string[] = [];
     for (const specifier of new Set(specifiers)) {
@@ -196,15 +210,22 @@ export class PackageBundles {
       if (!("resolved" in reply)) throw new PackageBundleError("secure-exec: the package bundler answered out of turn");
       for (const [index, specifier] of unknown.entries()) {
         const entry = reply.resolved[index];
-        if (!entry) throw new ModuleNotFoundError(specifier, importer);
+        if (!entry) {
+          result.set(specifier, new ModuleNotFoundError(specifier, importer));
+          continue;
+        }
         entryOf.set(specifier, entry);
         this.entries.set(specifier, entry);
         if (this.entries.size > MAX_CACHED_SPECIFIERS) this.entries.delete(this.entries.keys().next().value!);
       }
     }
-    const result = new Map<string, PackageBundle>();
     for (const [specifier, entry] of entryOf) {
-      result.set(specifier, await untilAborted(this.bundleOf(entry), signal));
+      try {
+        result.set(specifier, await untilAborted(this.bundleOf(entry), signal));
+      } catch (error) {
+        if (!(error instanceof PackageBundleError)) throw error;
+        result.set(specifier, error);
+      }
     }
     return result;
   }

@@ -5,7 +5,7 @@ import { compileGuest } from "./guest-compiler.js";
 import { GUEST_MODULE_NAME } from "./guest-module.js";
 import { NodeModulesBundler, type BundledModule, type PackageBundle } from "./node-modules.js";
 import { PackageBundleError, PackageBundles } from "./package-bundles.js";
-import { isBareSpecifier, ModuleNotFoundError } from "./specifiers.js";
+import { isBareSpecifier, ModuleNotFoundError, PackageLoadError } from "./specifiers.js";
 
 /** Compiled guests that import no package, by language and source (repeated code skips the parse). */
 const COMPILED_ENTRIES = 64;
@@ -52,11 +52,15 @@ export class GuestPackages {
     let importsPackages = false;
     const bundles = new Map<string, PackageBundle>();
     const missing = new Set<string>();
+    /** Packages that could not be loaded: the guest's `import()` of one rejects with it. */
+    const failures = new Map<string, Error>();
     const resolveBare = (specifier: string): string | undefined => {
       if (!isBareSpecifier(specifier)) return undefined;
       importsPackages = true;
       const packages = this.packageBundles();
       if (!packages) throw new ModuleNotFoundError(specifier, importer);
+      const failure = failures.get(specifier);
+      if (failure) throw failure instanceof ModuleNotFoundError ? failure : new PackageLoadError(specifier, failure);
       const bundle = bundles.get(specifier) ?? packages.cached(specifier);
       if (!bundle) {
         missing.add(specifier);
@@ -68,8 +72,12 @@ export class GuestPackages {
     const compile = () => compileGuest(code, { language, resolveBare, queue: this.queue, signal });
     let guestModule = await compile();
     if (missing.size > 0) {
-      const loaded = await this.packageBundles()!.load([...missing], importer, signal);
-      for (const [specifier, bundle] of loaded) bundles.set(specifier, bundle);
+      // A failure fails the run only where a static import needs it (the second compile throws it).
+      const loaded = await this.packageBundles()!.settle([...missing], importer, signal);
+      for (const [specifier, bundle] of loaded) {
+        if (bundle instanceof Error) failures.set(specifier, bundle);
+        else bundles.set(specifier, bundle);
+      }
       missing.clear();
       guestModule = await compile();
       if (missing.size > 0) throw new PackageBundleError(`secure-exec: package "${[...missing][0]}" was bundled but not resolved; try again`);
