@@ -281,13 +281,16 @@ export class VirtualFs {
     // Ancestors sort before their descendants, so each subtree is looked up once, in a sorted
     // index of the entries (removing thousands of directories one by one was quadratic).
     let sortedKeys: string[] | undefined;
+    // Removals only take entries away, so a parent's host path and listing read once stay
+    // right (what is listed may be gone by then; nothing unlisted can appear).
+    const realParents = new Map<string, HostDirectory | undefined>();
     for (const raw of list(changes.deletes).sort()) {
       const guestPath = valid(raw);
       if (!guestPath || this.holdsMountPoint(guestPath)) continue;
       try {
         const located = this.mountOf(guestPath);
         if (located) {
-          if (!located.mount.readOnly) this.removeFromMount(located.mount, located.relative);
+          if (!located.mount.readOnly) this.removeFromMount(located.mount, located.relative, realParents);
         } else {
           if (this.entries.get(guestPath)?.kind === "dir") sortedKeys ??= [...this.entries.keys()].sort();
           this.removeEntry(guestPath, sortedKeys);
@@ -759,14 +762,18 @@ export class VirtualFs {
     mount.usage = { bytes: mount.usage.bytes, files: mount.usage.files + 1 };
   }
 
-  private removeFromMount(mount: Mount, relative: string): void {
+  private removeFromMount(mount: Mount, relative: string, realParents: Map<string, HostDirectory | undefined>): void {
     if (relative === "") return;
     const guestPath = `${mount.guestPath === ROOT ? "" : mount.guestPath}/${relative}`;
     const candidate = path.join(mount.root, relative);
-    const parent = realpathSync(path.dirname(candidate));
-    if (!insideHost(parent, mount.root)) return;
-    const target = path.join(parent, path.basename(candidate));
-    const info = lstatSync(target);
+    const hostParent = path.dirname(candidate);
+    if (!realParents.has(hostParent)) realParents.set(hostParent, readHostDirectory(hostParent));
+    const parent = realParents.get(hostParent);
+    // Forged lists name paths that do not exist: those cost a lookup, not a syscall.
+    if (parent === undefined || !parent.names.has(path.basename(candidate)) || !insideHost(parent.real, mount.root)) return;
+    const target = path.join(parent.real, path.basename(candidate));
+    const info = lstatSync(target, { throwIfNoEntry: false });
+    if (!info) return;
     // A link that leads out of the mount does not exist for the guest: leave it alone.
     if (info.isSymbolicLink() && !insideHost(realpathSync(target), mount.root)) return;
     // What goes (links are removed, never followed), and whether the policy protects any of it.
@@ -811,4 +818,18 @@ function requireGuestPath(guestPath: string, syscall: string): string {
     throw new TypeError(`secure-exec: ${syscall} needs an absolute guest path, got ${JSON.stringify(guestPath)}`);
   }
   return normalized;
+}
+
+interface HostDirectory {
+  real: string;
+  names: Set<string>;
+}
+
+function readHostDirectory(hostPath: string): HostDirectory | undefined {
+  try {
+    const real = realpathSync(hostPath);
+    return { real, names: new Set(readdirSync(real)) };
+  } catch {
+    return undefined;
+  }
 }
