@@ -313,7 +313,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     try {
       const response = await Promise.race([
         preloaded
-          ? startPreloaded(sandbox, preloaded, buildStartMessage(messageFieldsOf(request), attemptToken, isolateId))
+          ? startPreloaded(sandbox, preloaded, buildStartMessage(messageFieldsOf(request), attemptToken, isolateId), controller.signal)
           : sandbox.dispatcher.request({
               path: "/run",
               method: "POST",
@@ -539,9 +539,10 @@ export function guardedListener(listener: OutputListener | undefined, name: stri
 }
 
 /** A preloaded isolate's stream is already open: its run starts when it gets its input. */
-async function startPreloaded(sandbox: SandboxProcess, preloaded: PreloadedIsolate, start: string): Promise<SandboxResponse> {
+async function startPreloaded(sandbox: SandboxProcess, preloaded: PreloadedIsolate, start: string, signal: AbortSignal): Promise<SandboxResponse> {
   const response = await preloaded.response;
-  const reply = await sandbox.dispatcher.request({ path: "/deliver", method: "POST", body: start });
+  // Aborted when the process stops answering before the guest starts: the run moves on.
+  const reply = await sandbox.dispatcher.request({ path: "/deliver", method: "POST", body: start, signal });
   const answer = (await readGuestReply(reply.body, 4096).catch(() => undefined)) as { ok?: boolean } | undefined;
   if (answer?.ok !== true) {
     preloaded.abort.abort();

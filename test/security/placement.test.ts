@@ -1,5 +1,6 @@
 // Runs placed on a process that a runaway then holds do not wait for the runaway's deadline:
-// those that have not started move to a responsive process at once, and run exactly once.
+// those that have not started (preloaded isolates included) move to a responsive process at
+// once, and run exactly once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeRuntime } from "../../runtime/index.js";
 import { createRuntime, expectServing, sleep } from "./helpers.js";
@@ -43,8 +44,7 @@ describe("placement while a runaway holds a process", () => {
     await expectServing(rt);
   });
 
-  // KNOWN GAP: regressed with the preloaded-isolate protocol (open /run requests); runs placed after a late-spinning runaway wait for its timeout.
-  it.skip("so do runs that arrive after a runaway that started spinning after an await", async () => {
+  it("so do runs that arrive after a runaway that started spinning after an await", async () => {
     let runawayEnded = false;
     const runaway = rt.exec("await new Promise((r) => setTimeout(r, 10)); for (;;) {}", { timeout: RUNAWAY_TIMEOUT_MS }).then((result) => {
       runawayEnded = true;
@@ -55,6 +55,27 @@ describe("placement while a runaway holds a process", () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => rt.run(`__return(${i})`, { timeout: 30_000 })));
     expect(results.map((result) => result.value)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(runawayEnded).toBe(false);
+    expect((await runaway).exitCode).toBe(137);
+  });
+
+  it("and runs of hot code, which start preloaded isolates, move off the stuck process too", async () => {
+    const hot = `__return("hot")`;
+    // Code run again and again gets isolates loaded ahead on two processes.
+    for (let i = 0; i < 5; i++) {
+      expect((await rt.run(hot)).value).toBe("hot");
+      await sleep(100);
+    }
+    const hitsBefore = rt.stats().preloadedRuns;
+    let runawayEnded = false;
+    const runaway = rt.exec("await new Promise((r) => setTimeout(r, 10)); for (;;) {}", { timeout: RUNAWAY_TIMEOUT_MS }).then((result) => {
+      runawayEnded = true;
+      return result;
+    });
+    await sleep(250);
+    const results = await Promise.all(Array.from({ length: 8 }, () => rt.run(hot, { timeout: 30_000 })));
+    expect(results.map((result) => result.value)).toEqual(Array.from({ length: 8 }, () => "hot"));
+    expect(runawayEnded).toBe(false);
+    expect(rt.stats().preloadedRuns).toBeGreaterThan(hitsBefore);
     expect((await runaway).exitCode).toBe(137);
   });
 
