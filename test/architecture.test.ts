@@ -39,7 +39,43 @@ function importsOf(file: string, withTypes: boolean): string[] {
 const graph = new Map(files.map((file) => [file, importsOf(file, false)]));
 const graphWithTypes = new Map(files.map((file) => [file, importsOf(file, true)]));
 
+const PACKAGE_IMPORT = /(?:^|\n)\s*(?:import|export)\s(?!type\s)[^;]*?from\s*["']((?:@[^/"']+\/)?[^./"'][^/"']*)[^"']*["']/g;
+
+/** Packages (not node: builtins) that importing `entry` loads, with a module that imports each. */
+function packagesLoadedBy(entry: string): Map<string, string> {
+  const loaded = new Map<string, string>();
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const match of readFileSync(join(root, file), "utf8").matchAll(PACKAGE_IMPORT)) {
+      if (!match[1]!.startsWith("node:") && !loaded.has(match[1]!)) loaded.set(match[1]!, file);
+    }
+    // Only static imports load with the entry; dynamic ones wait until used.
+    for (const target of STATIC_TARGETS.get(file) ?? []) if (known.has(target)) visit(target);
+  };
+  visit(entry);
+  return loaded;
+}
+
+const STATIC_TARGETS = new Map(
+  files.map((file) => {
+    const source = readFileSync(join(root, file), "utf8");
+    const targets = [...source.matchAll(STATIC_IMPORT)]
+      .filter((match) => match[2] === undefined)
+      .map((match) => relative(root, resolve(root, dirname(file), match[3]!)))
+      .map((target) => (known.has(target) ? target : target.replace(/\.js$/, ".ts")));
+    return [file, new Set(targets)];
+  }),
+);
+
 describe("layout", () => {
+  it("loads no library with the SDK's entry that a first run does not need", () => {
+    // Schemas, the HTTP stack, metrics, TypeScript stripping and Miniflare load when used:
+    // each costs a fresh host tens of milliseconds or more (zod alone ~170 ms of module loading).
+    expect(Object.fromEntries(packagesLoadedBy("runtime/index.ts"))).toEqual({});
+  });
+
   it("has no import cycle at run time", () => {
     const state = new Map<string, "visiting" | "done">();
     const cycles: string[] = [];

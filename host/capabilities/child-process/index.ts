@@ -1,7 +1,7 @@
 // Guest `node:child_process` as a run capability: `child-*` messages start and steer child
 // guests of the same runtime, under the childProcess permission.
 import type { PermissionPolicy } from "../../api/options.js";
-import { isPermitted } from "../../api/options.js";
+import { isPermitted } from "../../api/options-core.js";
 import type { RunCapability, RunContribution, RunSetup } from "../capability.js";
 import type { ToolsCapability } from "../tools/index.js";
 import { GuestChildProcesses, type ChildGuestStarter, type ScriptSource } from "./child-processes.js";

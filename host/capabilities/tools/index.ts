@@ -1,7 +1,7 @@
 // Tools as a run capability: the guest's `callHostTool` messages reach the gateway with the
 // run's scope (its counters, its end, the tool permission).
 import type { PermissionPolicy } from "../../api/options.js";
-import { isPermitted } from "../../api/options.js";
+import { isPermitted } from "../../api/options-core.js";
 import type { LiveRun, RunCapability, RunContribution, RunFamily, RunSetup } from "../capability.js";
 import type { ToolCallScope, ToolGateway } from "./tool-gateway.js";
 
