@@ -83,6 +83,12 @@ describe("workerd configuration cache", () => {
     expect(first.stdout).toBe("42\n");
     expect(first.phases).toContain("workerd-config-built");
     expect(entries(cacheDir)).toHaveLength(1);
+    // Only what the direct socket reaches is kept: Miniflare's entry socket and its router
+    // worker (compiled at every start) are left out.
+    const entry = readFileSync(join(cacheDir, entries(cacheDir)[0]!));
+    const header = JSON.parse(entry.subarray(0, entry.indexOf(10)).toString()) as { plan: { args: string[] } };
+    expect(header.plan.args.filter((arg) => arg.startsWith("--socket-addr="))).toEqual([]);
+    expect(entry.includes("/workers/core/entry.worker.js")).toBe(false);
 
     const second = await freshHost(cacheDir);
     expect(second.stdout).toBe("42\n");
