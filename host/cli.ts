@@ -77,7 +77,9 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   // workerd boots on another core while the sources are read.
   process.env.SECURE_EXEC_SPARE_PROCESSES ??= "0";
   process.env.SECURE_EXEC_WARMUP ??= "0";
-  const creating = import("../runtime/index.js").then(({ NodeRuntime }) => NodeRuntime.create({ limits: { processes: 1 } }));
+  // Options built from flags commander has checked: the option schemas are not loaded.
+  const sdk = import("../runtime/node-runtime.js");
+  const creating = sdk.then(({ NodeRuntime, checkedRuntimeOptions }) => NodeRuntime.create(checkedRuntimeOptions({ processes: 1 })));
   creating.catch(() => {});
   let code: string;
   let stdin: string | undefined;
@@ -107,7 +109,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
     writes = writes.then(() => writeAsync(stream, copy));
   };
   try {
-    const options: ExecOptions = { env: flags.env, signal: interrupted.signal };
+    const options: ExecOptions = (await sdk).checkedExecOptions({ env: flags.env, signal: interrupted.signal });
     if (flags.timeout !== undefined) options.timeout = flags.timeout;
     if (stdin !== undefined) options.stdin = stdin;
     if (flags.cwd !== undefined) options.cwd = flags.cwd;

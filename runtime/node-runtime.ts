@@ -12,6 +12,7 @@ import type {
   ResidentRunner,
   ResidentRunnerOptions,
   RunResult,
+  RuntimeLimits,
   ToolDefinitions,
 } from "../host/api/types.js";
 import type * as OptionSchemas from "../host/api/options.js";
@@ -50,8 +51,30 @@ function loadOptionSchemas(): Promise<typeof OptionSchemas> {
   return optionSchemas;
 }
 
-async function parseCallOptions(options: unknown, where: string): Promise<z.infer<typeof OptionSchemas.execOptionsSchema>> {
+/**
+ * Options built by this package's own applications from input they have already checked (the
+ * CLI's flags): taken as parsed, so a one-shot host does not load the schemas (~90 ms of
+ * module loading). Not exported from the SDK's entry.
+ */
+const checkedOptions = new WeakSet<object>();
+
+/** Call options of an internal caller, already checked; see `checkedOptions`. */
+export function checkedExecOptions(options: ExecOptions): ExecOptions {
+  checkedOptions.add(options);
+  return options;
+}
+
+/** The default runtime options with `limits` changed, already checked; see `checkedOptions`. */
+export function checkedRuntimeOptions(limits: Partial<RuntimeLimits>): NodeRuntimeOptions {
+  const { env, cwd, tenant, language, limits: defaults } = defaultRuntimeOptions();
+  const options: NodeRuntimeOptions = { env, cwd, tenant, language, limits: { ...defaults, ...limits } };
+  checkedOptions.add(options);
+  return options;
+}
+
+async function parseCallOptions(options: unknown, where: string): Promise<ExecOptions> {
   if (isEmptyOptions(options)) return {};
+  if (checkedOptions.has(options as object)) return options as ExecOptions;
   const schemas = await loadOptionSchemas();
   return schemas.parseOptions(schemas.execOptionsSchema, options, where);
 }
@@ -152,6 +175,8 @@ export class NodeRuntime {
     try {
       if (isEmptyOptions(options)) {
         parsed = defaultRuntimeOptions();
+      } else if (checkedOptions.has(options)) {
+        parsed = options as ParsedRuntimeOptions;
       } else {
         const schemas = await loadOptionSchemas();
         parsed = schemas.parseOptions(schemas.runtimeOptionsSchema, options, "NodeRuntime.create option");

@@ -27,9 +27,9 @@ interface Ran {
   stderr: string;
 }
 
-function runCli(args: string[], input?: string): Promise<Ran> {
+function runCli(args: string[], input?: string, nodeArgs: string[] = []): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, cli, ...args], {
       env: { ...process.env, SECURE_EXEC_SPARE_PROCESSES: "0", SECURE_EXEC_TOKENS: "" },
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -61,6 +61,16 @@ describe("secure-exec run", () => {
     );
     const ran = await runCli(["run", file, "--env", "WHO=world", "-e", "EXTRA=1", "--stdin", "piped text"]);
     expect(ran).toEqual({ code: 0, stdout: "hello world on linux: piped text\n", stderr: "to stderr\n" });
+  });
+
+  it("loads no option schemas for a one-shot run (its flags are checked already)", async () => {
+    const file = script("one-shot.mjs", "console.log(1);\n");
+    const hook = `data:text/javascript,${encodeURIComponent(
+      `export async function resolve(specifier, context, next) { if (/zod/.test(specifier)) process.stderr.write("SCHEMA-IMPORT " + specifier + "\\n"); return next(specifier, context); }`,
+    )}`;
+    const register = `data:text/javascript,${encodeURIComponent(`import { register } from "node:module"; register(${JSON.stringify(hook)});`)}`;
+    const ran = await runCli(["run", file, "--env", "A=1", "--timeout", "5000"], undefined, ["--import", register]);
+    expect(ran).toEqual({ code: 0, stdout: "1\n", stderr: "" });
   });
 
   it("runs code from standard input with -", async () => {
