@@ -54,7 +54,7 @@ export interface BuiltConfig {
 export type ConfigSource = "memory" | "disk" | "built";
 
 /** Bumped whenever the entry layout or the plan changes meaning. */
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 /** Entries kept in the directory (other versions, other options); the oldest go first. */
 const MAX_ENTRIES = 16;
 

@@ -114,6 +114,17 @@ describe("cross-run leakage", () => {
     expect(checked.value).toEqual({ ...CLEAN, env: { BASE: null, ADDED: null, CALL: null } });
   });
 
+  it("the Cache API holds nothing from one run for the next (guests have none)", async () => {
+    const put = await rt.run(
+      `try { await caches.default.put("https://cache.test/", new Response("left behind")); __return("stored"); } catch (error) { __return(error.message); }`,
+    );
+    expect(put.value).toBe("No Cache was configured");
+    const match = await rt.run(
+      `try { const found = await caches.default.match("https://cache.test/"); __return(found ? await found.text() : null); } catch (error) { __return(error.message); }`,
+    );
+    expect(match.value).toBe("No Cache was configured");
+  });
+
   it("files written by one runtime's guest are not visible to another runtime", async () => {
     const wrote = await rt.exec('import fs from "node:fs"; fs.writeFileSync("/workspace/tenant-secret.txt", "s3cret"); console.log(fs.readFileSync("/workspace/tenant-secret.txt", "utf8"))');
     expect(wrote.stdout).toBe("s3cret\n");
