@@ -162,8 +162,8 @@ export class NodeRuntime {
     const started = performance.now();
     // The first process starts while the options are checked: starting workerd is most of
     // the wait, and the checks load their schemas meanwhile. Bad options drop the process.
-    const releaseSpares = retainSpares();
     const firstProcess = takeProcess();
+    const releaseSpares = retainSpares();
     firstProcess.catch(() => {});
     const dropFirstProcess = (): void => {
       releaseSpares();

@@ -74,8 +74,13 @@ export class SandboxProcess {
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
 
-  /** `defaultMemoryCapMb` is applied while the process boots, so most handoffs need no prlimit. */
-  static async launch(defaultMemoryCapMb?: number): Promise<SandboxProcess> {
+  /**
+   * `defaultMemoryCapMb` is applied while the process boots, so most handoffs need no prlimit.
+   * `warmUp`: a process started ahead of demand pays its first isolate's one-off costs with a
+   * throwaway run; one a run waits for does not (that run pays about as much, so a throwaway
+   * run first would only add its own ~70 ms).
+   */
+  static async launch(defaultMemoryCapMb?: number, { warmUp = true }: { warmUp?: boolean } = {}): Promise<SandboxProcess> {
     const started = performance.now();
     const launching = launchWorkerd(await hostEndpointAddress());
     launching.catch(() => {});
@@ -85,11 +90,9 @@ export class SandboxProcess {
     warmupModule ??= compileGuestModule(WARMUP_SOURCE);
     const sandbox = new SandboxProcess(await launching);
     const launched = performance.now();
-    // A one-shot host (the CLI's `run`, SECURE_EXEC_WARMUP=0) skips it: its only run pays
-    // the first-isolate cost either way, and a throwaway isolate first would only add one.
-    const warmUp = process.env.SECURE_EXEC_WARMUP !== "0";
+    // SECURE_EXEC_WARMUP=0 turns it off for every process (the CLI's one-shot `run`).
     await Promise.all([
-      warmUp ? sandbox.warmGuestPath(warmupModule) : undefined,
+      warmUp && process.env.SECURE_EXEC_WARMUP !== "0" ? sandbox.warmGuestPath(warmupModule) : undefined,
       defaultMemoryCapMb === undefined ? undefined : sandbox.applyMemoryLimit(defaultMemoryCapMb),
     ]);
     sandbox.bootTimings = [

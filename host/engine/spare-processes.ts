@@ -46,7 +46,8 @@ export async function takeProcess(): Promise<SandboxProcess> {
     refillSoon();
     if (candidate && candidate.state === "ready") return candidate;
   }
-  const launched = SandboxProcess.launch(DEFAULT_MEMORY_CAP_MB);
+  // No spare ready: a run waits for this one, so it skips the warm-up run.
+  const launched = SandboxProcess.launch(DEFAULT_MEMORY_CAP_MB, { warmUp: false });
   refillSoon();
   return launched;
 }
@@ -54,7 +55,8 @@ export async function takeProcess(): Promise<SandboxProcess> {
 /** Spares are kept only while some runtime is alive, so an idle host holds no processes. */
 export function retainSpares(): () => void {
   activeUsers += 1;
-  refill();
+  // Not at once: the first runs of the runtime being created come first.
+  refillSoon();
   let released = false;
   return () => {
     if (released) return;
