@@ -70,7 +70,7 @@ describe("network permission", () => {
         const posted = await fetch("http://127.0.0.1:${port}/post", { method: "POST", body: "payload" });
         const denied = [];
         for (const url of ["http://127.0.0.1:${port + 1}/", "http://169.254.169.254/latest/meta-data", "http://example.invalid/"]) {
-          try { await fetch(url); denied.push("reached " + url) } catch (e) { denied.push(e.code + " " + e.message) }
+          try { await fetch(url); denied.push("reached " + url) } catch (e) { denied.push(e.code + " " + e.message + ": " + e.cause.message) }
         }
         __return({ status: ok.status, header: ok.headers.get("x-upstream"), body: await ok.text(), posted: await posted.text(), denied });
       `);

@@ -572,7 +572,7 @@ function makeWritable(channel) {
   };
   Object.defineProperty(stream, "__secureExecWrite", { value: stream.write });
   stdio[channel] = stream;
-  stream.isTTY = false;
+  // stdout/stderr are pipes: Node leaves isTTY unset (undefined) on non-TTY streams.
   stream.fd = channel === "o" ? 1 : 2;
   stream._type = "pipe";
   // Node never closes stdout/stderr on end().
@@ -597,7 +597,6 @@ function makeStdin() {
       if (!run.stdinEnded) run.stdinWanted = true;
     },
   });
-  stdin.isTTY = false;
   stdin.fd = 0;
   stdin.setRawMode = () => stdin;
   if (run) {
@@ -730,7 +729,8 @@ function emitWarning(warning, type, code, ctor) {
     if (typeof warning.detail === "string") text += `${warning.detail}\n`;
     if (firstWarning) {
       firstWarning = false;
-      text += `(Use \`node --trace-warnings ...\` to show where the warning was created)\n`;
+      const flag = warning.name === "DeprecationWarning" ? "--trace-deprecation" : "--trace-warnings";
+      text += `(Use \`node ${flag} ...\` to show where the warning was created)\n`;
     }
     activeRun?.writeChannel("e", text);
   });
@@ -953,6 +953,7 @@ const SANDBOX_MODULE_FILES = {
   http: "./secure-exec-http.js",
   https: "./secure-exec-https.js",
   util: "./secure-exec-util.js",
+  sys: "./secure-exec-sys.js",
   zlib: "./secure-exec-zlib.js",
   test: "./secure-exec-test.js",
   dgram: "./secure-exec-dgram.js",
@@ -999,7 +1000,9 @@ async function guestImport(specifier, options) {
   if (SANDBOX_MODULE_FILES[bare]) {
     if (name.startsWith("node:") || nativeIsBuiltin(bare)) {
       try {
-        return await import(SANDBOX_MODULE_FILES[bare]);
+        const namespace = await import(SANDBOX_MODULE_FILES[bare]);
+        afterLoad();
+        return namespace;
       } catch {
         // Not shipped to this isolate: the guest never named it where the host could see.
       }
@@ -1018,6 +1021,11 @@ async function guestImport(specifier, options) {
   const mainPath = activeRun?.mainPath ?? "/workspace/guest.js";
   if (name.startsWith(".") || name.startsWith("/") || name.startsWith("file:")) return importFile(name, options, mainPath);
   throw moduleNotFound(name, mainPath);
+}
+
+/** Runs what sandbox modules asked to do once loaded (runBridge.afterLoad). */
+function afterLoad() {
+  for (const task of runBridge.afterLoad.splice(0)) task();
 }
 
 /** `import("./data.json", { with: { type: "json" } })` reads the virtual filesystem. */
@@ -1301,6 +1309,18 @@ function Console(options, stderrArgument, ignoreErrors) {
   Object.assign(this, makeConsole((channel, text) => (channel === "o" ? stdout : stderr).write(text)));
 }
 
+/**
+ * A refused fetch rejects as Node's does, `TypeError: fetch failed`, with the refusal (what
+ * denied it, `EACCES`) as its `cause`; `code` is on the error too, for code that reads it.
+ */
+function fetchFailed(reason) {
+  const cause = new NativeError(reason);
+  cause.code = "EACCES";
+  const error = new NativeTypeError("fetch failed", { cause });
+  error.code = "EACCES";
+  return error;
+}
+
 /** Frames of the sandbox's own prelude say nothing about the guest's code. */
 function cleanStack(text) {
   return text
@@ -1319,6 +1339,8 @@ function installGlobals() {
   globalThis.clearInterval = clearTimeout;
   globalThis.clearImmediate = clearImmediate;
   Object.defineProperty(globalThis, "process", { value: guestProcess, configurable: true, writable: true, enumerable: false });
+  // Node has no `self` (browser detection in packages reads it).
+  delete globalThis.self;
 }
 installGlobals();
 
@@ -1710,17 +1732,20 @@ class GuestRun {
     globalThis.fetch = async function (input, init) {
       const release = run.hold();
       try {
-        if (!egressToken) return await nativeFetch.call(this, input, init);
+        if (!egressToken) {
+          try {
+            return await nativeFetch.call(this, input, init);
+          } catch (error) {
+            if (!/not permitted to access the internet/.test(String(error?.message))) throw error;
+            throw fetchFailed("secure-exec: this runtime has no network permission (permissions.network)");
+          }
+        }
         // The host's egress proxy knows the run (and its network policy) by this header.
         const request = new NativeRequest(input, init);
         const headers = new NativeHeaders(request.headers);
         headers.set("x-secure-exec-egress", egressToken);
         const response = await nativeFetch.call(this, new NativeRequest(request, { headers }));
-        if (response.headers.get("x-secure-exec-denied")) {
-          const error = new NativeTypeError(`fetch failed: ${(await response.text()).trim()}`);
-          error.code = "EACCES";
-          throw error;
-        }
+        if (response.headers.get("x-secure-exec-denied")) throw fetchFailed((await response.text()).trim());
         return response;
       } finally {
         release();
@@ -1813,13 +1838,14 @@ class GuestRun {
     this.mainState = "running";
     const meta = makeImportMeta(this.mainPath);
     import("./guest.js")
-      .then(({ default: guestMain, __secureExecExports: guestExports }) =>
-        guestMain(guestImport, meta, providedNamespace).then(() => {
+      .then(({ default: guestMain, __secureExecExports: guestExports }) => {
+        afterLoad();
+        return guestMain(guestImport, meta, providedNamespace).then(() => {
           this.mainState = "settled";
           this.serveDefaultExport(guestExports);
           this.checkIdle();
-        }),
-      )
+        });
+      })
       .catch((error) => {
         this.mainState = "settled";
         this.fail(error);

@@ -43,6 +43,8 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs/promises": "./secure-exec-fs-promises.js",
   util: "./secure-exec-util.js",
   "node:util": "./secure-exec-util.js",
+  sys: "./secure-exec-sys.js",
+  "node:sys": "./secure-exec-sys.js",
   zlib: "./secure-exec-zlib.js",
   "node:zlib": "./secure-exec-zlib.js",
   "node:test": "./secure-exec-test.js",
@@ -83,6 +85,7 @@ export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
   "secure-exec-fs.js": [...FS_PARTS, "secure-exec-path.js"],
   "secure-exec-fs-promises.js": ["secure-exec-fs.js", ...FS_PARTS, "secure-exec-path.js"],
   "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
+  "secure-exec-sys.js": ["secure-exec-util.js"],
   "secure-exec-https.js": ["secure-exec-http.js"],
   "secure-exec-dns-promises.js": ["secure-exec-dns.js"],
   "secure-exec-test.js": ["secure-exec-unsupported.js"],
@@ -298,7 +301,9 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   // `process.getBuiltinModule("fs")`, `createRequire` and a computed `import()` must find the
   // sandbox's modules: load them up front. `process.chdir` checks the path in the filesystem.
   if (source.includes("getBuiltinModule") || source.includes("createRequire") || computedImport) {
-    hoisted.push(...[...new Set(Object.values(SHIMMED_SPECIFIERS))].map((module) => `import ${JSON.stringify(module)};`));
+    // Not node:sys: loading it is what warns (DEP0025); its builtin is util's.
+    const upFront = new Set(Object.values(SHIMMED_SPECIFIERS).filter((module) => module !== SHIMMED_SPECIFIERS.sys));
+    hoisted.push(...[...upFront].map((module) => `import ${JSON.stringify(module)};`));
   } else if (source.includes("chdir") || fileImport) {
     hoisted.push(`import ${JSON.stringify(SHIMMED_SPECIFIERS.fs)};`);
   }

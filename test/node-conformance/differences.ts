@@ -107,11 +107,7 @@ export const DESIGNED_DIFFERENCES: Record<string, DesignedDifference> = {
 export const KNOWN_GAPS: Record<string, string> = {
   "path: matchesGlob": "the prelude's path has no matchesGlob yet",
   "child_process: exec with quoted arguments": "stdout differs",
-  "http: refused fetch rejects": "stdout differs",
-  "language: globalThis properties": "stdout differs",
-  "other: tty isatty": "stdout differs",
   "other: sqlite": "stderr output vs empty (no ExperimentalWarning)",
-  "other: sys alias of util": "stderr output vs empty",
   "url: invalid URL code": "stdout differs",
   "url: inspect URL": "stdout differs",
   "v8: getHeapStatistics": "stdout differs",
