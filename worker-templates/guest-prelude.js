@@ -875,6 +875,15 @@ function nodeModuleModule() {
   return merged;
 }
 
+/** node:url with the guest's URL (Node's errors). */
+function nodeUrlModule() {
+  const native = builtin("node:url");
+  const merged = {};
+  for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
+  merged.URL = GuestURL;
+  return merged;
+}
+
 /** node:path with `resolve` (and what uses it) relative to the guest's `process.cwd()`. */
 function pathModule() {
   const native = builtin("node:path");
@@ -893,6 +902,7 @@ function pathModule() {
 }
 
 let pathCache;
+let urlModule;
 
 /** Builtins whose sandbox version lives in this prelude, by bare name. */
 function providedModule(name) {
@@ -912,6 +922,8 @@ function providedModule(name) {
       return (osCache ??= osModule());
     case "module":
       return (moduleModule ??= nodeModuleModule());
+    case "url":
+      return (urlModule ??= nodeUrlModule());
     default:
       return undefined;
   }
@@ -1329,7 +1341,74 @@ function cleanStack(text) {
     .join("\n");
 }
 
+// ───────────────────────────── URL ─────────────────────────────
+
+/** Node's URL error: `TypeError: Invalid URL` with `code`, `input` (and `base`). */
+function invalidUrl(args) {
+  const error = new NativeTypeError("Invalid URL");
+  error.code = "ERR_INVALID_URL";
+  error.input = String(args[0]);
+  if (args.length > 1 && args[1] !== undefined) error.base = String(args[1]);
+  return error;
+}
+
+/** workerd's URL, throwing Node's error for what does not parse (instanceof and statics are its own). */
+const GuestURL = new Proxy(NativeURL, {
+  construct: function construct(target, args, newTarget) {
+    try {
+      return Reflect.construct(target, args, newTarget === GuestURL ? target : newTarget);
+    } catch (error) {
+      if (!(error instanceof NativeTypeError)) throw error;
+      const invalid = invalidUrl(args);
+      // The stack starts at the guest's `new URL`.
+      NativeError.captureStackTrace(invalid, construct);
+      throw invalid;
+    }
+  },
+});
+
+const inspectCustom = Symbol.for("nodejs.util.inspect.custom");
+
+/**
+ * URLs and their search params inspect as in Node (workerd lists other fields, in another
+ * order). workerd's inspect formats its API objects by their prototype's kResourceTypeInspect
+ * symbol ahead of any custom inspect: that symbol goes from these two.
+ */
+function installUrlInspection() {
+  for (const prototype of [NativeURL.prototype, URLSearchParams.prototype]) {
+    for (const symbol of Object.getOwnPropertySymbols(prototype)) if (symbol.description === "kResourceTypeInspect") delete prototype[symbol];
+  }
+  Object.defineProperty(NativeURL.prototype, inspectCustom, {
+    configurable: true,
+    writable: true,
+    value: function (depth, options, show = inspect) {
+      if (typeof depth === "number" && depth < 0) return this;
+      const { href, origin, protocol, username, password, host, hostname, port, pathname, search, searchParams, hash } = this;
+      const fields = { href, origin, protocol, username, password, host, hostname, port, pathname, search, searchParams, hash };
+      return `${this.constructor?.name ?? "URL"} ${show(fields, options)}`;
+    },
+  });
+  Object.defineProperty(URLSearchParams.prototype, inspectCustom, {
+    configurable: true,
+    writable: true,
+    value: function (depth, options, show = inspect) {
+      if (typeof depth === "number" && depth < 0) return options.stylize("[Object]", "special");
+      const inner = { ...options };
+      if (depth !== null) inner.depth = depth - 1;
+      const output = [];
+      for (const [key, value] of this) output.push(`${show(key, inner)} => ${show(value, inner)}`);
+      const name = this.constructor?.name ?? "URLSearchParams";
+      // eslint-disable-next-line no-control-regex
+      const length = output.reduce((sum, entry) => sum + entry.replace(/\u001b\[\d\d?m/g, "").length + 2, -2);
+      if (length > (options.breakLength ?? 80)) return `${name} {\n  ${output.join(",\n  ")} }`;
+      return output.length > 0 ? `${name} { ${output.join(", ")} }` : `${name} {}`;
+    },
+  });
+}
+
 function installGlobals() {
+  globalThis.URL = GuestURL;
+  installUrlInspection();
   for (const [name, method] of Object.entries(guestConsole)) console[name] = method;
   console.Console = Console;
   globalThis.setTimeout = setTimeout;
@@ -1858,7 +1937,8 @@ function describeError(error, origin) {
   if (error instanceof NativeError || (error !== null && typeof error === "object" && typeof error.stack === "string")) {
     const text = typeof error.stack === "string" && error.stack.includes(error.message) ? error.stack : inspect(error);
     const extra = ownExtras(error);
-    return cleanStack(extra ? `${text} ${extra}` : text);
+    // Cleaned first: the extras' brace goes on the last frame, which may be the prelude's.
+    return extra ? `${cleanStack(text)} ${extra}` : cleanStack(text);
   }
   if (origin === "unhandledRejection") {
     const reason = inspect(error);

@@ -18,7 +18,7 @@ const PROVIDED_FUNCTION = "__secureExecProvided";
  * Builtins the prelude itself implements (worker-templates/guest-prelude.js): imports of them
  * bind to the prelude's objects when the body starts, so lazy parts (process.stdout) stay lazy.
  */
-const PROVIDED_BUILTINS = new Set(["process", "timers", "timers/promises", "os", "module", "path", "path/posix", "console"]);
+const PROVIDED_BUILTINS = new Set(["process", "timers", "timers/promises", "os", "module", "path", "path/posix", "console", "url"]);
 
 function providedBuiltin(specifier: unknown): string | undefined {
   if (typeof specifier !== "string") return undefined;

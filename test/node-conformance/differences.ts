@@ -108,8 +108,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   "path: matchesGlob": "the prelude's path has no matchesGlob yet",
   "child_process: exec with quoted arguments": "stdout differs",
   "other: sqlite": "stderr output vs empty (no ExperimentalWarning)",
-  "url: invalid URL code": "stdout differs",
-  "url: inspect URL": "stdout differs",
   "v8: getHeapStatistics": "stdout differs",
   "web: globals exist": "stdout differs",
   "web: BroadcastChannel": "stdout differs; stderr empty vs ReferenceError; exit 0 vs 1",
