@@ -867,21 +867,12 @@ function createRequire(from) {
   return require;
 }
 
-function nodeModuleModule() {
-  const native = builtin("node:module");
+/** A builtin's exports (its default aside) with some replaced. */
+function builtinWith(name, replaced) {
+  const native = builtin(name);
   const merged = {};
   for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
-  merged.createRequire = createRequire;
-  return merged;
-}
-
-/** node:url with the guest's URL (Node's errors). */
-function nodeUrlModule() {
-  const native = builtin("node:url");
-  const merged = {};
-  for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
-  merged.URL = GuestURL;
-  return merged;
+  return Object.assign(merged, replaced);
 }
 
 /** node:path with `resolve` (and what uses it) relative to the guest's `process.cwd()`. */
@@ -921,9 +912,10 @@ function providedModule(name) {
     case "os":
       return (osCache ??= osModule());
     case "module":
-      return (moduleModule ??= nodeModuleModule());
+      return (moduleModule ??= builtinWith("node:module", { createRequire }));
     case "url":
-      return (urlModule ??= nodeUrlModule());
+      // The guest's URL (Node's errors).
+      return (urlModule ??= builtinWith("node:url", { URL: GuestURL }));
     default:
       return undefined;
   }
