@@ -887,6 +887,13 @@ function pathModule() {
     if (typeof to !== "string") throw invalidArgType("to", "of type string", to);
     return posix.relative(merged.resolve(from), merged.resolve(to));
   };
+  // The sandbox's matchesGlob (workerd's throws) is node/guest-path.js's, loaded when the
+  // guest's code names it (host/compile/guest-module.ts) or imports fs.
+  merged.matchesGlob = (path, pattern) => {
+    const loaded = sandboxBuiltins.get("path");
+    if (!loaded) throw nodeError(NativeError, "ERR_NOT_SUPPORTED", "secure-exec: path.matchesGlob is loaded for guests whose code names it; this one reached it by a computed name");
+    return loaded.matchesGlob(path, pattern);
+  };
   merged.posix = merged;
   merged.win32 = native.win32;
   return merged;

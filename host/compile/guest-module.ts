@@ -74,6 +74,12 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:readline/promises": "./secure-exec-readline-promises.js",
 };
 
+/**
+ * node:path is the prelude's; its matchesGlob is this module's (worker-templates/node/guest-path.js),
+ * loaded for guests that name it.
+ */
+const PATH_MODULE = "./secure-exec-path.js";
+
 /** The modules guest-fs.js is made of (worker-templates/fs/), handed over with it. */
 const FS_PARTS = ["errors", "paths", "store", "ops", "stats", "fd", "sync", "callbacks", "streams", "handle"].map((part) => `secure-exec-fs-${part}.js`);
 
@@ -100,7 +106,7 @@ export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
  */
 export function sandboxModulesOf(compiledModule: string): string[] {
   const names = new Set<string>();
-  for (const specifier of new Set(Object.values(SHIMMED_SPECIFIERS))) {
+  for (const specifier of new Set([...Object.values(SHIMMED_SPECIFIERS), PATH_MODULE])) {
     if (compiledModule.includes(JSON.stringify(specifier))) names.add(specifier.slice(2));
   }
   for (const name of [...names]) for (const dependency of SANDBOX_MODULE_DEPENDENCIES[name] ?? []) names.add(dependency);
@@ -307,6 +313,7 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   } else if (source.includes("chdir") || fileImport) {
     hoisted.push(`import ${JSON.stringify(SHIMMED_SPECIFIERS.fs)};`);
   }
+  if (source.includes("matchesGlob")) hoisted.push(`import ${JSON.stringify(PATH_MODULE)};`);
   // Everything added sits on line 1 ahead of the guest's own first line.
   const parameters = `${IMPORT_FUNCTION}, ${IMPORT_META}, ${PROVIDED_FUNCTION}`;
   return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}(${parameters}) {${prefix.join(" ")}${body}\n}\n`;
