@@ -40,6 +40,7 @@ const supervisorWorker :Workerd.Worker = (
     (name = "fs/guest-fs-promises.js", text = embed "worker-templates/fs/guest-fs-promises.js"),
     (name = "node/guest-path.js", text = embed "worker-templates/node/guest-path.js"),
     (name = "node/guest-util.js", text = embed "worker-templates/node/guest-util.js"),
+    (name = "node/guest-v8.js", text = embed "worker-templates/node/guest-v8.js"),
     (name = "node/guest-sys.js", text = embed "worker-templates/node/guest-sys.js"),
     (name = "node/guest-zlib.js", text = embed "worker-templates/node/guest-zlib.js"),
     (name = "node/guest-unsupported.js", text = embed "worker-templates/node/guest-unsupported.js"),

@@ -964,6 +964,7 @@ const SANDBOX_MODULE_FILES = {
   http: "./secure-exec-http.js",
   https: "./secure-exec-https.js",
   util: "./secure-exec-util.js",
+  v8: "./secure-exec-v8.js",
   sys: "./secure-exec-sys.js",
   zlib: "./secure-exec-zlib.js",
   test: "./secure-exec-test.js",

@@ -43,6 +43,8 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs/promises": "./secure-exec-fs-promises.js",
   util: "./secure-exec-util.js",
   "node:util": "./secure-exec-util.js",
+  v8: "./secure-exec-v8.js",
+  "node:v8": "./secure-exec-v8.js",
   sys: "./secure-exec-sys.js",
   "node:sys": "./secure-exec-sys.js",
   zlib: "./secure-exec-zlib.js",

@@ -29,6 +29,7 @@ export const cellDefinition = {
     "fs/guest-fs-promises.js",
     "node/guest-path.js",
     "node/guest-util.js",
+    "node/guest-v8.js",
     "node/guest-sys.js",
     "node/guest-zlib.js",
     "node/guest-unsupported.js",
