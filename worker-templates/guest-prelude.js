@@ -1370,14 +1370,21 @@ const GuestURL = new Proxy(NativeURL, {
 const inspectCustom = Symbol.for("nodejs.util.inspect.custom");
 
 /**
- * URLs and their search params inspect as in Node (workerd lists other fields, in another
- * order). workerd's inspect formats its API objects by their prototype's kResourceTypeInspect
- * symbol ahead of any custom inspect: that symbol goes from these two.
+ * workerd's inspect formats its API objects (and what extends them) by the kResourceTypeInspect
+ * symbol of their prototype chain, ahead of any custom inspect: shadowed on `prototype`, the
+ * custom inspect of its objects is used.
  */
-function installUrlInspection() {
-  for (const prototype of [NativeURL.prototype, URLSearchParams.prototype]) {
-    for (const symbol of Object.getOwnPropertySymbols(prototype)) if (symbol.description === "kResourceTypeInspect") delete prototype[symbol];
+function useCustomInspect(prototype) {
+  for (let link = prototype; link !== null && link !== Object.prototype; link = Object.getPrototypeOf(link)) {
+    const symbol = Object.getOwnPropertySymbols(link).find((own) => own.description === "kResourceTypeInspect");
+    if (symbol) return Object.defineProperty(prototype, symbol, { value: undefined, configurable: true });
   }
+}
+
+/** URLs and their search params inspect as in Node (workerd lists other fields, in another order). */
+function installUrlInspection() {
+  useCustomInspect(NativeURL.prototype);
+  useCustomInspect(URLSearchParams.prototype);
   Object.defineProperty(NativeURL.prototype, inspectCustom, {
     configurable: true,
     writable: true,
@@ -1406,7 +1413,107 @@ function installUrlInspection() {
   });
 }
 
+// ───────────────────────────── BroadcastChannel ─────────────────────────────
+
+let BroadcastChannelClass;
+
+/**
+ * Node's BroadcastChannel reaches the channels of its name in every thread of the process; a
+ * guest has one isolate, so: the other open channels of this run. Built on first use. An open
+ * channel keeps the run alive until closed or unref'd, as in Node.
+ */
+function broadcastChannelClass() {
+  if (BroadcastChannelClass) return BroadcastChannelClass;
+  const openChannels = new NativeMap();
+  BroadcastChannelClass = class BroadcastChannel extends EventTarget {
+    #name;
+    #closed = false;
+    #release = null;
+    #handlers = { message: null, messageerror: null };
+
+    constructor(name) {
+      if (arguments.length === 0) throw nodeError(NativeTypeError, "ERR_MISSING_ARGS", 'The "name" argument must be specified');
+      super();
+      this.#name = `${name}`;
+      let peers = openChannels.get(this.#name);
+      if (!peers) openChannels.set(this.#name, (peers = new Set()));
+      peers.add(this);
+      this.ref();
+    }
+
+    get name() {
+      return this.#name;
+    }
+
+    postMessage(message) {
+      if (this.#closed) throw new DOMException("BroadcastChannel is closed.", "InvalidStateError");
+      const data = structuredClone(message);
+      for (const peer of openChannels.get(this.#name) ?? []) {
+        if (peer === this) continue;
+        const copy = structuredClone(data);
+        setImmediate(() => {
+          if (!peer.#closed) peer.dispatchEvent(new MessageEvent("message", { data: copy }));
+        });
+      }
+    }
+
+    close() {
+      if (this.#closed) return;
+      this.#closed = true;
+      openChannels.get(this.#name)?.delete(this);
+      this.unref();
+    }
+
+    ref() {
+      if (!this.#closed && !this.#release) this.#release = activeRun?.hold() ?? null;
+      return this;
+    }
+
+    unref() {
+      this.#release?.();
+      this.#release = null;
+      return this;
+    }
+
+    // workerd's EventTarget calls the `on<type>` property itself when it dispatches.
+    #setHandler(type, handler) {
+      this.#handlers[type] = typeof handler === "function" ? handler : null;
+    }
+
+    get onmessage() {
+      return this.#handlers.message;
+    }
+    set onmessage(handler) {
+      this.#setHandler("message", handler);
+    }
+    get onmessageerror() {
+      return this.#handlers.messageerror;
+    }
+    set onmessageerror(handler) {
+      this.#setHandler("messageerror", handler);
+    }
+
+    [inspectCustom](depth, options, show = inspect) {
+      return `BroadcastChannel ${show({ name: this.#name, active: !this.#closed }, options)}`;
+    }
+  };
+  useCustomInspect(BroadcastChannelClass.prototype);
+  return BroadcastChannelClass;
+}
+
 function installGlobals() {
+  // A lazy global, as Node's is: a plain value once read or set.
+  const settle = (value) => Object.defineProperty(globalThis, "BroadcastChannel", { value, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, "BroadcastChannel", {
+    configurable: true,
+    enumerable: false,
+    get() {
+      const value = broadcastChannelClass();
+      settle(value);
+      return value;
+    },
+    set: settle,
+  });
   globalThis.URL = GuestURL;
   installUrlInspection();
   for (const [name, method] of Object.entries(guestConsole)) console[name] = method;

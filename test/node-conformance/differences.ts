@@ -107,8 +107,6 @@ export const DESIGNED_DIFFERENCES: Record<string, DesignedDifference> = {
 export const KNOWN_GAPS: Record<string, string> = {
   "child_process: exec with quoted arguments": "stdout differs",
   "other: sqlite": "stderr output vs empty (no ExperimentalWarning)",
-  "web: globals exist": "stdout differs",
-  "web: BroadcastChannel": "stdout differs; stderr empty vs ReferenceError; exit 0 vs 1",
 };
 
 export function matchesDesignedDifference(difference: DesignedDifference, sandbox: Observation): boolean {
