@@ -2015,7 +2015,8 @@ class GuestRun {
     });
     const env = guestProcess.env;
     for (const [key, value] of Object.entries(this.input.env ?? {})) env[key] = value;
-    guestProcess.argv = ["/usr/local/bin/node", this.mainPath, ...(this.input.argv ?? [])];
+    // `node -e` code has no script path in argv.
+    guestProcess.argv = ["/usr/local/bin/node", ...(this.input.eval ? [] : [this.mainPath]), ...(this.input.argv ?? [])];
     if (Number.isInteger(this.input.pid)) guestProcess.pid = this.input.pid;
     this.installHostBridge();
     this.trackFetch();

@@ -105,7 +105,6 @@ export const DESIGNED_DIFFERENCES: Record<string, DesignedDifference> = {
  * and the suite's summary names entries that have started to match (remove them).
  */
 export const KNOWN_GAPS: Record<string, string> = {
-  "child_process: exec with quoted arguments": "stdout differs",
   "other: sqlite": "stderr output vs empty (no ExperimentalWarning)",
 };
 
