@@ -42,6 +42,7 @@ const supervisorWorker :Workerd.Worker = (
     (name = "node/guest-util.js", text = embed "worker-templates/node/guest-util.js"),
     (name = "node/guest-v8.js", text = embed "worker-templates/node/guest-v8.js"),
     (name = "node/guest-sys.js", text = embed "worker-templates/node/guest-sys.js"),
+    (name = "node/guest-sqlite.js", text = embed "worker-templates/node/guest-sqlite.js"),
     (name = "node/guest-zlib.js", text = embed "worker-templates/node/guest-zlib.js"),
     (name = "node/guest-unsupported.js", text = embed "worker-templates/node/guest-unsupported.js"),
     (name = "node/guest-test.js", text = embed "worker-templates/node/guest-test.js"),

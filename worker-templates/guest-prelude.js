@@ -966,6 +966,7 @@ const SANDBOX_MODULE_FILES = {
   util: "./secure-exec-util.js",
   v8: "./secure-exec-v8.js",
   sys: "./secure-exec-sys.js",
+  sqlite: "./secure-exec-sqlite.js",
   zlib: "./secure-exec-zlib.js",
   test: "./secure-exec-test.js",
   dgram: "./secure-exec-dgram.js",
@@ -1020,7 +1021,11 @@ async function guestImport(specifier, options) {
       }
     }
   }
-  if (name.startsWith("./secure-exec-") || name.startsWith("./node_modules/")) return import(name, options);
+  if (name.startsWith("./secure-exec-") || name.startsWith("./node_modules/")) {
+    const namespace = await import(name, options);
+    afterLoad();
+    return namespace;
+  }
   if (name.startsWith("node:") || nativeIsBuiltin(name)) {
     try {
       return await import(name.startsWith("node:") ? name : `node:${name}`);

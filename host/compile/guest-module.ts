@@ -47,6 +47,7 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:v8": "./secure-exec-v8.js",
   sys: "./secure-exec-sys.js",
   "node:sys": "./secure-exec-sys.js",
+  "node:sqlite": "./secure-exec-sqlite.js",
   zlib: "./secure-exec-zlib.js",
   "node:zlib": "./secure-exec-zlib.js",
   "node:test": "./secure-exec-test.js",
@@ -82,6 +83,9 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
  */
 const PATH_MODULE = "./secure-exec-path.js";
 
+/** Sandbox modules that warn when loaded (node:sys is deprecated, node:sqlite experimental). */
+const WARN_ON_LOAD = new Set(["./secure-exec-sys.js", "./secure-exec-sqlite.js"]);
+
 /** The modules guest-fs.js is made of (worker-templates/fs/), handed over with it. */
 const FS_PARTS = ["errors", "paths", "store", "ops", "stats", "fd", "sync", "callbacks", "streams", "handle"].map((part) => `secure-exec-fs-${part}.js`);
 
@@ -94,6 +98,7 @@ export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
   "secure-exec-fs-promises.js": ["secure-exec-fs.js", ...FS_PARTS, "secure-exec-path.js"],
   "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
   "secure-exec-sys.js": ["secure-exec-util.js"],
+  "secure-exec-sqlite.js": ["secure-exec-unsupported.js"],
   "secure-exec-https.js": ["secure-exec-http.js"],
   "secure-exec-dns-promises.js": ["secure-exec-dns.js"],
   "secure-exec-test.js": ["secure-exec-unsupported.js"],
@@ -309,8 +314,8 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   // `process.getBuiltinModule("fs")`, `createRequire` and a computed `import()` must find the
   // sandbox's modules: load them up front. `process.chdir` checks the path in the filesystem.
   if (source.includes("getBuiltinModule") || source.includes("createRequire") || computedImport) {
-    // Not node:sys: loading it is what warns (DEP0025); its builtin is util's.
-    const upFront = new Set(Object.values(SHIMMED_SPECIFIERS).filter((module) => module !== SHIMMED_SPECIFIERS.sys));
+    // Not the modules whose loading warns, as Node's do (node:sys's builtin is util's).
+    const upFront = new Set(Object.values(SHIMMED_SPECIFIERS).filter((module) => !WARN_ON_LOAD.has(module)));
     hoisted.push(...[...upFront].map((module) => `import ${JSON.stringify(module)};`));
   } else if (source.includes("chdir") || fileImport) {
     hoisted.push(`import ${JSON.stringify(SHIMMED_SPECIFIERS.fs)};`);

@@ -31,6 +31,7 @@ export const cellDefinition = {
     "node/guest-util.js",
     "node/guest-v8.js",
     "node/guest-sys.js",
+    "node/guest-sqlite.js",
     "node/guest-zlib.js",
     "node/guest-unsupported.js",
     "node/guest-test.js",
