@@ -891,7 +891,7 @@ function pathModule() {
   // guest's code names it (host/compile/guest-module.ts) or imports fs.
   merged.matchesGlob = (path, pattern) => {
     const loaded = sandboxBuiltins.get("path");
-    if (!loaded) throw nodeError(NativeError, "ERR_NOT_SUPPORTED", "secure-exec: path.matchesGlob is loaded for guests whose code names it; this one reached it by a computed name");
+    if (!loaded) throw nodeError(NativeError, "ERR_NOT_SUPPORTED", "secure-exec: path.matchesGlob is loaded only for guest code that names it (this code reached it by a computed name)");
     return loaded.matchesGlob(path, pattern);
   };
   merged.posix = merged;
