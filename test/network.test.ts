@@ -52,8 +52,9 @@ describe("network permission", () => {
     const rt = await NodeRuntime.create();
     try {
       const before = received.length;
-      const result = await rt.exec(`try { await fetch("http://127.0.0.1:${port}/") ; console.log("reached") } catch (e) { console.log("blocked") }`);
-      expect(result.stdout).toBe("blocked\n");
+      const result = await rt.exec(`try { await fetch("http://127.0.0.1:${port}/") ; console.log("reached") } catch (e) { console.log("blocked", e.name, e.message, e.code, e.cause.code, e.cause.message) }`);
+      // Node's refused fetch (TypeError: fetch failed), the refusal in its cause.
+      expect(result.stdout).toBe("blocked TypeError fetch failed EACCES EACCES secure-exec: this runtime has no network permission (permissions.network)\n");
       expect(received.length).toBe(before);
     } finally {
       await rt.dispose();

@@ -1520,6 +1520,8 @@ function installGlobals() {
     set: settle,
   });
   globalThis.URL = GuestURL;
+  // `url.constructor === URL`, as in Node.
+  Object.defineProperty(NativeURL.prototype, "constructor", { value: GuestURL, writable: true, configurable: true, enumerable: false });
   installUrlInspection();
   for (const [name, method] of Object.entries(guestConsole)) console[name] = method;
   console.Console = Console;
