@@ -59,7 +59,12 @@ function* piecesOf(text) {
 
 // Builtins load on first use: most runs never touch util or streams, and every isolate is new.
 const builtin = (name) => nativeGetBuiltinModule(name);
-const inspect = (value, options) => builtin("node:util").inspect(value, options);
+/** node:util, with Node's inspection of what workerd formats its own way (installed on first use). */
+const nodeUtil = () => {
+  installInspection();
+  return builtin("node:util");
+};
+const inspect = (value, options) => nodeUtil().inspect(value, options);
 
 /** Node's util.format for the common case (primitives, no %), without loading node:util. */
 function format(...args) {
@@ -71,7 +76,7 @@ function format(...args) {
     else if (index === 0 && type === "string" && value.includes("%")) simple = false;
     if (!simple) break;
   }
-  if (!simple) return builtin("node:util").format(...args);
+  if (!simple) return nodeUtil().format(...args);
   let text = "";
   for (let index = 0; index < args.length; index += 1) {
     const value = args[index];
@@ -937,6 +942,8 @@ function getBuiltinModule(name) {
   if (provided !== undefined) return provided;
   const sandbox = sandboxBuiltins.get(bare);
   if (sandbox !== undefined) return sandbox;
+  // workerd's util (node/guest-util.js starts from it) inspects URLs as Node does.
+  if (bare === "util") installInspection();
   return nativeGetBuiltinModule(name);
 }
 
@@ -1178,7 +1185,7 @@ function makeConsole(write) {
   const table = (data, properties) => {
     if (properties !== undefined && !Array.isArray(properties)) throw invalidArgType("properties", "an instance of Array", properties);
     if (data === null || typeof data !== "object") return methods.log(data);
-    const util = builtin("node:util");
+    const util = nodeUtil();
     const cell = (value) => {
       const depth = value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 2 ? -1 : 0;
       return util.inspect(value, { depth, maxArrayLength: 3, breakLength: Infinity, colors: false });
@@ -1386,8 +1393,15 @@ function useCustomInspect(prototype) {
   }
 }
 
-/** URLs and their search params inspect as in Node (workerd lists other fields, in another order). */
-function installUrlInspection() {
+let inspectionInstalled = false;
+
+/**
+ * URLs and their search params inspect as in Node (workerd lists other fields, in another
+ * order). Installed when node:util is first used, not in every run.
+ */
+function installInspection() {
+  if (inspectionInstalled) return;
+  inspectionInstalled = true;
   useCustomInspect(NativeURL.prototype);
   useCustomInspect(URLSearchParams.prototype);
   Object.defineProperty(NativeURL.prototype, inspectCustom, {
@@ -1522,7 +1536,6 @@ function installGlobals() {
   globalThis.URL = GuestURL;
   // `url.constructor === URL`, as in Node.
   Object.defineProperty(NativeURL.prototype, "constructor", { value: GuestURL, writable: true, configurable: true, enumerable: false });
-  installUrlInspection();
   for (const [name, method] of Object.entries(guestConsole)) console[name] = method;
   console.Console = Console;
   globalThis.setTimeout = setTimeout;
