@@ -147,7 +147,7 @@ export class NodeRuntime {
         startGuest: (childCode, child) =>
           this.launch(
             childCode,
-            { env: child.env, cwd: child.cwd, argv: child.argv, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
+            { env: child.env, cwd: child.cwd, argv: child.argv, eval: child.eval, signal: child.signal, onStdout: child.onStdout, onStderr: child.onStderr },
             { depth: child.depth, stdinMode: "stream", control: child.control, family: child.family },
           ),
       }),
@@ -417,7 +417,7 @@ export class NodeRuntime {
   /** Starts one guest run of this runtime: top-level calls, spawned guests and child guests alike. */
   private async launch(
     code: string,
-    call: ExecOptions & { argv?: string[] },
+    call: ExecOptions & { argv?: string[]; eval?: boolean },
     extras: { depth: number; stdinMode?: "buffer" | "stream"; control?: RunHandle; pid?: number; family?: RunFamily },
   ): Promise<RunOutcome> {
     const control = extras.control ?? new RunHandle();
@@ -431,7 +431,7 @@ export class NodeRuntime {
 
   private async compileAndRun(
     code: string,
-    call: ExecOptions & { argv?: string[] },
+    call: ExecOptions & { argv?: string[]; eval?: boolean },
     extras: { depth: number; stdinMode?: "buffer" | "stream"; control: RunHandle; pid?: number; family: RunFamily },
   ): Promise<RunOutcome> {
     let guestModule: string;
@@ -493,6 +493,7 @@ export class NodeRuntime {
         cwd,
         stdin: call.stdin,
         argv: call.argv,
+        eval: call.eval,
         pid: extras.pid,
         stdinMode: extras.stdinMode,
         control: extras.control,

@@ -52,8 +52,9 @@ describe("network permission", () => {
     const rt = await NodeRuntime.create();
     try {
       const before = received.length;
-      const result = await rt.exec(`try { await fetch("http://127.0.0.1:${port}/") ; console.log("reached") } catch (e) { console.log("blocked") }`);
-      expect(result.stdout).toBe("blocked\n");
+      const result = await rt.exec(`try { await fetch("http://127.0.0.1:${port}/") ; console.log("reached") } catch (e) { console.log("blocked", e.name, e.message, e.code, e.cause.code, e.cause.message) }`);
+      // Node's refused fetch (TypeError: fetch failed), the refusal in its cause.
+      expect(result.stdout).toBe("blocked TypeError fetch failed EACCES EACCES secure-exec: this runtime has no network permission (permissions.network)\n");
       expect(received.length).toBe(before);
     } finally {
       await rt.dispose();
@@ -70,7 +71,7 @@ describe("network permission", () => {
         const posted = await fetch("http://127.0.0.1:${port}/post", { method: "POST", body: "payload" });
         const denied = [];
         for (const url of ["http://127.0.0.1:${port + 1}/", "http://169.254.169.254/latest/meta-data", "http://example.invalid/"]) {
-          try { await fetch(url); denied.push("reached " + url) } catch (e) { denied.push(e.code + " " + e.message) }
+          try { await fetch(url); denied.push("reached " + url) } catch (e) { denied.push(e.code + " " + e.message + ": " + e.cause.message) }
         }
         __return({ status: ok.status, header: ok.headers.get("x-upstream"), body: await ok.text(), posted: await posted.text(), denied });
       `);

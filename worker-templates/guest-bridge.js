@@ -15,6 +15,11 @@ export const bridge = {
   fsSnapshot: undefined,
   /** Set by the fs module once used: the changes to hand back to the host at the end. */
   fsChanges: undefined,
+  /**
+   * What sandbox modules ask to do once loaded: workerd evaluates modules in its global scope,
+   * where no I/O (output included) is allowed. The prelude runs these after each import.
+   */
+  afterLoad: [],
 };
 
 // Captured before any guest code runs: the checks below must not use what a guest can patch.

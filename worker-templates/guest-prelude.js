@@ -59,7 +59,12 @@ function* piecesOf(text) {
 
 // Builtins load on first use: most runs never touch util or streams, and every isolate is new.
 const builtin = (name) => nativeGetBuiltinModule(name);
-const inspect = (value, options) => builtin("node:util").inspect(value, options);
+/** node:util, with Node's inspection of what workerd formats its own way (installed on first use). */
+const nodeUtil = () => {
+  installInspection();
+  return builtin("node:util");
+};
+const inspect = (value, options) => nodeUtil().inspect(value, options);
 
 /** Node's util.format for the common case (primitives, no %), without loading node:util. */
 function format(...args) {
@@ -71,7 +76,7 @@ function format(...args) {
     else if (index === 0 && type === "string" && value.includes("%")) simple = false;
     if (!simple) break;
   }
-  if (!simple) return builtin("node:util").format(...args);
+  if (!simple) return nodeUtil().format(...args);
   let text = "";
   for (let index = 0; index < args.length; index += 1) {
     const value = args[index];
@@ -572,7 +577,7 @@ function makeWritable(channel) {
   };
   Object.defineProperty(stream, "__secureExecWrite", { value: stream.write });
   stdio[channel] = stream;
-  stream.isTTY = false;
+  // stdout/stderr are pipes: Node leaves isTTY unset (undefined) on non-TTY streams.
   stream.fd = channel === "o" ? 1 : 2;
   stream._type = "pipe";
   // Node never closes stdout/stderr on end().
@@ -597,7 +602,6 @@ function makeStdin() {
       if (!run.stdinEnded) run.stdinWanted = true;
     },
   });
-  stdin.isTTY = false;
   stdin.fd = 0;
   stdin.setRawMode = () => stdin;
   if (run) {
@@ -730,7 +734,8 @@ function emitWarning(warning, type, code, ctor) {
     if (typeof warning.detail === "string") text += `${warning.detail}\n`;
     if (firstWarning) {
       firstWarning = false;
-      text += `(Use \`node --trace-warnings ...\` to show where the warning was created)\n`;
+      const flag = warning.name === "DeprecationWarning" ? "--trace-deprecation" : "--trace-warnings";
+      text += `(Use \`node ${flag} ...\` to show where the warning was created)\n`;
     }
     activeRun?.writeChannel("e", text);
   });
@@ -867,12 +872,12 @@ function createRequire(from) {
   return require;
 }
 
-function nodeModuleModule() {
-  const native = builtin("node:module");
+/** A builtin's exports (its default aside) with some replaced. */
+function builtinWith(name, replaced) {
+  const native = builtin(name);
   const merged = {};
   for (const key of Object.keys(native)) if (key !== "default") merged[key] = native[key];
-  merged.createRequire = createRequire;
-  return merged;
+  return Object.assign(merged, replaced);
 }
 
 /** node:path with `resolve` (and what uses it) relative to the guest's `process.cwd()`. */
@@ -887,12 +892,20 @@ function pathModule() {
     if (typeof to !== "string") throw invalidArgType("to", "of type string", to);
     return posix.relative(merged.resolve(from), merged.resolve(to));
   };
+  // The sandbox's matchesGlob (workerd's throws) is node/guest-path.js's, loaded when the
+  // guest's code names it (host/compile/guest-module.ts) or imports fs.
+  merged.matchesGlob = (path, pattern) => {
+    const loaded = sandboxBuiltins.get("path");
+    if (!loaded) throw nodeError(NativeError, "ERR_NOT_SUPPORTED", "secure-exec: path.matchesGlob is loaded only for guest code that names it (this code reached it by a computed name)");
+    return loaded.matchesGlob(path, pattern);
+  };
   merged.posix = merged;
   merged.win32 = native.win32;
   return merged;
 }
 
 let pathCache;
+let urlModule;
 
 /** Builtins whose sandbox version lives in this prelude, by bare name. */
 function providedModule(name) {
@@ -911,7 +924,10 @@ function providedModule(name) {
     case "os":
       return (osCache ??= osModule());
     case "module":
-      return (moduleModule ??= nodeModuleModule());
+      return (moduleModule ??= builtinWith("node:module", { createRequire }));
+    case "url":
+      // The guest's URL (Node's errors).
+      return (urlModule ??= builtinWith("node:url", { URL: GuestURL }));
     default:
       return undefined;
   }
@@ -926,6 +942,8 @@ function getBuiltinModule(name) {
   if (provided !== undefined) return provided;
   const sandbox = sandboxBuiltins.get(bare);
   if (sandbox !== undefined) return sandbox;
+  // workerd's util (node/guest-util.js starts from it) inspects URLs as Node does.
+  if (bare === "util") installInspection();
   return nativeGetBuiltinModule(name);
 }
 
@@ -953,6 +971,9 @@ const SANDBOX_MODULE_FILES = {
   http: "./secure-exec-http.js",
   https: "./secure-exec-https.js",
   util: "./secure-exec-util.js",
+  v8: "./secure-exec-v8.js",
+  sys: "./secure-exec-sys.js",
+  sqlite: "./secure-exec-sqlite.js",
   zlib: "./secure-exec-zlib.js",
   test: "./secure-exec-test.js",
   dgram: "./secure-exec-dgram.js",
@@ -999,13 +1020,19 @@ async function guestImport(specifier, options) {
   if (SANDBOX_MODULE_FILES[bare]) {
     if (name.startsWith("node:") || nativeIsBuiltin(bare)) {
       try {
-        return await import(SANDBOX_MODULE_FILES[bare]);
+        const namespace = await import(SANDBOX_MODULE_FILES[bare]);
+        afterLoad();
+        return namespace;
       } catch {
         // Not shipped to this isolate: the guest never named it where the host could see.
       }
     }
   }
-  if (name.startsWith("./secure-exec-") || name.startsWith("./node_modules/")) return import(name, options);
+  if (name.startsWith("./secure-exec-") || name.startsWith("./node_modules/")) {
+    const namespace = await import(name, options);
+    afterLoad();
+    return namespace;
+  }
   if (name.startsWith("node:") || nativeIsBuiltin(name)) {
     try {
       return await import(name.startsWith("node:") ? name : `node:${name}`);
@@ -1018,6 +1045,11 @@ async function guestImport(specifier, options) {
   const mainPath = activeRun?.mainPath ?? "/workspace/guest.js";
   if (name.startsWith(".") || name.startsWith("/") || name.startsWith("file:")) return importFile(name, options, mainPath);
   throw moduleNotFound(name, mainPath);
+}
+
+/** Runs what sandbox modules asked to do once loaded (runBridge.afterLoad). */
+function afterLoad() {
+  for (const task of runBridge.afterLoad.splice(0)) task();
 }
 
 /** `import("./data.json", { with: { type: "json" } })` reads the virtual filesystem. */
@@ -1153,7 +1185,7 @@ function makeConsole(write) {
   const table = (data, properties) => {
     if (properties !== undefined && !Array.isArray(properties)) throw invalidArgType("properties", "an instance of Array", properties);
     if (data === null || typeof data !== "object") return methods.log(data);
-    const util = builtin("node:util");
+    const util = nodeUtil();
     const cell = (value) => {
       const depth = value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 2 ? -1 : 0;
       return util.inspect(value, { depth, maxArrayLength: 3, breakLength: Infinity, colors: false });
@@ -1301,6 +1333,18 @@ function Console(options, stderrArgument, ignoreErrors) {
   Object.assign(this, makeConsole((channel, text) => (channel === "o" ? stdout : stderr).write(text)));
 }
 
+/**
+ * A refused fetch rejects as Node's does, `TypeError: fetch failed`, with the refusal (what
+ * denied it, `EACCES`) as its `cause`; `code` is on the error too, for code that reads it.
+ */
+function fetchFailed(reason) {
+  const cause = new NativeError(reason);
+  cause.code = "EACCES";
+  const error = new NativeTypeError("fetch failed", { cause });
+  error.code = "EACCES";
+  return error;
+}
+
 /** Frames of the sandbox's own prelude say nothing about the guest's code. */
 function cleanStack(text) {
   return text
@@ -1309,7 +1353,189 @@ function cleanStack(text) {
     .join("\n");
 }
 
+// ───────────────────────────── URL ─────────────────────────────
+
+/** Node's URL error: `TypeError: Invalid URL` with `code`, `input` (and `base`). */
+function invalidUrl(args) {
+  const error = new NativeTypeError("Invalid URL");
+  error.code = "ERR_INVALID_URL";
+  error.input = String(args[0]);
+  if (args.length > 1 && args[1] !== undefined) error.base = String(args[1]);
+  return error;
+}
+
+/** workerd's URL, throwing Node's error for what does not parse (instanceof and statics are its own). */
+const GuestURL = new Proxy(NativeURL, {
+  construct: function construct(target, args, newTarget) {
+    try {
+      return Reflect.construct(target, args, newTarget === GuestURL ? target : newTarget);
+    } catch (error) {
+      if (!(error instanceof NativeTypeError)) throw error;
+      const invalid = invalidUrl(args);
+      // The stack starts at the guest's `new URL`.
+      NativeError.captureStackTrace(invalid, construct);
+      throw invalid;
+    }
+  },
+});
+
+const inspectCustom = Symbol.for("nodejs.util.inspect.custom");
+
+/**
+ * workerd's inspect formats its API objects (and what extends them) by the kResourceTypeInspect
+ * symbol of their prototype chain, ahead of any custom inspect: shadowed on `prototype`, the
+ * custom inspect of its objects is used.
+ */
+function useCustomInspect(prototype) {
+  for (let link = prototype; link !== null && link !== Object.prototype; link = Object.getPrototypeOf(link)) {
+    const symbol = Object.getOwnPropertySymbols(link).find((own) => own.description === "kResourceTypeInspect");
+    if (symbol) return Object.defineProperty(prototype, symbol, { value: undefined, configurable: true });
+  }
+}
+
+let inspectionInstalled = false;
+
+/**
+ * URLs and their search params inspect as in Node (workerd lists other fields, in another
+ * order). Installed when node:util is first used, not in every run.
+ */
+function installInspection() {
+  if (inspectionInstalled) return;
+  inspectionInstalled = true;
+  useCustomInspect(NativeURL.prototype);
+  useCustomInspect(URLSearchParams.prototype);
+  Object.defineProperty(NativeURL.prototype, inspectCustom, {
+    configurable: true,
+    writable: true,
+    value: function (depth, options, show = inspect) {
+      if (typeof depth === "number" && depth < 0) return this;
+      const { href, origin, protocol, username, password, host, hostname, port, pathname, search, searchParams, hash } = this;
+      const fields = { href, origin, protocol, username, password, host, hostname, port, pathname, search, searchParams, hash };
+      return `${this.constructor?.name ?? "URL"} ${show(fields, options)}`;
+    },
+  });
+  Object.defineProperty(URLSearchParams.prototype, inspectCustom, {
+    configurable: true,
+    writable: true,
+    value: function (depth, options, show = inspect) {
+      if (typeof depth === "number" && depth < 0) return options.stylize("[Object]", "special");
+      const inner = { ...options };
+      if (depth !== null) inner.depth = depth - 1;
+      const output = [];
+      for (const [key, value] of this) output.push(`${show(key, inner)} => ${show(value, inner)}`);
+      const name = this.constructor?.name ?? "URLSearchParams";
+      // eslint-disable-next-line no-control-regex
+      const length = output.reduce((sum, entry) => sum + entry.replace(/\u001b\[\d\d?m/g, "").length + 2, -2);
+      if (length > (options.breakLength ?? 80)) return `${name} {\n  ${output.join(",\n  ")} }`;
+      return output.length > 0 ? `${name} { ${output.join(", ")} }` : `${name} {}`;
+    },
+  });
+}
+
+// ───────────────────────────── BroadcastChannel ─────────────────────────────
+
+let BroadcastChannelClass;
+
+/**
+ * Node's BroadcastChannel reaches the channels of its name in every thread of the process; a
+ * guest has one isolate, so: the other open channels of this run. Built on first use. An open
+ * channel keeps the run alive until closed or unref'd, as in Node.
+ */
+function broadcastChannelClass() {
+  if (BroadcastChannelClass) return BroadcastChannelClass;
+  const openChannels = new NativeMap();
+  BroadcastChannelClass = class BroadcastChannel extends EventTarget {
+    #name;
+    #closed = false;
+    #release = null;
+    #handlers = { message: null, messageerror: null };
+
+    constructor(name) {
+      if (arguments.length === 0) throw nodeError(NativeTypeError, "ERR_MISSING_ARGS", 'The "name" argument must be specified');
+      super();
+      this.#name = `${name}`;
+      let peers = openChannels.get(this.#name);
+      if (!peers) openChannels.set(this.#name, (peers = new Set()));
+      peers.add(this);
+      this.ref();
+    }
+
+    get name() {
+      return this.#name;
+    }
+
+    postMessage(message) {
+      if (this.#closed) throw new DOMException("BroadcastChannel is closed.", "InvalidStateError");
+      const data = structuredClone(message);
+      for (const peer of openChannels.get(this.#name) ?? []) {
+        if (peer === this) continue;
+        const copy = structuredClone(data);
+        setImmediate(() => {
+          if (!peer.#closed) peer.dispatchEvent(new MessageEvent("message", { data: copy }));
+        });
+      }
+    }
+
+    close() {
+      if (this.#closed) return;
+      this.#closed = true;
+      openChannels.get(this.#name)?.delete(this);
+      this.unref();
+    }
+
+    ref() {
+      if (!this.#closed && !this.#release) this.#release = activeRun?.hold() ?? null;
+      return this;
+    }
+
+    unref() {
+      this.#release?.();
+      this.#release = null;
+      return this;
+    }
+
+    // workerd's EventTarget calls the `on<type>` property itself when it dispatches.
+    #setHandler(type, handler) {
+      this.#handlers[type] = typeof handler === "function" ? handler : null;
+    }
+
+    get onmessage() {
+      return this.#handlers.message;
+    }
+    set onmessage(handler) {
+      this.#setHandler("message", handler);
+    }
+    get onmessageerror() {
+      return this.#handlers.messageerror;
+    }
+    set onmessageerror(handler) {
+      this.#setHandler("messageerror", handler);
+    }
+
+    [inspectCustom](depth, options, show = inspect) {
+      return `BroadcastChannel ${show({ name: this.#name, active: !this.#closed }, options)}`;
+    }
+  };
+  useCustomInspect(BroadcastChannelClass.prototype);
+  return BroadcastChannelClass;
+}
+
 function installGlobals() {
+  // A lazy global, as Node's is: a plain value once read or set.
+  const settle = (value) => Object.defineProperty(globalThis, "BroadcastChannel", { value, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, "BroadcastChannel", {
+    configurable: true,
+    enumerable: false,
+    get() {
+      const value = broadcastChannelClass();
+      settle(value);
+      return value;
+    },
+    set: settle,
+  });
+  globalThis.URL = GuestURL;
+  // `url.constructor === URL`, as in Node.
+  Object.defineProperty(NativeURL.prototype, "constructor", { value: GuestURL, writable: true, configurable: true, enumerable: false });
   for (const [name, method] of Object.entries(guestConsole)) console[name] = method;
   console.Console = Console;
   globalThis.setTimeout = setTimeout;
@@ -1319,6 +1545,8 @@ function installGlobals() {
   globalThis.clearInterval = clearTimeout;
   globalThis.clearImmediate = clearImmediate;
   Object.defineProperty(globalThis, "process", { value: guestProcess, configurable: true, writable: true, enumerable: false });
+  // Node has no `self` (browser detection in packages reads it).
+  delete globalThis.self;
 }
 installGlobals();
 
@@ -1710,17 +1938,20 @@ class GuestRun {
     globalThis.fetch = async function (input, init) {
       const release = run.hold();
       try {
-        if (!egressToken) return await nativeFetch.call(this, input, init);
+        if (!egressToken) {
+          try {
+            return await nativeFetch.call(this, input, init);
+          } catch (error) {
+            if (!/not permitted to access the internet/.test(String(error?.message))) throw error;
+            throw fetchFailed("secure-exec: this runtime has no network permission (permissions.network)");
+          }
+        }
         // The host's egress proxy knows the run (and its network policy) by this header.
         const request = new NativeRequest(input, init);
         const headers = new NativeHeaders(request.headers);
         headers.set("x-secure-exec-egress", egressToken);
         const response = await nativeFetch.call(this, new NativeRequest(request, { headers }));
-        if (response.headers.get("x-secure-exec-denied")) {
-          const error = new NativeTypeError(`fetch failed: ${(await response.text()).trim()}`);
-          error.code = "EACCES";
-          throw error;
-        }
+        if (response.headers.get("x-secure-exec-denied")) throw fetchFailed((await response.text()).trim());
         return response;
       } finally {
         release();
@@ -1804,7 +2035,8 @@ class GuestRun {
     });
     const env = guestProcess.env;
     for (const [key, value] of Object.entries(this.input.env ?? {})) env[key] = value;
-    guestProcess.argv = ["/usr/local/bin/node", this.mainPath, ...(this.input.argv ?? [])];
+    // `node -e` code has no script path in argv.
+    guestProcess.argv = ["/usr/local/bin/node", ...(this.input.eval ? [] : [this.mainPath]), ...(this.input.argv ?? [])];
     if (Number.isInteger(this.input.pid)) guestProcess.pid = this.input.pid;
     this.installHostBridge();
     this.trackFetch();
@@ -1813,13 +2045,14 @@ class GuestRun {
     this.mainState = "running";
     const meta = makeImportMeta(this.mainPath);
     import("./guest.js")
-      .then(({ default: guestMain, __secureExecExports: guestExports }) =>
-        guestMain(guestImport, meta, providedNamespace).then(() => {
+      .then(({ default: guestMain, __secureExecExports: guestExports }) => {
+        afterLoad();
+        return guestMain(guestImport, meta, providedNamespace).then(() => {
           this.mainState = "settled";
           this.serveDefaultExport(guestExports);
           this.checkIdle();
-        }),
-      )
+        });
+      })
       .catch((error) => {
         this.mainState = "settled";
         this.fail(error);
@@ -1832,7 +2065,8 @@ function describeError(error, origin) {
   if (error instanceof NativeError || (error !== null && typeof error === "object" && typeof error.stack === "string")) {
     const text = typeof error.stack === "string" && error.stack.includes(error.message) ? error.stack : inspect(error);
     const extra = ownExtras(error);
-    return cleanStack(extra ? `${text} ${extra}` : text);
+    // Cleaned first: the extras' brace goes on the last frame, which may be the prelude's.
+    return extra ? `${cleanStack(text)} ${extra}` : cleanStack(text);
   }
   if (origin === "unhandledRejection") {
     const reason = inspect(error);

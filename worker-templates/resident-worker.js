@@ -430,7 +430,6 @@ function installProcess() {
       if (typeof done === "function") queueMicrotask(done);
       return true;
     };
-    stream.isTTY = false;
     stream.fd = channel === "o" ? 1 : 2;
     return stream;
   };
@@ -442,7 +441,6 @@ function installProcess() {
         this.push(null);
       },
     });
-    stdin.isTTY = false;
     stdin.fd = 0;
     stdin.setRawMode = () => stdin;
     return stdin;

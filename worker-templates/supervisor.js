@@ -20,6 +20,9 @@ import GUEST_FS_HANDLE from "./fs/guest-fs-handle.js";
 import GUEST_FS_PROMISES from "./fs/guest-fs-promises.js";
 import GUEST_PATH from "./node/guest-path.js";
 import GUEST_UTIL from "./node/guest-util.js";
+import GUEST_V8 from "./node/guest-v8.js";
+import GUEST_SYS from "./node/guest-sys.js";
+import GUEST_SQLITE from "./node/guest-sqlite.js";
 import GUEST_ZLIB from "./node/guest-zlib.js";
 import GUEST_UNSUPPORTED from "./node/guest-unsupported.js";
 import GUEST_TEST from "./node/guest-test.js";
@@ -57,6 +60,9 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-fs-promises.js": GUEST_FS_PROMISES,
   "secure-exec-path.js": GUEST_PATH,
   "secure-exec-util.js": GUEST_UTIL,
+  "secure-exec-v8.js": GUEST_V8,
+  "secure-exec-sys.js": GUEST_SYS,
+  "secure-exec-sqlite.js": GUEST_SQLITE,
   "secure-exec-zlib.js": GUEST_ZLIB,
   "secure-exec-unsupported.js": GUEST_UNSUPPORTED,
   "secure-exec-test.js": GUEST_TEST,

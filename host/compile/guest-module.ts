@@ -18,7 +18,7 @@ const PROVIDED_FUNCTION = "__secureExecProvided";
  * Builtins the prelude itself implements (worker-templates/guest-prelude.js): imports of them
  * bind to the prelude's objects when the body starts, so lazy parts (process.stdout) stay lazy.
  */
-const PROVIDED_BUILTINS = new Set(["process", "timers", "timers/promises", "os", "module", "path", "path/posix", "console"]);
+const PROVIDED_BUILTINS = new Set(["process", "timers", "timers/promises", "os", "module", "path", "path/posix", "console", "url"]);
 
 function providedBuiltin(specifier: unknown): string | undefined {
   if (typeof specifier !== "string") return undefined;
@@ -43,6 +43,11 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:fs/promises": "./secure-exec-fs-promises.js",
   util: "./secure-exec-util.js",
   "node:util": "./secure-exec-util.js",
+  v8: "./secure-exec-v8.js",
+  "node:v8": "./secure-exec-v8.js",
+  sys: "./secure-exec-sys.js",
+  "node:sys": "./secure-exec-sys.js",
+  "node:sqlite": "./secure-exec-sqlite.js",
   zlib: "./secure-exec-zlib.js",
   "node:zlib": "./secure-exec-zlib.js",
   "node:test": "./secure-exec-test.js",
@@ -72,6 +77,15 @@ const SHIMMED_SPECIFIERS: Record<string, string> = {
   "node:readline/promises": "./secure-exec-readline-promises.js",
 };
 
+/**
+ * node:path is the prelude's; its matchesGlob is this module's (worker-templates/node/guest-path.js),
+ * loaded for guests that name it.
+ */
+const PATH_MODULE = "./secure-exec-path.js";
+
+/** Sandbox modules that warn when loaded (node:sys is deprecated, node:sqlite experimental). */
+const WARN_ON_LOAD = new Set(["./secure-exec-sys.js", "./secure-exec-sqlite.js"]);
+
 /** The modules guest-fs.js is made of (worker-templates/fs/), handed over with it. */
 const FS_PARTS = ["errors", "paths", "store", "ops", "stats", "fd", "sync", "callbacks", "streams", "handle"].map((part) => `secure-exec-fs-${part}.js`);
 
@@ -83,6 +97,8 @@ export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
   "secure-exec-fs.js": [...FS_PARTS, "secure-exec-path.js"],
   "secure-exec-fs-promises.js": ["secure-exec-fs.js", ...FS_PARTS, "secure-exec-path.js"],
   "secure-exec-readline-promises.js": ["secure-exec-readline.js"],
+  "secure-exec-sys.js": ["secure-exec-util.js"],
+  "secure-exec-sqlite.js": ["secure-exec-unsupported.js"],
   "secure-exec-https.js": ["secure-exec-http.js"],
   "secure-exec-dns-promises.js": ["secure-exec-dns.js"],
   "secure-exec-test.js": ["secure-exec-unsupported.js"],
@@ -97,7 +113,7 @@ export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
  */
 export function sandboxModulesOf(compiledModule: string): string[] {
   const names = new Set<string>();
-  for (const specifier of new Set(Object.values(SHIMMED_SPECIFIERS))) {
+  for (const specifier of new Set([...Object.values(SHIMMED_SPECIFIERS), PATH_MODULE])) {
     if (compiledModule.includes(JSON.stringify(specifier))) names.add(specifier.slice(2));
   }
   for (const name of [...names]) for (const dependency of SANDBOX_MODULE_DEPENDENCIES[name] ?? []) names.add(dependency);
@@ -298,10 +314,13 @@ export function compileGuestModule(source: string, options: CompileOptions = {})
   // `process.getBuiltinModule("fs")`, `createRequire` and a computed `import()` must find the
   // sandbox's modules: load them up front. `process.chdir` checks the path in the filesystem.
   if (source.includes("getBuiltinModule") || source.includes("createRequire") || computedImport) {
-    hoisted.push(...[...new Set(Object.values(SHIMMED_SPECIFIERS))].map((module) => `import ${JSON.stringify(module)};`));
+    // Not the modules whose loading warns, as Node's do (node:sys's builtin is util's).
+    const upFront = new Set(Object.values(SHIMMED_SPECIFIERS).filter((module) => !WARN_ON_LOAD.has(module)));
+    hoisted.push(...[...upFront].map((module) => `import ${JSON.stringify(module)};`));
   } else if (source.includes("chdir") || fileImport) {
     hoisted.push(`import ${JSON.stringify(SHIMMED_SPECIFIERS.fs)};`);
   }
+  if (source.includes("matchesGlob")) hoisted.push(`import ${JSON.stringify(PATH_MODULE)};`);
   // Everything added sits on line 1 ahead of the guest's own first line.
   const parameters = `${IMPORT_FUNCTION}, ${IMPORT_META}, ${PROVIDED_FUNCTION}`;
   return `${hoisted.join(" ")} export const ${EXPORTS_OBJECT} = {}; export default async function ${MAIN_FUNCTION}(${parameters}) {${prefix.join(" ")}${body}\n}\n`;

@@ -21,6 +21,8 @@ const SANDBOX_BUILTINS: Record<string, string> = {
   path: "secure-exec-path.js",
   "path/posix": "secure-exec-path.js",
   util: "secure-exec-util.js",
+  v8: "secure-exec-v8.js",
+  sys: "secure-exec-sys.js",
   zlib: "secure-exec-zlib.js",
   dgram: "secure-exec-dgram.js",
   vm: "secure-exec-vm.js",

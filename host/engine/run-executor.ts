@@ -42,6 +42,8 @@ export interface RunRequest {
   pid?: number;
   /** Extra `process.argv` entries after the script. */
   argv?: string[];
+  /** The code is `node -e`/`-p` code: `process.argv` has no script path. */
+  eval?: boolean;
   timeoutMs?: number;
   /** Time the call already spent before the run (compiling), counted against `timeoutMs`. */
   spentMs?: number;

@@ -31,6 +31,8 @@ export interface RunMessageFields {
   stdin?: string | Uint8Array;
   stdinMode?: "buffer" | "stream";
   argv?: string[];
+  /** The code is `node -e`/`-p` code: `process.argv` has no script path. */
+  eval?: boolean;
   outputBytes: number;
   /** Cap on the `__return` value's JSON (`limits.returnBytes`). */
   returnBytes: number;
@@ -98,6 +100,7 @@ const RUN_INPUT_FIELDS = {
   stdin: true,
   stdinMode: true,
   argv: true,
+  eval: true,
   outputBytes: true,
   returnBytes: true,
   hostCallBytes: true,
@@ -143,6 +146,7 @@ function runInputOf(fields: RunMessageFields, token: string): RunInput {
     stdin,
     stdinMode: fields.stdinMode ?? "buffer",
     argv: fields.argv ?? [],
+    eval: fields.eval === true ? true : undefined,
     outputBytes: fields.outputBytes,
     returnBytes: fields.returnBytes,
     hostCallBytes: MAX_HOST_CALL_BYTES,

@@ -93,6 +93,10 @@ export const DESIGNED_DIFFERENCES: Record<string, DesignedDifference> = {
     reason: "the virtual filesystem has no links",
     expect: { stderr: /EPERM: operation not permitted, symlink .*the virtual filesystem has no links/, exitCode: 1 },
   },
+  "other: sqlite DatabaseSync": {
+    reason: "the sandbox has no SQLite: node:sqlite loads (and warns it is experimental, as Node 22 does) but opens no database",
+    expect: { stderr: /node:sqlite DatabaseSync is not supported in the sandbox: guests have no SQLite/, exitCode: 1 },
+  },
   "fs: linkSync hard link": {
     reason: "the virtual filesystem has no links",
     expect: { stderr: /EPERM: operation not permitted, link .*the virtual filesystem has no links/, exitCode: 1 },
@@ -105,18 +109,6 @@ export const DESIGNED_DIFFERENCES: Record<string, DesignedDifference> = {
  * and the suite's summary names entries that have started to match (remove them).
  */
 export const KNOWN_GAPS: Record<string, string> = {
-  "path: matchesGlob": "the prelude's path has no matchesGlob yet",
-  "child_process: exec with quoted arguments": "stdout differs",
-  "http: refused fetch rejects": "stdout differs",
-  "language: globalThis properties": "stdout differs",
-  "other: tty isatty": "stdout differs",
-  "other: sqlite": "stderr output vs empty (no ExperimentalWarning)",
-  "other: sys alias of util": "stderr output vs empty",
-  "url: invalid URL code": "stdout differs",
-  "url: inspect URL": "stdout differs",
-  "v8: getHeapStatistics": "stdout differs",
-  "web: globals exist": "stdout differs",
-  "web: BroadcastChannel": "stdout differs; stderr empty vs ReferenceError; exit 0 vs 1",
 };
 
 export function matchesDesignedDifference(difference: DesignedDifference, sandbox: Observation): boolean {

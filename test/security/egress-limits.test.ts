@@ -144,7 +144,7 @@ describe("egress caps per run", () => {
     upstream.maxInFlight = 0;
     const result = await capped.run(
       `const outcomes = await Promise.all(Array.from({ length: 12 }, () =>
-         fetch("http://127.0.0.1:${upstream.port}/slow").then((r) => r.text(), (e) => e.code + " " + e.message)));
+         fetch("http://127.0.0.1:${upstream.port}/slow").then((r) => r.text(), (e) => e.code + " " + e.message + ": " + e.cause?.message)));
        __return(outcomes);`,
       { timeout: 30_000 },
     );
@@ -174,7 +174,7 @@ describe("egress caps per run", () => {
 
   it("a response larger than what is left of limits.egressBytes is refused from its length", async () => {
     const result = await capped.run(
-      `try { await fetch("http://127.0.0.1:${upstream.port}/sized"); __return("fetched"); } catch (e) { __return(e.message); }`,
+      `try { await fetch("http://127.0.0.1:${upstream.port}/sized"); __return("fetched"); } catch (e) { __return(e.cause.message); }`,
       { timeout: 30_000 },
     );
     expect(result.value).toMatch(/would exceed this run's limits\.egressBytes = 1048576 bytes/);

@@ -1,6 +1,9 @@
 // `node:path` for ES-module packages (host/compile/node-modules.ts) and for fs.glob: the
 // prelude's (what guest code imports: relative paths resolve against the guest's
-// `process.cwd()`), with a `matchesGlob` that works (workerd's throws).
+// `process.cwd()`), with a `matchesGlob` that works (workerd's throws), which the prelude's
+// path uses too once this is loaded.
+import { sandboxBuiltins } from "./secure-exec-bridge.js";
+
 const preludePath = process.getBuiltinModule("node:path");
 
 function escapeRegExp(text) {
@@ -84,6 +87,8 @@ function invalidString(name, value) {
 
 const pathModule = { ...preludePath, matchesGlob };
 pathModule.posix = pathModule;
+// The prelude's path.matchesGlob is this one once loaded.
+sandboxBuiltins.set("path", pathModule);
 
 export const { normalize, isAbsolute, join, toNamespacedPath, dirname, basename, extname, format, parse, sep, delimiter, win32, resolve, relative } = pathModule;
 export { matchesGlob };

@@ -31,6 +31,7 @@ export interface ChildGuestOptions {
   env: Record<string, string>;
   cwd?: string;
   argv: string[];
+  eval?: boolean;
   depth: number;
   family: RunFamily;
   control: RunHandle;
@@ -159,6 +160,7 @@ export class GuestChildProcesses {
               env,
               cwd: typeof message.cwd === "string" ? message.cwd : undefined,
               argv: plan.argv,
+              eval: plan.eval,
               depth: this.host.depth + 1,
               family: this.host.family,
               control,
@@ -220,18 +222,19 @@ export class GuestChildProcesses {
   }
 }
 
-type NodePlan = { code: string; argv: string[] } | { error: string; exitCode: number };
+/** `eval`: the code came from `-e`/`-p`, so `process.argv` has no script path, as in Node. */
+type NodePlan = { code: string; argv: string[]; eval?: boolean } | { error: string; exitCode: number };
 
 /** What `node <args>` runs: `-e/--eval`, `-p/--print`, `--version`, or a script file. */
 export function planNodeInvocation(args: string[], readScript: (file: string) => ScriptSource = () => undefined): NodePlan {
   const [first, second, ...rest] = args;
   if (first === "-e" || first === "--eval") {
     if (second === undefined) return { error: "node: -e requires an argument\n", exitCode: 9 };
-    return { code: second, argv: rest };
+    return { code: second, argv: rest, eval: true };
   }
   if (first === "-p" || first === "--print") {
     if (second === undefined) return { error: "node: -p requires an argument\n", exitCode: 9 };
-    return { code: `console.log(await (async () => (${second}))());`, argv: rest };
+    return { code: `console.log(await (async () => (${second}))());`, argv: rest, eval: true };
   }
   if (first === "-v" || first === "--version") return { code: "console.log(process.version)", argv: [] };
   if (first === undefined) return { error: "node: no script given (use -e <code> or a file)\n", exitCode: 9 };

@@ -17,5 +17,7 @@ export default [
   { name: "child_process: stdio inherit child has no streams", code: `import { spawn } from "node:child_process";\nconst c = spawn("node", ["-e", "console.error('to stderr')"], { stdio: "inherit" }); console.log(c.stdout, c.stderr, c.stdin); c.on("close", (code) => console.log("closed", code));` },
   { name: "child_process: stdio array pipe inherit ignore", code: `import { spawn } from "node:child_process";\nconst c = spawn("node", ["-e", "console.log('o'); console.error('e')"], { stdio: ["ignore", "pipe", "inherit"] }); let o = ""; c.stdout.on("data", (d) => o += d); c.on("close", () => console.log(JSON.stringify(o), c.stdin));` },
   { name: "child_process: exec with quoted arguments", code: `import { exec } from "node:child_process";\nexec("node -e 'console.log(process.argv.slice(1).join(String.fromCharCode(124)))' 'a b' c", (e, out) => console.log(e, out.trim()));` },
+  { name: "child_process: node -p has no script in argv", code: `import { execFile } from "node:child_process";
+execFile("node", ["-p", "process.argv.slice(1).join(',')", "x", "y"], (e, out) => console.log(e, out.trim()));` },
   { name: "child_process: fork is refused or runs", code: `import { fork } from "node:child_process";\nconsole.log(typeof fork);` },
 ] satisfies ConformanceCase[];

@@ -12,5 +12,6 @@ export default [
   { name: "other: inspector url", code: `import inspector from "node:inspector";\nconsole.log(inspector.url());` },
   { name: "other: sys alias of util", code: `import sys from "node:sys"; import util from "node:util";\nconsole.log(sys.format === util.format);` },
   { name: "other: sqlite", code: `const m = await import("node:sqlite").catch((e) => ({ error: e.code }));\nconsole.log(Object.keys(m).includes("DatabaseSync") || m.error);`, node22: { stdout: "true\n", stderrClass: "output", reason: "node:sqlite needs no flag from Node 22.13, and warns that it is experimental" } },
+  { name: "other: sqlite DatabaseSync", code: `import { DatabaseSync } from "node:sqlite";\nconst db = new DatabaseSync(":memory:"); db.exec("CREATE TABLE t (x)"); db.prepare("INSERT INTO t VALUES (?)").run(1);\nconsole.log(db.prepare("SELECT x FROM t").all());`, node22: { stdout: "[ [Object: null prototype] { x: 1 } ]\n", stderrClass: "output", reason: "node:sqlite needs no flag from Node 22.13, and warns that it is experimental" } },
   { name: "other: trace_events", code: `import te from "node:trace_events";\nconsole.log(typeof te.createTracing);` },
 ] satisfies ConformanceCase[];

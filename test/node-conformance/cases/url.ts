@@ -13,6 +13,8 @@ export default [
   { name: "url: resolve legacy", code: `import url from "node:url";\nconsole.log(url.resolve("http://a/b/c", "../d"), url.resolve("/one/two", "three"));` },
   { name: "url: URLSearchParams iteration and sort", code: `const p = new URLSearchParams({ z: "1", a: "2" }); p.sort();\nconsole.log([...p].join(";"), p.toString(), p.size);` },
   { name: "url: domainToASCII", code: `import { domainToASCII, domainToUnicode } from "node:url";\nconsole.log(domainToASCII("español.com"), domainToUnicode("xn--espaol-zwa.com"));` },
+  { name: "url: URL identity", code: `import { pathToFileURL } from "node:url";\nconst u = new URL("http://x/"); class Sub extends URL {}\nconsole.log(u.constructor === URL, Object.getPrototypeOf(u) === URL.prototype, u instanceof URL, pathToFileURL("/a") instanceof URL, new Sub("http://y/") instanceof URL, URL.name, typeof URL.canParse);` },
+  { name: "url: util.inspect of URL and URLSearchParams", code: `import { inspect, format } from "node:util";\nconsole.log(inspect(new URLSearchParams("a=1&b=2")), format("%o", new URLSearchParams()), inspect(new URL("http://h/p"), { depth: 0 }));` },
   { name: "url: inspect URL", code: `console.log(new URL("http://a.b/c"));` },
   { name: "url: urlToHttpOptions", code: `import { urlToHttpOptions } from "node:url";\nconst o = urlToHttpOptions(new URL("http://a:b@h:1/p?q")); console.log(o.hostname, o.port, o.path, o.auth);` },
   { name: "url: URL with unicode and percent-encoding", code: `const u = new URL("https://example.com/a b/ü?q=ä&x=1 2"); console.log(u.pathname, u.search, u.href);` },

@@ -16,6 +16,13 @@ export default [
   { name: "web: atob btoa", code: `console.log(btoa("hi there"), atob("aGkgdGhlcmU="));` },
   { name: "web: MessageChannel", code: `const { port1, port2 } = new MessageChannel(); port2.onmessage = (e) => { console.log("got", e.data); port1.close(); port2.close(); }; port1.postMessage({ x: 1 });` },
   { name: "web: BroadcastChannel", code: `const a = new BroadcastChannel("c"), b = new BroadcastChannel("c"); b.onmessage = (e) => { console.log(e.data); a.close(); b.close(); }; a.postMessage("bc");` },
+  { name: "web: BroadcastChannel errors and unref", code: `const c = new BroadcastChannel("u"); c.unref(); console.log(c.name, c.onmessage);
+try { new BroadcastChannel() } catch (e) { console.log(e.name, e.code) }
+const d = new BroadcastChannel("v"); d.close(); try { d.postMessage(1) } catch (e) { console.log(e.name, e.message) }
+console.log(d, new BroadcastChannel("w").unref() instanceof EventTarget);` },
+  { name: "web: BroadcastChannel does not echo to its sender", code: `const a = new BroadcastChannel("e"), b = new BroadcastChannel("e"), c = new BroadcastChannel("e");
+a.onmessage = () => console.log("echo"); b.onmessage = (e) => console.log("b", e.data); c.addEventListener("message", (e) => { console.log("c", e.data.n, e.target === c); a.close(); b.close(); c.close(); });
+a.postMessage({ n: 1 });` },
   { name: "web: DOMException", code: `const e = new DOMException("m", "AbortError"); console.log(e.name, e.code, e.message, e instanceof Error);` },
   { name: "web: CompressionStream round trip", code: `const s = new Blob(["zip me"]).stream().pipeThrough(new CompressionStream("gzip")).pipeThrough(new DecompressionStream("gzip")); console.log(await new Response(s).text());` },
   { name: "web: performance.now and timeOrigin", code: `console.log(typeof performance.now(), performance.now() >= 0, typeof performance.timeOrigin);` },
