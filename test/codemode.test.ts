@@ -337,7 +337,7 @@ describe("SecureExecExecutor.execute", () => {
   it("denies the network", async () => {
     const result = await executor.execute("async () => { const r = await fetch('http://example.com/'); return r.status; }", []);
     expect(result.result).toBeUndefined();
-    expect(result.error).toMatch(/not permitted to access the internet/);
+    expect(result.error).toMatch(/fetch failed \(cause: secure-exec: this runtime has no network permission/);
   });
 
   it("kills while(true) at the timeout; the executor keeps working", async () => {

@@ -133,7 +133,12 @@ export function buildGuestModule(input: GuestModuleInput): string {
     `      return (...args) => dispatch(name, args);`,
     `    },`,
     `  });`,
-    `  const messageOf = (error) => error instanceof Error ? (error.message || error.name || "Error") : String(error);`,
+    // An error's cause is what a model can act on (a refused fetch is "fetch failed" with the refusal as its cause).
+    `  const messageOf = (error) => {`,
+    `    if (!(error instanceof Error)) return String(error);`,
+    `    const message = error.message || error.name || "Error";`,
+    `    return error.cause instanceof Error && error.cause.message ? message + " (cause: " + error.cause.message + ")" : message;`,
+    `  };`,
     `  return {`,
     `    provider: (name, tools) => namespace(new Set(tools), (method, args) => call("provider", name, method, args)),`,
     `    connector: (name) => namespace(new Set(), (method, args) => call("connector", name, method, [args[0]])),`,
