@@ -7,21 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeRuntime } from "../../runtime/index.js";
-import { createRuntime, expectServing } from "./helpers.js";
-
-/** Runs trivial runs on `rt` until `done` settles; the slowest one's wall time. */
-async function slowestWhile(rt: NodeRuntime, done: Promise<unknown>): Promise<number> {
-  let settled = false;
-  void done.finally(() => (settled = true)).catch(() => {});
-  let slowest = 0;
-  do {
-    const started = performance.now();
-    const result = await rt.run("__return(1)", { timeout: 60_000 });
-    expect(result.value).toBe(1);
-    slowest = Math.max(slowest, performance.now() - started);
-  } while (!settled);
-  return slowest;
-}
+import { createRuntime, expectServing, slowestWhile } from "./helpers.js";
 
 describe("filesystem changes applied by the host", () => {
   const FILES = 20_000;

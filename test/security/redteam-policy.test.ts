@@ -7,24 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { globMatches, isPermitted } from "../../host/api/options-core.js";
 import { fsPolicyDenial } from "../../host/capabilities/fs/virtual-fs.js";
 import type { NodeRuntime } from "../../runtime/index.js";
-import { createRuntime, expectServing } from "./helpers.js";
+import { createRuntime, expectServing, slowestWhile } from "./helpers.js";
 
 const DENY_PEM = { default: "allow" as const, rules: [{ pattern: "/**/*.pem", action: "deny" as const }] };
 const LONG_PATH = "/a".repeat(2000);
-
-/** Runs trivial runs on `rt` until `done` settles; the slowest one's wall time. */
-async function slowestWhile(rt: NodeRuntime, done: Promise<unknown>): Promise<number> {
-  let settled = false;
-  void done.finally(() => (settled = true)).catch(() => {});
-  let slowest = 0;
-  do {
-    const started = performance.now();
-    const result = await rt.run("__return(1)", { timeout: 60_000 });
-    expect(result.value).toBe(1);
-    slowest = Math.max(slowest, performance.now() - started);
-  } while (!settled);
-  return slowest;
-}
 
 describe("permission patterns against guest-controlled subjects", () => {
   let rt: NodeRuntime;

@@ -8,21 +8,7 @@ import type { NodeRuntime } from "../../runtime/index.js";
 import type { ResidentRunner } from "../../host/api/types.js";
 import { SecureExecExecutor } from "../../runtime/codemode.js";
 import { startServer, type RunningServer } from "../../host/service/server.js";
-import { cpuTicks, createRuntime, expectServing, sleep } from "./helpers.js";
-
-/** Runs trivial runs on `rt` until `done` settles; the slowest one's wall time. */
-async function slowestWhile(rt: NodeRuntime, done: Promise<unknown>): Promise<number> {
-  let settled = false;
-  void done.finally(() => (settled = true)).catch(() => {});
-  let slowest = 0;
-  do {
-    const started = performance.now();
-    const result = await rt.run("__return(1)", { timeout: 60_000 });
-    expect(result.value).toBe(1);
-    slowest = Math.max(slowest, performance.now() - started);
-  } while (!settled);
-  return slowest;
-}
+import { cpuTicks, createRuntime, expectServing, sleep, slowestWhile } from "./helpers.js";
 
 /** A guest's busy work: ~`share` of a core in 100 ms slices, from `start` on (a callback). */
 const burner = (share: number) => `() => { setInterval(() => { const end = Date.now() + ${Math.round(share * 100)}; while (Date.now() < end) {} }, 100); }`;
