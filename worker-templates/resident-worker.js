@@ -346,6 +346,16 @@ function install() {
   installGlobals();
 }
 
+/**
+ * Guest code that runs with no exec in flight (called back by a native timer or I/O the
+ * runner does not track) must not start work of its own: its timers get a handle, never fire.
+ */
+function inert(create, clear, ...createArgs) {
+  const handle = create(() => {}, ...createArgs);
+  clear(handle);
+  return handle;
+}
+
 function installTimers() {
   const track = (create, clear, repeat) =>
     function (callback, delay, ...args) {
@@ -353,7 +363,7 @@ function installTimers() {
         throw new TypeError('The "callback" argument must be of type function');
       }
       const owner = current;
-      if (!owner) return create(callback, delay, ...args);
+      if (!owner) return inert(create, clear, delay);
       let handle;
       handle = create(() => {
         if (!repeat) owner.timers.delete(handle);
@@ -377,7 +387,7 @@ function installTimers() {
         throw new TypeError('The "callback" argument must be of type function');
       }
       const owner = current;
-      if (!owner) return nativeSetImmediate(callback, ...args);
+      if (!owner) return inert(nativeSetImmediate, nativeClearImmediate);
       let handle;
       handle = nativeSetImmediate(() => {
         owner.timers.delete(handle);

@@ -8,6 +8,7 @@
 // workerd keeps ~2 KB per request it served, which would end a busy runner on its memory cap
 // after ~60,000 snippets; a WebSocket keeps it flat. See docs/resident-runner.md.
 import { readStatusKb } from "./sandbox-process.js";
+import { IdleCpuWatch } from "./idle-cpu-watch.js";
 import { ParseThread } from "../compile/parse-thread.js";
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
@@ -118,6 +119,7 @@ export async function startResidentRunner(settings: ResidentRunnerSettings): Pro
   try {
     await runner.warmUp();
     await runner.applyMemoryLimit();
+    runner.watchIdleCpu();
   } catch (error) {
     await runner.dispose();
     throw error;
@@ -191,12 +193,15 @@ class ResidentGuest implements DiagnosableResidentRunner {
   /** Set once the RLIMIT_DATA cap is in place (sizes in KiB). */
   private memoryCap: { limitKb: number; idleKb: number; collectAtKb: number; rebase: boolean } | undefined;
   private execsSinceMemoryCheck = 0;
+  /** Between execs no guest code should run: a runner that burns CPU then is killed. */
+  private readonly idleWatch: IdleCpuWatch;
 
   constructor(
     private readonly handle: WorkerdHandle,
     private readonly socket: WebSocket,
     private readonly settings: ResidentRunnerSettings,
   ) {
+    this.idleWatch = new IdleCpuWatch(handle.pid, { onBurning: () => this.killEscapedGuest() });
     void handle.exited.then((exit) => this.onProcessExit(exit));
     socket.addEventListener("message", (event) => this.inFlight?.onMessage(event.data));
     socket.addEventListener("close", () => this.onSessionClosed());
@@ -231,8 +236,19 @@ class ResidentGuest implements DiagnosableResidentRunner {
     }
   }
 
+  watchIdleCpu(): void {
+    if (this.endReason === undefined) this.idleWatch.start();
+  }
+
+  private killEscapedGuest(): void {
+    if (this.endReason !== undefined || this.inFlight) return;
+    this.end("was killed: guest code kept running between execs");
+    void this.handle.kill();
+  }
+
   async dispose(): Promise<void> {
     this.disposing ??= (async () => {
+      this.idleWatch.stop();
       this.end("was disposed");
       this.inFlight?.kill("secure-exec: the resident runner was disposed; the guest was killed\n", "was disposed");
       await this.handle.kill();
@@ -284,6 +300,8 @@ class ResidentGuest implements DiagnosableResidentRunner {
     }
     if (dataKb < cap.collectAtKb) return;
     cap.rebase = true;
+    // The collection is the host's work, not a guest's.
+    this.idleWatch.idle();
     try {
       this.socket.send(`g${cap.limitKb * 1024}`);
     } catch {
@@ -317,6 +335,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
         done = true;
         if (timer) clearTimeout(timer);
         if (this.inFlight === inFlight) this.inFlight = undefined;
+        this.idleWatch.idle();
         resolve(result);
       };
       const sent = { o: 0, e: 0 };
@@ -397,6 +416,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
         },
       };
       this.inFlight = inFlight;
+      this.idleWatch.busy();
       if (timeoutMs !== undefined) {
         timer = setTimeout(
           () =>
@@ -448,6 +468,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
     const what = outOfMemory
       ? `the resident runner's process ran out of memory (limits.memoryMb = ${this.settings.memoryMb})`
       : "the resident runner's process exited unexpectedly";
+    this.idleWatch.stop();
     this.inFlight?.kill(`secure-exec: ${what}; the guest was killed\n`, reason);
     this.end(reason);
     this.closeSocket();

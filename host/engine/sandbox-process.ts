@@ -1,5 +1,6 @@
 // One warm workerd process: its keep-alive channel, heartbeat and resource readings.
 import { readFileSync } from "node:fs";
+import { IdleCpuWatch } from "./idle-cpu-watch.js";
 import { execFile } from "node:child_process";
 import { SandboxClient } from "./sandbox-client.js";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
@@ -12,18 +13,8 @@ const HEARTBEAT_INTERVAL_MS = 100;
 export const UNRESPONSIVE_AFTER_MS = 250;
 /** While a deadline's guest may still be running, a ping unanswered this long kills the process. */
 const SUSPECT_KILL_AFTER_MS = 2_000;
-/**
- * With no run in flight nothing of a guest should run at all: a process that burns CPU (or
- * stops answering pings) then is held by guest code that escaped its run, and is killed.
- * CPU is sampled every IDLE_SAMPLE_MS from /proc/<pid>/stat; IDLE_BURN_SAMPLES samples in a
- * row over IDLE_CPU_SHARE of a core (a preload or isolate teardown costs a few ms) kill it.
- */
-const IDLE_SAMPLE_MS = 250;
-const IDLE_CPU_SHARE = 0.2;
-const IDLE_BURN_SAMPLES = 4;
 /** With no run in flight, a ping unanswered this long kills the process. */
 const IDLE_STALL_KILL_MS = 1_000;
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** One run's place on a process. */
 export interface RunTicket {
@@ -71,6 +62,7 @@ export class SandboxProcess {
     this.pid = handle.pid;
     this.dispatcher = new SandboxClient(handle.url, { connections: 128 });
     this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
+    this.idleWatch = new IdleCpuWatch(this.pid, { onSuspect: () => this.startHeartbeat(), onBurning: () => this.killEscapedGuest() });
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
 
@@ -168,15 +160,15 @@ export class SandboxProcess {
   beginRun(run: RunTicket): void {
     this.runsStarted += 1;
     this.inFlight.add(run);
-    this.idleSince = undefined;
+    this.idleWatch.busy();
     this.startHeartbeat();
-    this.startIdleWatch();
+    if (this.state !== "dead") this.idleWatch.start();
   }
 
   endRun(run: RunTicket): void {
     if (!this.inFlight.delete(run)) return;
     if (this.inFlight.size === 0) {
-      this.idleSince = performance.now();
+      this.idleWatch.idle();
       if (this.state === "ready" && performance.now() >= this.suspectUntil) this.stopHeartbeat();
     }
     for (const listener of this.stateListeners) listener();
@@ -184,7 +176,7 @@ export class SandboxProcess {
 
   /** Work of the host's own with no run in flight (a preload): not a guest's. */
   noteHostWork(): void {
-    if (this.inFlight.size === 0) this.idleSince = performance.now();
+    if (this.inFlight.size === 0) this.idleWatch.idle();
   }
 
   /**
@@ -198,28 +190,8 @@ export class SandboxProcess {
     return undefined;
   }
 
-  /** Since when nothing has been in flight (undefined while runs are). */
-  private idleSince: number | undefined;
-  private idleWatch: NodeJS.Timeout | undefined;
-
-  private startIdleWatch(): void {
-    if (this.idleWatch || this.state === "dead") return;
-    let last = { at: performance.now(), ticks: readCpuTicks(this.pid) ?? 0 };
-    let burning = 0;
-    this.idleWatch = setInterval(() => {
-      const now = performance.now();
-      const ticks = readCpuTicks(this.pid);
-      if (ticks === undefined) return;
-      const share = (ticks - last.ticks) / CLOCK_TICKS_PER_SECOND / ((now - last.at) / 1000);
-      // Only a window that lay wholly in idle time counts.
-      const idleWindow = this.idleSince !== undefined && this.idleSince <= last.at;
-      last = { at: now, ticks };
-      burning = idleWindow && share >= IDLE_CPU_SHARE ? burning + 1 : 0;
-      if (burning === 1) this.startHeartbeat();
-      if (burning >= IDLE_BURN_SAMPLES) this.killEscapedGuest();
-    }, IDLE_SAMPLE_MS);
-    this.idleWatch.unref();
-  }
+  /** With no run in flight, CPU burnt is an escaped guest's. */
+  private readonly idleWatch: IdleCpuWatch;
 
   private killEscapedGuest(): void {
     void this.kill({ reason: "killed", detail: "guest code kept running after its run ended" });
@@ -266,7 +238,7 @@ export class SandboxProcess {
   kill(loss: ProcessLoss): Promise<void> {
     this.killRequested ??= loss;
     this.stopHeartbeat();
-    this.stopIdleWatch();
+    this.idleWatch.stop();
     return this.handle.kill();
   }
 
@@ -288,15 +260,10 @@ export class SandboxProcess {
     this.pingStartedAt = undefined;
   }
 
-  private stopIdleWatch(): void {
-    if (this.idleWatch) clearInterval(this.idleWatch);
-    this.idleWatch = undefined;
-  }
-
   private beat(): void {
     const now = performance.now();
     if (this.pingStartedAt !== undefined) {
-      const idleSince = this.idleSince;
+      const idleSince = this.idleWatch.idleSinceMs;
       if (idleSince !== undefined && now - Math.max(this.pingStartedAt, idleSince) > IDLE_STALL_KILL_MS) {
         this.killEscapedGuest();
         return;
@@ -332,7 +299,7 @@ export class SandboxProcess {
 
   private onExit(exit: WorkerdExit): ProcessLoss {
     this.stopHeartbeat();
-    this.stopIdleWatch();
+    this.idleWatch.stop();
     const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
     this.loss = outOfMemory
       ? { reason: "out-of-memory", detail: "the sandbox process ran out of memory" }
@@ -341,18 +308,6 @@ export class SandboxProcess {
     void this.dispatcher.destroy().catch(() => {});
     void this.handle.kill();
     return this.loss;
-  }
-}
-
-/** User + system CPU time of a process in clock ticks (undefined once it is gone). */
-function readCpuTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
   }
 }
 

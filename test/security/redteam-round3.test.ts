@@ -56,14 +56,9 @@ describe("work that outlives a resident exec through a native timer", () => {
   });
   const pidOf = (runner: ResidentRunner) => (runner as unknown as { processId(): number }).processId();
 
-  // KNOWN GAP: an exec's timers are tracked and cleared when it ends, but a native timer
-  // (AbortSignal.timeout; the unwrapped scheduler.wait on scheduler's prototype; any I/O
-  // promise) calls guest code with no exec in flight, and a timer it starts then is not
-  // tracked (worker-templates/resident-worker.js, installTimers: `if (!owner) return
-  // create(...)`). Nothing on the host watches a runner between execs
-  // (host/engine/resident-runner.ts has no idle CPU watch like sandbox-process.ts's), so the
-  // interval burns CPU until the runner is disposed (an HTTP session: its 10 min idle sweep).
-  it.skip("an interval started by a native timer after the exec ended does not keep running", async () => {
+  // A native timer (AbortSignal.timeout, scheduler.wait, any I/O promise) can call guest code
+  // with no exec in flight; timers it starts then never fire (resident-worker.js, installTimers).
+  it("an interval started by a native timer after the exec ended does not keep running", async () => {
     const runner = await rt.createResidentRunner();
     try {
       const result = await runner.exec(
@@ -84,10 +79,9 @@ describe("work that outlives a resident exec through a native timer", () => {
     }
   }, 60_000);
 
-  // KNOWN GAP: the same route runs a busy loop with no exec in flight, so no deadline is
-  // armed: the runner's process spins a core until it is disposed (same cause as above; the
-  // fix belongs in host/engine/resident-runner.ts: kill a runner that burns CPU between execs).
-  it.skip("a busy loop started by a native timer between execs is ended", async () => {
+  // The same route runs a busy loop with no exec in flight (no deadline is armed): the host
+  // watches a runner's CPU between execs and kills one that burns (host/engine/idle-cpu-watch.ts).
+  it("a busy loop started by a native timer between execs is ended", async () => {
     const runner = await rt.createResidentRunner();
     try {
       const result = await runner.exec(`AbortSignal.timeout(200).addEventListener("abort", () => { for (;;) {} }); "ended"`, { timeout: 10_000 });
