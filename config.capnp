@@ -23,6 +23,7 @@ const supervisorWorker :Workerd.Worker = (
     (name = "supervisor.js", esModule = embed "worker-templates/supervisor.js"),
     (name = "guest-prelude.js", text = embed "worker-templates/guest-prelude.js"),
     (name = "guest-bridge.js", text = embed "worker-templates/guest-bridge.js"),
+    (name = "node/guest-console.js", text = embed "worker-templates/node/guest-console.js"),
     (name = "child-process/guest-child-process.js", text = embed "worker-templates/child-process/guest-child-process.js"),
     (name = "http/guest-http.js", text = embed "worker-templates/http/guest-http.js"),
     (name = "http/guest-https.js", text = embed "worker-templates/http/guest-https.js"),

@@ -1,6 +1,7 @@
 // Resident runners: one live guest per runner, in a workerd process of its own. These
 // tests start and kill real workerd processes (no mocks).
 import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
 import type { ResidentRunner } from "../host/api/types.js";
@@ -21,6 +22,12 @@ async function createRunner(runtime: NodeRuntime = rt): Promise<DiagnosableResid
   const runner = (await runtime.createResidentRunner()) as DiagnosableResidentRunner;
   runners.push(runner);
   return runner;
+}
+
+/** What the host's node writes to stderr for `snippet` (pids normalised). */
+function execFileSyncStderr(snippet: string): string {
+  const child = spawnSync(process.execPath, ["-e", snippet], { encoding: "utf8" });
+  return child.stderr.replace(/\(node:\d+\)/g, "(node:PID)");
 }
 
 /** Live and not a zombie. */
@@ -87,6 +94,24 @@ describe("one live guest", () => {
     const next = await runner.exec('console.log("only mine")');
     expect(next.stdout).toBe("only mine\n");
     expect(next.stderr).toBe("");
+  });
+
+  it("prints console.table, count, group, dir, assert and their warnings as the host's node does, like a run", async () => {
+    const snippet = [
+      'console.table([{ x: 1, y: "a" }, { x: 2 }]); console.table(new Map([["k", 1]]));',
+      'console.count(); console.count("n"); console.count(); console.countReset("missing");',
+      'console.group("outer"); console.info("inside"); console.group(); console.log("deeper\\nlines"); console.groupEnd(); console.groupEnd();',
+      'console.dir({ nested: { deep: { deeper: { deepest: 1 } } } }, { depth: 0 }); console.assert(1 === 2, "%s wrong", "very");',
+      'console.log("%o and %d", [1], 42n, -0);',
+    ].join("\n");
+    const node = execFileSync(process.execPath, ["-e", snippet], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const resident = await runner.exec(snippet);
+    const run = await rt.run(snippet);
+    expect(resident.stdout).toBe(node);
+    expect(run.stdout).toBe(node);
+    // stderr: the assertion, then the warning for the missing count (pids differ).
+    const hostStderr = execFileSyncStderr(snippet);
+    for (const result of [resident, run]) expect(result.stderr.replace(/\(node:\d+\)/g, "(node:PID)")).toBe(hostStderr);
   });
 
   it("gives the value passed to __return, else the JSON-serialisable completion value", async () => {

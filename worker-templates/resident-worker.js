@@ -17,6 +17,7 @@
 // reaches the host while it runs. Every exec follows Node semantics: it ends once the
 // snippet settled and no timer it started is pending.
 import CONFIG_TEXT from "./resident-config.txt";
+import { consoleKit, warningText } from "./secure-exec-console.js";
 
 const config = JSON.parse(CONFIG_TEXT);
 const FLUSH_AFTER_MS = 10;
@@ -26,12 +27,20 @@ const FLUSH_AT_CHARS = 1 << 20;
 const EVENT_CHARS = 1 << 16;
 /** Idle turns granted to a snippet still awaiting with nothing tracked (native I/O settles in a few). */
 const UNSETTLED_GRACE_TURNS = 3;
-const WORKER_FRAME = /\/resident-worker\.js:/;
+const WORKER_FRAME = /\/(?:resident-worker|secure-exec-console)\.js:/;
 
 // Builtins load on first use.
 const builtin = (name) => process.getBuiltinModule(name);
-const format = (...args) => builtin("node:util").format(...args);
 const inspect = (...args) => builtin("node:util").inspect(...args);
+const { makeConsole } = consoleKit({
+  util: () => builtin("node:util"),
+  emitWarning: (message) => emitWarning(message),
+  cleanStack: (text) =>
+    text
+      .split("\n")
+      .filter((line) => !WORKER_FRAME.test(line))
+      .join("\n"),
+});
 
 // Captured before any guest code runs: a guest replacing them cannot break the channel.
 const nativeSetTimeout = globalThis.setTimeout;
@@ -401,18 +410,25 @@ function installTimers() {
 }
 
 function installConsole() {
-  const out = (...args) => current?.writeChannel("o", `${format(...args)}\n`);
-  const err = (...args) => current?.writeChannel("e", `${format(...args)}\n`);
-  console.log = out;
-  console.info = out;
-  console.debug = out;
-  console.error = err;
-  console.warn = err;
-  console.trace = (...args) => {
-    const stack = new Error().stack.split("\n").slice(2).join("\n");
-    err(`Trace: ${format(...args)}\n${stack}`);
-  };
-  console.dir = (value, options) => out(inspect(value, { customInspect: false, ...options }));
+  Object.assign(console, makeConsole((channel, text) => current?.writeChannel(channel, text)));
+}
+
+let firstWarning = true;
+/** Node's process.emitWarning, written to the exec in flight (workerd's prints nothing). */
+function emitWarning(warning, type, code) {
+  const options = type !== null && typeof type === "object" ? type : { type, code };
+  if (typeof warning === "string") {
+    const error = new Error(warning);
+    error.name = typeof options.type === "string" ? options.type : "Warning";
+    if (typeof options.code === "string") error.code = options.code;
+    if (typeof options.detail === "string") error.detail = options.detail;
+    warning = error;
+  }
+  const owner = current;
+  if (!owner || !(warning instanceof Error)) return;
+  const text = warningText(warning, process.pid ?? 1000, firstWarning);
+  firstWarning = false;
+  queueMicrotask(() => owner.writeChannel("e", text));
 }
 
 function installProcess() {
@@ -487,6 +503,7 @@ function installProcess() {
     throw new ExitSignal(exitCode);
   });
   define("exitCode", undefined);
+  define("emitWarning", emitWarning);
 }
 
 function installGlobals() {

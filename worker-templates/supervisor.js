@@ -2,6 +2,7 @@
 // the host's per-run configuration into a fresh guest isolate, streaming its events back.
 // Bindings (see config.capnp): LOADER (Worker Loader), HOST (service binding to the host).
 import GUEST_PRELUDE from "./guest-prelude.js";
+import GUEST_CONSOLE from "./node/guest-console.js";
 import GUEST_CHILD_PROCESS from "./child-process/guest-child-process.js";
 import GUEST_HTTP from "./http/guest-http.js";
 import GUEST_HTTPS from "./http/guest-https.js";
@@ -42,6 +43,7 @@ import GUEST_READLINE_PROMISES from "./node/guest-readline-promises.js";
 
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
+  "secure-exec-console.js": GUEST_CONSOLE,
   "secure-exec-child-process.js": GUEST_CHILD_PROCESS,
   "secure-exec-http.js": GUEST_HTTP,
   "secure-exec-https.js": GUEST_HTTPS,
@@ -81,11 +83,12 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };
 
-/** Every isolate gets the prelude and the bridge; the sandbox builtins the host found its code imports. */
+/** Every isolate gets the prelude, the bridge and the console; the sandbox builtins the host found its code imports. */
 function runtimeModulesFor(worker) {
   const modules = {
     "secure-exec-prelude.js": GUEST_RUNTIME_MODULES["secure-exec-prelude.js"],
     "secure-exec-bridge.js": GUEST_RUNTIME_MODULES["secure-exec-bridge.js"],
+    "secure-exec-console.js": GUEST_RUNTIME_MODULES["secure-exec-console.js"],
   };
   for (const name of worker.runtimeModules ?? []) {
     if (GUEST_RUNTIME_MODULES[name]) modules[name] = GUEST_RUNTIME_MODULES[name];

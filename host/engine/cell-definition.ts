@@ -12,6 +12,7 @@ export const cellDefinition = {
   guestTemplates: [
     "guest-prelude.js",
     "guest-bridge.js",
+    "node/guest-console.js",
     "child-process/guest-child-process.js",
     "http/guest-http.js",
     "http/guest-https.js",

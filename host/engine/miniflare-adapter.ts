@@ -62,6 +62,11 @@ function staticWorkers(options: StaticWorkerdOptions): WorkerOptions[] {
       modulesRoot: "/",
       modules: [
         { type: "ESModule", path: `/${options.mainModule.name}`, contents: options.mainModule.source },
+        ...Object.entries(options.esModules ?? {}).map(([name, contents]) => ({
+          type: "ESModule" as const,
+          path: `/${name}`,
+          contents,
+        })),
         ...Object.entries(options.textModules ?? {}).map(([name, contents]) => ({
           type: "Text" as const,
           path: `/${name}`,

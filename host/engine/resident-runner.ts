@@ -89,17 +89,24 @@ export class ResidentRunnerEndedError extends Error {
 }
 
 
-let workerSource: string | undefined;
-function loadWorkerSource(): string {
-  workerSource ??= readFileSync(templatePath(WORKER_MODULE), "utf8");
-  return workerSource;
+/** Guest-side modules the runner's worker shares with every run's prelude. */
+const SHARED_MODULES = { "secure-exec-console.js": "node/guest-console.js" } as const;
+
+let workerSources: { main: string; shared: Record<string, string> } | undefined;
+function loadWorkerSources(): { main: string; shared: Record<string, string> } {
+  workerSources ??= {
+    main: readFileSync(templatePath(WORKER_MODULE), "utf8"),
+    shared: Object.fromEntries(Object.entries(SHARED_MODULES).map(([name, file]) => [name, readFileSync(templatePath(file), "utf8")])),
+  };
+  return workerSources;
 }
 
 export async function startResidentRunner(settings: ResidentRunnerSettings): Promise<ResidentRunner> {
   const { env, cwd, memoryMb, outputBytes, returnBytes, ...runnerOptions } = settings;
   const options = parseOptions(residentRunnerOptionsSchema, runnerOptions, "createResidentRunner option");
   const handle = await launchStaticWorkerd({
-    mainModule: { name: WORKER_MODULE, source: loadWorkerSource() },
+    mainModule: { name: WORKER_MODULE, source: loadWorkerSources().main },
+    esModules: loadWorkerSources().shared,
     textModules: {
       [CONFIG_MODULE]: JSON.stringify({ env, cwd, outputBytes, returnBytes }),
     },

@@ -14,6 +14,8 @@ import { packageRoot } from "../package-files.js";
 export interface StaticWorkerdOptions {
   /** ES module source of the worker's main module. */
   mainModule: { name: string; source: string };
+  /** Further ES modules the main module imports (`import { x } from "./name"`). */
+  esModules?: Record<string, string>;
   /** Further modules, imported as text (`import text from "./name"`). */
   textModules?: Record<string, string>;
   compatibilityDate: string;
