@@ -24,6 +24,7 @@ const supervisorWorker :Workerd.Worker = (
     (name = "guest-prelude.js", text = embed "worker-templates/guest-prelude.js"),
     (name = "guest-bridge.js", text = embed "worker-templates/guest-bridge.js"),
     (name = "node/guest-console.js", text = embed "worker-templates/node/guest-console.js"),
+    (name = "node/guest-process-io.js", text = embed "worker-templates/node/guest-process-io.js"),
     (name = "child-process/guest-child-process.js", text = embed "worker-templates/child-process/guest-child-process.js"),
     (name = "http/guest-http.js", text = embed "worker-templates/http/guest-http.js"),
     (name = "http/guest-https.js", text = embed "worker-templates/http/guest-https.js"),

@@ -114,6 +114,14 @@ describe("one live guest", () => {
     for (const result of [resident, run]) expect(result.stderr.replace(/\(node:\d+\)/g, "(node:PID)")).toBe(hostStderr);
   });
 
+  it("shares the run's process I/O: env values become strings, stdout takes bytes and encodings and refuses the rest", async () => {
+    const snippet =
+      'process.env.N = 42; console.log(typeof process.env.N, process.env.N); process.stdout.write(Buffer.from("bytes\\n")); process.stdout.write("6869", "hex"); try { process.stdout.write(5); } catch (error) { console.log("", error.code); } delete process.env.N;';
+    const node = execFileSync(process.execPath, ["-e", snippet], { encoding: "utf8" });
+    expect((await runner.exec(snippet)).stdout).toBe(node);
+    expect((await rt.run(snippet)).stdout).toBe(node);
+  });
+
   it("gives the value passed to __return, else the JSON-serialisable completion value", async () => {
     expect((await runner.exec("__return({ city: 'Tokyo' }); 5")).value).toEqual({ city: "Tokyo" });
     expect((await runner.exec("({ n: 1, list: ['a'] })")).value).toEqual({ n: 1, list: ["a"] });

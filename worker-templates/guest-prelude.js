@@ -8,6 +8,7 @@
 // guest.js is imported inside the run's request, after that `process` exists, so package
 // code that reads `process.env` at load time sees the run's env, and may use timers.
 import { consoleKit, warningText } from "./secure-exec-console.js";
+import { makeEnv, makeStdioWritable } from "./secure-exec-process-io.js";
 import { bridge as runBridge, deliveryHandlers, httpServers, isRefusedSpecifier, sandboxBuiltins, unsupportedSchemeError } from "./secure-exec-bridge.js";
 
 // Everything the run's own channel needs is captured before any guest code runs: a guest
@@ -498,23 +499,6 @@ function memoryUsage() {
 }
 memoryUsage.rss = () => 50_331_648;
 
-/** The run's env: values become strings on assignment, as in Node. */
-function makeEnv(initial) {
-  const target = {};
-  for (const [key, value] of Object.entries(initial ?? {})) target[key] = String(value);
-  return new Proxy(target, {
-    set(object, key, value) {
-      if (typeof key === "symbol") return Reflect.set(object, key, value);
-      object[key] = String(value);
-      return true;
-    },
-    defineProperty(object, key, descriptor) {
-      if ("value" in descriptor && typeof key === "string") return Reflect.defineProperty(object, key, { ...descriptor, value: String(descriptor.value) });
-      return Reflect.defineProperty(object, key, descriptor);
-    },
-  });
-}
-
 function normalizePath(path) {
   const parts = [];
   for (const part of path.split("/")) {
@@ -535,34 +519,8 @@ function systemError(code, errno, syscall, message, extra) {
 }
 
 function makeWritable(channel) {
-  const { Writable } = builtin("node:stream");
-  const stream = new Writable({
-    write(chunk, encoding, callback) {
-      activeRun?.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk));
-      callback();
-    },
-  });
-  // Synchronous like a pipe-backed stdout in Node.
-  stream.write = (chunk, encoding, callback) => {
-    if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
-      chunk = nativeBuffer.from(chunk, encoding);
-    }
-    if (typeof chunk !== "string" && !ArrayBuffer.isView(chunk)) {
-      throw invalidArgType("chunk", "of type string or an instance of Buffer, TypedArray, or DataView", chunk);
-    }
-    activeRun?.writeChannel(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    const done = typeof encoding === "function" ? encoding : callback;
-    if (typeof done === "function") nativeQueueMicrotask(done);
-    return true;
-  };
-  Object.defineProperty(stream, "__secureExecWrite", { value: stream.write });
+  const stream = makeStdioWritable(channel, (text) => activeRun?.writeChannel(channel, text), { Writable: builtin("node:stream").Writable, invalidArgType });
   stdio[channel] = stream;
-  // stdout/stderr are pipes: Node leaves isTTY unset (undefined) on non-TTY streams.
-  stream.fd = channel === "o" ? 1 : 2;
-  stream._type = "pipe";
-  // Node never closes stdout/stderr on end().
-  stream.destroySoon = stream.destroy;
-  stream._destroy = (error, callback) => callback(error);
   return stream;
 }
 

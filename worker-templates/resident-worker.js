@@ -18,6 +18,7 @@
 // snippet settled and no timer it started is pending.
 import CONFIG_TEXT from "./resident-config.txt";
 import { consoleKit, warningText } from "./secure-exec-console.js";
+import { makeEnv, makeStdioWritable } from "./secure-exec-process-io.js";
 
 const config = JSON.parse(CONFIG_TEXT);
 const FLUSH_AFTER_MS = 10;
@@ -413,6 +414,12 @@ function installConsole() {
   Object.assign(console, makeConsole((channel, text) => current?.writeChannel(channel, text)));
 }
 
+function invalidArgType(name, expected, value) {
+  const error = new TypeError(`The "${name}" argument must be ${expected}. Received ${value === null ? "null" : typeof value}`);
+  error.code = "ERR_INVALID_ARG_TYPE";
+  return error;
+}
+
 let firstWarning = true;
 /** Node's process.emitWarning, written to the exec in flight (workerd's prints nothing). */
 function emitWarning(warning, type, code) {
@@ -432,33 +439,8 @@ function emitWarning(warning, type, code) {
 }
 
 function installProcess() {
-  const write = (channel, chunk) => current?.writeChannel(channel, chunk);
-  const makeWritable = (channel) => {
-    const { Writable } = builtin("node:stream");
-    const stream = new Writable({
-      write(chunk, encoding, callback) {
-        write(channel, typeof chunk === "string" ? chunk : new Uint8Array(chunk));
-        callback();
-      },
-    });
-    // Synchronous like a pipe-backed stdout in Node.
-    stream.write = (chunk, encoding, callback) => {
-      if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
-        chunk = Buffer.from(chunk, encoding);
-      }
-      write(
-        channel,
-        typeof chunk === "string"
-          ? chunk
-          : new Uint8Array(chunk.buffer ?? chunk, chunk.byteOffset ?? 0, chunk.byteLength ?? chunk.length),
-      );
-      const done = typeof encoding === "function" ? encoding : callback;
-      if (typeof done === "function") queueMicrotask(done);
-      return true;
-    };
-    stream.fd = channel === "o" ? 1 : 2;
-    return stream;
-  };
+  const makeWritable = (channel) =>
+    makeStdioWritable(channel, (chunk) => current?.writeChannel(channel, chunk), { Writable: builtin("node:stream").Writable, invalidArgType });
   const makeStdin = () => {
     const { Readable } = builtin("node:stream");
     // A resident runner has no stdin: reads see end-of-input.
@@ -485,9 +467,7 @@ function installProcess() {
   defineLazy("stdout", () => makeWritable("o"));
   defineLazy("stderr", () => makeWritable("e"));
   defineLazy("stdin", makeStdin);
-  const env = {};
-  for (const [key, value] of Object.entries(config.env)) env[key] = String(value);
-  define("env", env);
+  define("env", makeEnv(config.env));
   define("argv", ["/usr/local/bin/node"]);
   let cwd = config.cwd;
   define("cwd", () => cwd);

@@ -3,6 +3,7 @@
 // Bindings (see config.capnp): LOADER (Worker Loader), HOST (service binding to the host).
 import GUEST_PRELUDE from "./guest-prelude.js";
 import GUEST_CONSOLE from "./node/guest-console.js";
+import GUEST_PROCESS_IO from "./node/guest-process-io.js";
 import GUEST_CHILD_PROCESS from "./child-process/guest-child-process.js";
 import GUEST_HTTP from "./http/guest-http.js";
 import GUEST_HTTPS from "./http/guest-https.js";
@@ -44,6 +45,7 @@ import GUEST_READLINE_PROMISES from "./node/guest-readline-promises.js";
 const GUEST_RUNTIME_MODULES = {
   "secure-exec-prelude.js": GUEST_PRELUDE,
   "secure-exec-console.js": GUEST_CONSOLE,
+  "secure-exec-process-io.js": GUEST_PROCESS_IO,
   "secure-exec-child-process.js": GUEST_CHILD_PROCESS,
   "secure-exec-http.js": GUEST_HTTP,
   "secure-exec-https.js": GUEST_HTTPS,
@@ -83,12 +85,13 @@ const GUEST_RUNTIME_MODULES = {
   "secure-exec-readline-promises.js": GUEST_READLINE_PROMISES,
 };
 
-/** Every isolate gets the prelude, the bridge and the console; the sandbox builtins the host found its code imports. */
+/** Every isolate gets the prelude, the bridge, the console and process I/O; the sandbox builtins the host found its code imports. */
 function runtimeModulesFor(worker) {
   const modules = {
     "secure-exec-prelude.js": GUEST_RUNTIME_MODULES["secure-exec-prelude.js"],
     "secure-exec-bridge.js": GUEST_RUNTIME_MODULES["secure-exec-bridge.js"],
     "secure-exec-console.js": GUEST_RUNTIME_MODULES["secure-exec-console.js"],
+    "secure-exec-process-io.js": GUEST_RUNTIME_MODULES["secure-exec-process-io.js"],
   };
   for (const name of worker.runtimeModules ?? []) {
     if (GUEST_RUNTIME_MODULES[name]) modules[name] = GUEST_RUNTIME_MODULES[name];

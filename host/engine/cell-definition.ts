@@ -13,6 +13,7 @@ export const cellDefinition = {
     "guest-prelude.js",
     "guest-bridge.js",
     "node/guest-console.js",
+    "node/guest-process-io.js",
     "child-process/guest-child-process.js",
     "http/guest-http.js",
     "http/guest-https.js",

@@ -90,7 +90,7 @@ export class ResidentRunnerEndedError extends Error {
 
 
 /** Guest-side modules the runner's worker shares with every run's prelude. */
-const SHARED_MODULES = { "secure-exec-console.js": "node/guest-console.js" } as const;
+const SHARED_MODULES = { "secure-exec-console.js": "node/guest-console.js", "secure-exec-process-io.js": "node/guest-process-io.js" } as const;
 
 let workerSources: { main: string; shared: Record<string, string> } | undefined;
 function loadWorkerSources(): { main: string; shared: Record<string, string> } {
