@@ -497,23 +497,38 @@ function installGlobals() {
   const tracked = (native) =>
     async function (...args) {
       const owner = current;
-      if (owner) owner.pendingCalls += 1;
+      // Between execs nothing of the guest's proceeds: the call never settles.
+      if (!owner) return new NativePromise(() => {});
+      owner.pendingCalls += 1;
       try {
         return await native.apply(this, args);
       } finally {
-        if (owner) {
-          owner.pendingCalls -= 1;
-          nativeSetTimeout(() => owner.checkIdle(), 0);
-        }
+        owner.pendingCalls -= 1;
+        nativeSetTimeout(() => owner.checkIdle(), 0);
       }
     };
   globalThis.fetch = tracked(nativeFetch);
   if (typeof globalThis.scheduler?.wait === "function") {
-    const nativeWait = globalThis.scheduler.wait;
-    try {
-      globalThis.scheduler.wait = tracked(nativeWait);
-    } catch {
-      // a read-only scheduler stays as workerd made it
+    const wait = tracked(globalThis.scheduler.wait);
+    // On the prototype too, where a guest finds the unwrapped one.
+    for (const holder of [globalThis.scheduler, Object.getPrototypeOf(globalThis.scheduler)]) {
+      try {
+        Object.defineProperty(holder, "wait", { value: wait, writable: true, configurable: true });
+      } catch {
+        // a read-only scheduler stays as workerd made it
+      }
     }
   }
+  // An exec's timeout signals are its timers (unref'd, as in Node: they keep nothing alive),
+  // cleared when it ends; made between execs, they never abort.
+  const nativeTimeoutSignal = AbortSignal.timeout;
+  AbortSignal.timeout = function timeout(delay) {
+    nativeTimeoutSignal.call(AbortSignal, delay);
+    const controller = new AbortController();
+    const owner = current;
+    if (!owner) return controller.signal;
+    const handle = nativeSetTimeout(() => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")), delay);
+    owner.timers.set({ hasRef: () => false }, () => nativeClearTimeout(handle));
+    return controller.signal;
+  };
 }

@@ -3,30 +3,36 @@
 import { readFileSync } from "node:fs";
 
 /**
- * CPU is sampled every IDLE_SAMPLE_MS from /proc/<pid>/stat; IDLE_BURN_SAMPLES samples in a
- * row over IDLE_CPU_SHARE of a core (a preload, a collection or an isolate teardown costs a
- * few ms) mean a guest is burning.
+ * CPU is sampled every `sampleMs` from /proc/<pid>/stat; `samples` samples in a row over
+ * `share` of a core mean a guest is burning. A sandbox process's own idle work (a preload, an
+ * isolate teardown) costs a few ms, hence the defaults; a resident runner's costs nothing.
  */
-const IDLE_SAMPLE_MS = 250;
-const IDLE_CPU_SHARE = 0.2;
-const IDLE_BURN_SAMPLES = 4;
+export interface IdleCpuThresholds {
+  sampleMs: number;
+  share: number;
+  samples: number;
+}
+
+export const SANDBOX_PROCESS_IDLE: IdleCpuThresholds = { sampleMs: 250, share: 0.2, samples: 4 };
 const CLOCK_TICKS_PER_SECOND = 100;
 
 export interface IdleCpuWatchHooks {
   /** The first sample over the share: the owner may start watching more closely. */
   onSuspect?(): void;
-  /** IDLE_BURN_SAMPLES samples in a row over the share. */
+  /** `samples` samples in a row over the share. */
   onBurning(): void;
 }
 
 export class IdleCpuWatch {
   /** Since when nothing has been in flight (undefined while something is). */
   private idleSince: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timers: NodeJS.Timeout[] = [];
 
+  /** Each of `thresholds` is watched on its own; the first met ends the watch. */
   constructor(
     private readonly pid: number,
     private readonly hooks: IdleCpuWatchHooks,
+    private readonly thresholds: readonly IdleCpuThresholds[] = [SANDBOX_PROCESS_IDLE],
   ) {}
 
   /** Work is in flight: its CPU is its own. */
@@ -44,10 +50,19 @@ export class IdleCpuWatch {
   }
 
   start(): void {
-    if (this.timer) return;
+    if (this.timers.length > 0) return;
+    this.timers = this.thresholds.map((thresholds) => this.watch(thresholds));
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+  }
+
+  private watch({ sampleMs, share: burnShare, samples }: IdleCpuThresholds): NodeJS.Timeout {
     let last = { at: performance.now(), ticks: readCpuTicks(this.pid) ?? 0 };
     let burning = 0;
-    this.timer = setInterval(() => {
+    const timer = setInterval(() => {
       const now = performance.now();
       const ticks = readCpuTicks(this.pid);
       if (ticks === undefined) return;
@@ -55,19 +70,15 @@ export class IdleCpuWatch {
       // Only a window that lay wholly in idle time counts.
       const idleWindow = this.idleSince !== undefined && this.idleSince <= last.at;
       last = { at: now, ticks };
-      burning = idleWindow && share >= IDLE_CPU_SHARE ? burning + 1 : 0;
+      burning = idleWindow && share >= burnShare ? burning + 1 : 0;
       if (burning === 1) this.hooks.onSuspect?.();
-      if (burning >= IDLE_BURN_SAMPLES) {
+      if (burning >= samples) {
         this.stop();
         this.hooks.onBurning();
       }
-    }, IDLE_SAMPLE_MS);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    }, sampleMs);
+    timer.unref();
+    return timer;
   }
 }
 

@@ -8,7 +8,7 @@
 // workerd keeps ~2 KB per request it served, which would end a busy runner on its memory cap
 // after ~60,000 snippets; a WebSocket keeps it flat. See docs/resident-runner.md.
 import { readStatusKb } from "./sandbox-process.js";
-import { IdleCpuWatch } from "./idle-cpu-watch.js";
+import { IdleCpuWatch, SANDBOX_PROCESS_IDLE, type IdleCpuThresholds } from "./idle-cpu-watch.js";
 import { ParseThread } from "../compile/parse-thread.js";
 import { readFileSync } from "node:fs";
 import { execFile } from "node:child_process";
@@ -56,6 +56,11 @@ const WARMUP_SNIPPETS = [
 ];
 const WARMUP_ROUNDS = 3;
 const WARMUP_TIMEOUT_MS = 10_000;
+/**
+ * Between execs a runner uses no CPU at all: a spin is caught as in a sandbox process, and
+ * 5 % of a core for 3 s is a guest's work too.
+ */
+const RESIDENT_IDLE: readonly IdleCpuThresholds[] = [SANDBOX_PROCESS_IDLE, { sampleMs: 1_000, share: 0.05, samples: 3 }];
 /** A broken channel with a live process: how long to wait for the process to report its death. */
 const CHANNEL_LOSS_GRACE_MS = 250;
 /** How often (in execs) the host looks at the process's data size. */
@@ -208,7 +213,7 @@ class ResidentGuest implements DiagnosableResidentRunner {
     private readonly socket: WebSocket,
     private readonly settings: ResidentRunnerSettings,
   ) {
-    this.idleWatch = new IdleCpuWatch(handle.pid, { onBurning: () => this.killEscapedGuest() });
+    this.idleWatch = new IdleCpuWatch(handle.pid, { onBurning: () => this.killEscapedGuest() }, RESIDENT_IDLE);
     void handle.exited.then((exit) => this.onProcessExit(exit));
     socket.addEventListener("message", (event) => this.inFlight?.onMessage(event.data));
     socket.addEventListener("close", () => this.onSessionClosed());

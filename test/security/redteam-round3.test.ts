@@ -64,7 +64,7 @@ describe("work that outlives a resident exec through a native timer", () => {
       const result = await runner.exec(
         `globalThis.ticks = 0;
          const start = () => { setInterval(() => { globalThis.ticks++; const end = Date.now() + 50; while (Date.now() < end) {} }, 100); };
-         AbortSignal.timeout(200).addEventListener("abort", start);
+         process.getBuiltinModule("node:timers").setTimeout(start, 200);
          "ended"`,
         { timeout: 10_000 },
       );
@@ -84,7 +84,7 @@ describe("work that outlives a resident exec through a native timer", () => {
   it("a busy loop started by a native timer between execs is ended", async () => {
     const runner = await rt.createResidentRunner();
     try {
-      const result = await runner.exec(`AbortSignal.timeout(200).addEventListener("abort", () => { for (;;) {} }); "ended"`, { timeout: 10_000 });
+      const result = await runner.exec(`process.getBuiltinModule("node:timers").setTimeout(() => { for (;;) {} }, 200); "ended"`, { timeout: 10_000 });
       expect(result).toMatchObject({ exitCode: 0, value: "ended" });
       await sleep(1_500);
       const pid = pidOf(runner);
@@ -95,6 +95,46 @@ describe("work that outlives a resident exec through a native timer", () => {
       await runner.dispose();
     }
     await expectServing(rt);
+  }, 60_000);
+
+  // Below the sandbox processes' 20 %: native intervals (node:timers) that each burn a little.
+  it("native intervals that burn 15 % of a core between execs end the runner", async () => {
+    const runner = await rt.createResidentRunner();
+    try {
+      const result = await runner.exec(
+        `const timers = process.getBuiltinModule("node:timers");
+         timers.setTimeout(() => timers.setInterval(() => { const end = Date.now() + 15; while (Date.now() < end) {} }, 100), 200);
+         "ended"`,
+        { timeout: 10_000 },
+      );
+      expect(result).toMatchObject({ exitCode: 0, value: "ended" });
+      await sleep(6_000);
+      await expect(runner.exec("1")).rejects.toThrow(/guest code kept running between execs/);
+    } finally {
+      await runner.dispose();
+    }
+  }, 60_000);
+
+  it("timeout signals and scheduler.wait (even from its prototype) belong to the exec that made them", async () => {
+    const runner = await rt.createResidentRunner();
+    try {
+      const burn = "const end = Date.now() + 15; while (Date.now() < end) {}";
+      const result = await runner.exec(
+        `globalThis.hops = 0;
+         const wait = Object.getPrototypeOf(scheduler).wait;
+         const loop = () => { globalThis.hops++; ${burn}; AbortSignal.timeout(100).addEventListener("abort", loop); };
+         AbortSignal.timeout(100).addEventListener("abort", loop);
+         AbortSignal.timeout(100).addEventListener("abort", async () => { for (;;) { await wait.call(scheduler, 100); globalThis.hops++; ${burn}; } });
+         "ended"`,
+        { timeout: 10_000 },
+      );
+      // As in Node, where timeout signals are unref'd: the exec ends at once, and they never fire.
+      expect(result).toMatchObject({ exitCode: 0, value: "ended" });
+      await sleep(1_000);
+      expect((await runner.exec("globalThis.hops")).value).toBe(0);
+    } finally {
+      await runner.dispose();
+    }
   }, 60_000);
 });
 
