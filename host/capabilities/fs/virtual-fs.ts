@@ -599,20 +599,28 @@ export class VirtualFs {
   /** The guest path `relative` of a mount really has (links followed as far as the path exists). */
   private resolvedGuestPath(mount: Mount, relative: string): string | undefined {
     const dirs = this.mountDirs();
-    const { dir, rest } = dirs.walk(mount, relative);
+    let { dir, rest } = dirs.walk(mount, dirOf(relative));
+    if (relative !== "" && rest === "") {
+      const name = path.posix.basename(relative);
+      const sub = dirs.subdirectory(mount, dir, name);
+      if (sub) dir = sub;
+      else rest = name;
+    }
     let real = dir.real;
-    let remaining = rest;
     // The first component that is no directory of the mount: a link there leads on.
-    const info = rest.length > 0 && dirs.mayHold(dir, rest[0]!) ? lstatOrUndefined(path.join(dir.real, rest[0]!)) : undefined;
+    const slash = rest.indexOf("/");
+    const first = slash < 0 ? rest : rest.slice(0, slash);
+    const info = first !== "" && dirs.mayHold(dir, first) ? lstatOrUndefined(inDir(dir.real, first)) : undefined;
     if (info?.isSymbolicLink()) {
-      const target = realpathOrUndefined(path.join(dir.real, rest[0]!));
+      const target = realpathOrUndefined(inDir(dir.real, first));
       if (target !== undefined) {
         if (!insideHost(target, mount.root)) return undefined;
         real = target;
-        remaining = rest.slice(1);
+        rest = slash < 0 ? "" : rest.slice(slash + 1);
       }
     }
-    return guestPathInMount(mount, path.join(path.relative(mount.root, real), ...remaining));
+    const resolved = guestPathInMount(mount, relativeInRoot(mount.root, real));
+    return rest === "" ? resolved : `${resolved === ROOT ? "" : resolved}/${rest}`;
   }
 
   private holdsMountPoint(guestPath: string): boolean {
@@ -725,7 +733,7 @@ export class VirtualFs {
     const parent = dirs.directory(mount, dirOf(relative));
     if (!parent) throw new VirtualFsError("ENOENT", syscall, guestPath);
     const name = path.posix.basename(relative);
-    const target = path.join(parent.real, name);
+    const target = inDir(parent.real, name);
     const info = dirs.mayHold(parent, name) ? lstatOrUndefined(target) : undefined;
     if (!info?.isSymbolicLink()) return { target, info };
     const real = realpathOrUndefined(target);
@@ -743,7 +751,7 @@ export class VirtualFs {
     // O_NOFOLLOW: a link swapped in after the checks is refused, not followed.
     const fd = openSync(target, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o644);
     try {
-      if (!exists) this.mountDirs().created(path.dirname(target), path.basename(target));
+      if (!exists) this.mountDirs().created(path.dirname(target), path.basename(target), false);
       if (!fstatSync(fd).isFile()) throw new VirtualFsError("EISDIR", "open", guestPath);
       let offset = 0;
       while (offset < data.byteLength) offset += writeSync(fd, data, offset, data.byteLength - offset);
@@ -760,11 +768,11 @@ export class VirtualFs {
     const parent = dirs.directory(mount, dirOf(relative));
     if (!parent) throw new VirtualFsError("ENOENT", "mkdir", guestPath);
     const name = path.posix.basename(relative);
-    const target = path.join(parent.real, name);
+    const target = inDir(parent.real, name);
     if (dirs.mayHold(parent, name) && lstatOrUndefined(target)) return;
     this.reserve(0, 1, "mkdir", guestPath);
     mkdirSync(target);
-    dirs.created(parent.real, name);
+    dirs.created(parent.real, name, true);
     mount.usage = { bytes: mount.usage.bytes, files: mount.usage.files + 1 };
   }
 
@@ -776,7 +784,7 @@ export class VirtualFs {
     const name = path.posix.basename(relative);
     // Forged lists name paths that do not exist: those cost a lookup, not a syscall.
     if (parent === undefined || !dirs.listing(parent)?.has(name)) return;
-    const target = path.join(parent.real, name);
+    const target = inDir(parent.real, name);
     const info = lstatSync(target, { throwIfNoEntry: false });
     if (!info) return;
     // A link that leads out of the mount does not exist for the guest: leave it alone.
@@ -813,7 +821,8 @@ function sealAncestors(dirs: Record<string, SnapshotDir>, hidden: string[]): voi
 
 /** Guest path of a host path relative to a mount's root. */
 function guestPathInMount(mount: Mount, relativeHostPath: string): string {
-  const relative = relativeHostPath.split(path.sep).filter((part) => part !== "").join("/");
+  // path.relative() output: no empty components.
+  const relative = path.sep === "/" ? relativeHostPath : relativeHostPath.split(path.sep).join("/");
   if (relative === "") return mount.guestPath;
   return mount.guestPath === ROOT ? `/${relative}` : `${mount.guestPath}/${relative}`;
 }
@@ -832,6 +841,17 @@ function dirOf(relative: string): string {
   return slash < 0 ? "" : relative.slice(0, slash);
 }
 
+/** `path.join(real, name)` for a real directory and one component, without normalising the whole path again. */
+function inDir(real: string, name: string): string {
+  return real.endsWith(path.sep) ? `${real}${name}` : `${real}${path.sep}${name}`;
+}
+
+/** `path.relative(root, real)` for a real path inside the root, without resolving both again. */
+function relativeInRoot(root: string, real: string): string {
+  if (real === root) return "";
+  return real.slice(root.endsWith(path.sep) ? root.length : root.length + 1);
+}
+
 function lstatOrUndefined(hostPath: string): Stats | undefined {
   try {
     return lstatSync(hostPath);
@@ -846,6 +866,15 @@ function realpathOrUndefined(hostPath: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Where a walk down a mount-relative path ended: the deepest directory, and where the rest starts. */
+interface Walked {
+  dir: ResolvedDir;
+  /** Past the path's end when every component is a directory. */
+  offset: number;
+  /** A walk that stopped short holds until the apply creates a directory. */
+  generation: number;
 }
 
 /** A directory of a mount, resolved once during an `apply()`. */
@@ -869,35 +898,40 @@ interface ResolvedDir {
  * dropped from here; what it creates is added to the listings read.
  */
 class MountDirs {
-  private readonly roots = new Map<Mount, { root: ResolvedDir; byPath: Map<string, ResolvedDir> }>();
+  private readonly roots = new Map<Mount, { root: ResolvedDir; byPath: Map<string, Walked> }>();
+  /** Bumped when the apply creates a directory: a walk that stopped short may now go further. */
+  private generation = 0;
   /** Directory listings by real path, read on a first miss: later misses there cost no syscall. */
   private readonly listings = new Map<string, Set<string> | undefined>();
   private readonly linked: ResolvedDir[] = [];
 
-  /** The deepest directory on the way down `relative`, and the components below it that are none. */
-  walk(mount: Mount, relative: string): { dir: ResolvedDir; rest: string[] } {
+  /** The deepest directory on the way down `relative`, and the components below it that are none ("" when all are). */
+  walk(mount: Mount, relative: string): { dir: ResolvedDir; rest: string } {
     let known = this.roots.get(mount);
     if (!known) {
       known = { root: { real: mount.root, children: new Map(), linked: false, alive: true }, byPath: new Map() };
       this.roots.set(mount, known);
     }
-    if (relative === "") return { dir: known.root, rest: [] };
+    if (relative === "") return { dir: known.root, rest: "" };
     const hit = known.byPath.get(relative);
-    if (hit?.alive) return { dir: hit, rest: [] };
-    const names = relative.split("/");
-    let dir = known.root;
-    for (let index = 0; index < names.length; index += 1) {
-      const next = this.child(mount, dir, names[index]!);
-      if (!next) return { dir, rest: names.slice(index) };
-      dir = next;
+    if (hit && hit.dir.alive && (hit.offset > relative.length || hit.generation === this.generation)) {
+      return { dir: hit.dir, rest: relative.slice(hit.offset) };
     }
-    known.byPath.set(relative, dir);
-    return { dir, rest: [] };
+    let dir = known.root;
+    let offset = 0;
+    for (const name of relative.split("/")) {
+      const next = this.subdirectory(mount, dir, name);
+      if (!next) break;
+      dir = next;
+      offset += name.length + 1;
+    }
+    known.byPath.set(relative, { dir, offset, generation: this.generation });
+    return { dir, rest: relative.slice(offset) };
   }
 
   directory(mount: Mount, relative: string): ResolvedDir | undefined {
     const { dir, rest } = this.walk(mount, relative);
-    return rest.length === 0 ? dir : undefined;
+    return rest === "" ? dir : undefined;
   }
 
   /** False when `dir` certainly holds no `name` (a listing read says so). */
@@ -918,8 +952,9 @@ class MountDirs {
     return this.listings.get(dir.real);
   }
 
-  created(realDir: string, name: string): void {
+  created(realDir: string, name: string, directory: boolean): void {
     this.listings.get(realDir)?.add(name);
+    if (directory) this.generation += 1;
   }
 
   /** `name` was removed from `dir`: nothing resolved at or below it stays. */
@@ -927,7 +962,7 @@ class MountDirs {
     this.listings.get(dir.real)?.delete(name);
     // A directory reached without links is where its path says: find it by its real path.
     let at = this.roots.get(mount)?.root;
-    for (const part of path.relative(mount.root, path.join(dir.real, name)).split(path.sep)) {
+    for (const part of relativeInRoot(mount.root, inDir(dir.real, name)).split(path.sep)) {
       at = at?.children.get(part);
       if (!at?.alive || at.linked) break;
     }
@@ -942,11 +977,12 @@ class MountDirs {
     }
   }
 
-  private child(mount: Mount, dir: ResolvedDir, name: string): ResolvedDir | undefined {
+  /** The directory `name` of `dir` (a link followed when it leads to one inside the root). */
+  subdirectory(mount: Mount, dir: ResolvedDir, name: string): ResolvedDir | undefined {
     const known = dir.children.get(name);
     if (known?.alive) return known;
     if (!this.mayHold(dir, name)) return undefined;
-    const hostPath = path.join(dir.real, name);
+    const hostPath = inDir(dir.real, name);
     const info = lstatOrUndefined(hostPath);
     if (!info) {
       this.listing(dir);
