@@ -751,7 +751,7 @@ export class VirtualFs {
     // O_NOFOLLOW: a link swapped in after the checks is refused, not followed.
     const fd = openSync(target, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o644);
     try {
-      if (!exists) this.mountDirs().created(path.dirname(target), path.basename(target), false);
+      if (!exists) this.mountDirs().createdFile(path.dirname(target), path.basename(target));
       if (!fstatSync(fd).isFile()) throw new VirtualFsError("EISDIR", "open", guestPath);
       let offset = 0;
       while (offset < data.byteLength) offset += writeSync(fd, data, offset, data.byteLength - offset);
@@ -772,7 +772,7 @@ export class VirtualFs {
     if (dirs.mayHold(parent, name) && lstatOrUndefined(target)) return;
     this.reserve(0, 1, "mkdir", guestPath);
     mkdirSync(target);
-    dirs.created(parent.real, name, true);
+    dirs.createdDirectory(parent, name);
     mount.usage = { bytes: mount.usage.bytes, files: mount.usage.files + 1 };
   }
 
@@ -952,9 +952,19 @@ class MountDirs {
     return this.listings.get(dir.real);
   }
 
-  created(realDir: string, name: string, directory: boolean): void {
+  /** The apply created the file `name` in the real directory `realDir`. */
+  createdFile(realDir: string, name: string): void {
     this.listings.get(realDir)?.add(name);
-    if (directory) this.generation += 1;
+  }
+
+  /** The apply created the directory `name` in `dir`: it is resolved, and empty, already. */
+  createdDirectory(dir: ResolvedDir, name: string): void {
+    this.listings.get(dir.real)?.add(name);
+    this.generation += 1;
+    const made: ResolvedDir = { real: inDir(dir.real, name), children: new Map(), linked: dir.linked, alive: true };
+    dir.children.set(name, made);
+    if (made.linked) this.linked.push(made);
+    this.listings.set(made.real, new Set());
   }
 
   /** `name` was removed from `dir`: nothing resolved at or below it stays. */
