@@ -600,11 +600,11 @@ export class VirtualFs {
   private resolvedGuestPath(mount: Mount, relative: string): string | undefined {
     const dirs = this.mountDirs();
     let { dir, rest } = dirs.walk(mount, dirOf(relative));
-    if (relative !== "" && rest === "") {
+    if (relative !== "") {
       const name = path.posix.basename(relative);
-      const sub = dirs.subdirectory(mount, dir, name);
+      const sub = rest === "" ? dirs.subdirectory(mount, dir, name) : undefined;
       if (sub) dir = sub;
-      else rest = name;
+      else rest = rest === "" ? name : `${rest}/${name}`;
     }
     let real = dir.real;
     // The first component that is no directory of the mount: a link there leads on.
