@@ -497,6 +497,33 @@ describe("mounts", () => {
     expect(readFileSync(path.join(base, "rw/fine.txt"), "utf8")).toBe("pwned");
   });
 
+  it("one change list that removes, recreates and writes through a host link lands as the same steps one by one would", async () => {
+    // The host resolves each mount directory once per change list: what the list removes or
+    // creates must not be answered from what was resolved before it.
+    mkdirSync(path.join(base, "rw/tree/sub"), { recursive: true });
+    writeFileSync(path.join(base, "rw/tree/sub/old.txt"), "old");
+    symlinkSync("tree", path.join(base, "rw/alias"));
+    try {
+      const result = await mounted.exec(`
+        import fs from "node:fs";
+        import { bridge } from "./secure-exec-bridge.js";
+        fs.existsSync("/");
+        const x = btoa("new");
+        bridge.fsChanges = () => ({
+          deletes: ["/mnt/rw/alias/sub/none", "/mnt/rw/tree/none", "/mnt/rw/tree/sub"],
+          dirs: ["/mnt/rw/tree/fresh"],
+          writes: { "/mnt/rw/alias/fresh/a.txt": x, "/mnt/rw/alias/sub/old.txt": x, "/mnt/rw/tree/b.txt": x },
+        });
+      `);
+      expect(result.exitCode).toBe(0);
+      expect(readdirSync(path.join(base, "rw/tree")).sort()).toEqual(["b.txt", "fresh"]);
+      expect(readFileSync(path.join(base, "rw/tree/fresh/a.txt"), "utf8")).toBe("new");
+    } finally {
+      rmSync(path.join(base, "rw/alias"));
+      rmSync(path.join(base, "rw/tree"), { recursive: true });
+    }
+  });
+
   it("create() fails clearly for a missing directory or a mount over the caps; a mount that outgrows them fails the run", async () => {
     await expect(NodeRuntime.create({ mounts: [{ hostPath: path.join(base, "nope"), guestPath: "/m" }] })).rejects.toThrow(
       /mounts\[0\]\.hostPath .*nope is not a readable directory/,

@@ -80,7 +80,7 @@ describe("permissions.fs holds for node <file>", () => {
     expect(out).toMatch(/EACCES: permission denied/);
   });
 
-  it.each(["/data/secrets/key.json", "/data/pub.json", "/data/lib/key.json", "/data/../data/secrets/key.json"])(
+  it.each(["/data/secrets/key.json", "/data/pub.json", "/data/lib/key.json", "/data/../data/secrets/key.json", "/data/lib/none/deeper/key.json"])(
     "a mounted file denied by the policy, directly or through a host link: node %s",
     async (file) => {
       const { code, out } = await nodeFile(file);

@@ -158,13 +158,11 @@ describe("deep paths in a writable mount, applied by the host", () => {
     rmSync(hostDir, { recursive: true, force: true });
   });
 
-  // KNOWN GAP: each write-back into a mount resolves its parent with realpathSync
-  // (host/capabilities/fs/virtual-fs.ts: writableTarget -> resolveInMount), which costs one
-  // lstat per component (glibc's realpath too), on the host's event loop: a file 1,000
-  // directories deep costs ~45 ms, so 150 honest writes there (1,150 of the 10,000 entries
-  // limits.fsFiles allows) stall every runtime for seconds. The fix belongs in virtual-fs.ts:
-  // resolve each directory once per apply (walking down from the mount root, memoised).
-  it.skip("150 files written 1,000 directories deep do not stall another runtime", async () => {
+  // Each write-back into a mount used to resolve its parent with a realpath (one lstat per
+  // component) on the host's event loop: ~45 ms per file 1,000 directories deep, seconds of
+  // stall for everyone. One apply() now resolves each directory once, walking down from the
+  // mount's root (host/capabilities/fs/virtual-fs.ts: MountDirs).
+  it("150 files written 1,000 directories deep do not stall another runtime", async () => {
     const deep = `/rw${"/a".repeat(1_000)}`;
     const attack = rt.run(
       `import fs from "node:fs";
@@ -179,18 +177,18 @@ describe("deep paths in a writable mount, applied by the host", () => {
     expect(slowest).toBeLessThan(3_000);
   }, 180_000);
 
-  // KNOWN GAP: with a permissions.fs policy, every path of the change list is re-checked at
-  // the path it really has (virtual-fs.ts: valid -> guestDenial -> resolvedGuestPath), which
-  // walks up one component at a time with a realpathSync per step: O(depth^2) host work per
-  // path, ~120 ms for a 3 KB path that does not exist. A forged list (the guest replaces its
-  // bridge's fsChanges) of 10,000 such deletes would hold the host for ~20 minutes; 30 hold it
-  // for seconds. Same fix as above: walk down from the mount root, stop at the first missing
-  // component.
-  it.skip("a forged list of deep deletes under a policy does not stall another runtime", async () => {
+  // With a permissions.fs policy every path of the change list is re-checked at the path it
+  // really has; that walked up one component at a time with a realpath per step, O(depth^2)
+  // per path: these 30 held the host for minutes. It now shares the apply's resolved
+  // directories and stops at the first missing component (MountDirs). The tree the test above
+  // leaves makes the first 1,000 components exist.
+  it("a forged list of deep deletes under a policy does not stall another runtime", async () => {
     const forged = guarded.run(
-      `import { bridge } from "./secure-exec-bridge.js";
+      `import fs from "node:fs";
+       import { bridge } from "./secure-exec-bridge.js";
        await new Promise((resolve) => setTimeout(resolve, 200));
        const deep = "/rw" + "/a".repeat(1500);
+       void fs; // a run that imports node:fs is shipped the filesystem, and its changes are applied
        const deletes = Array.from({ length: 30 }, (_, i) => deep + "/n" + i);
        bridge.fsChanges = () => ({ deletes, writes: {} });
        __return(deletes.length);`,

@@ -3,7 +3,7 @@
 // `permissions.fs` policy); what it changes comes back and later runs see it. Everything
 // that comes back is re-checked here: a guest can bypass its own `node:fs` (it shares the
 // isolate), so the host never trusts the changes it is handed.
-import { constants as fsConstants, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from "node:fs";
+import { constants as fsConstants, type Stats, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from "node:fs";
 import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { globMatches } from "../../api/options-core.js";
@@ -190,6 +190,8 @@ export class VirtualFs {
   private count = 0;
   /** The in-memory part of the snapshot, rebuilt after a change. */
   private cachedBase: Pick<FsSnapshot, "files" | "dirs"> | undefined;
+  /** The mount directories resolved during the current `apply()`. */
+  private resolving: MountDirs | undefined;
 
   /** Validates the mounts (they must exist and fit the caps), then seeds `files`. */
   static async create(options: VirtualFsOptions = {}): Promise<VirtualFs> {
@@ -267,6 +269,15 @@ export class VirtualFs {
    */
   apply(changes: FsChanges): void {
     if (!changes || typeof changes !== "object") return;
+    this.resolving = new MountDirs();
+    try {
+      this.applyChanges(changes);
+    } finally {
+      this.resolving = undefined;
+    }
+  }
+
+  private applyChanges(changes: FsChanges): void {
     // A run cannot honestly change more entries than the filesystem may hold: past that the
     // lists are the guest's forgery (it can bypass its node:fs), and each entry costs host work.
     const most = this.maxFiles + 1;
@@ -281,16 +292,13 @@ export class VirtualFs {
     // Ancestors sort before their descendants, so each subtree is looked up once, in a sorted
     // index of the entries (removing thousands of directories one by one was quadratic).
     let sortedKeys: string[] | undefined;
-    // Removals only take entries away, so a parent's host path and listing read once stay
-    // right (what is listed may be gone by then; nothing unlisted can appear).
-    const realParents = new Map<string, HostDirectory | undefined>();
     for (const raw of list(changes.deletes).sort()) {
       const guestPath = valid(raw);
       if (!guestPath || this.holdsMountPoint(guestPath)) continue;
       try {
         const located = this.mountOf(guestPath);
         if (located) {
-          if (!located.mount.readOnly) this.removeFromMount(located.mount, located.relative, realParents);
+          if (!located.mount.readOnly) this.removeFromMount(located.mount, located.relative);
         } else {
           if (this.entries.get(guestPath)?.kind === "dir") sortedKeys ??= [...this.entries.keys()].sort();
           this.removeEntry(guestPath, sortedKeys);
@@ -590,20 +598,29 @@ export class VirtualFs {
 
   /** The guest path `relative` of a mount really has (links followed as far as the path exists). */
   private resolvedGuestPath(mount: Mount, relative: string): string | undefined {
-    let existing = path.join(mount.root, relative);
-    const rest: string[] = [];
-    for (;;) {
-      let real: string | undefined;
-      try {
-        real = realpathSync(existing);
-      } catch {
-        real = undefined;
-      }
-      if (real !== undefined) return insideHost(real, mount.root) ? guestPathInMount(mount, path.join(path.relative(mount.root, real), ...rest)) : undefined;
-      if (existing === mount.root || existing === path.dirname(existing)) return undefined;
-      rest.unshift(path.basename(existing));
-      existing = path.dirname(existing);
+    const dirs = this.mountDirs();
+    let { dir, rest } = dirs.walk(mount, dirOf(relative));
+    if (relative !== "") {
+      const name = path.posix.basename(relative);
+      const sub = rest === "" ? dirs.subdirectory(mount, dir, name) : undefined;
+      if (sub) dir = sub;
+      else rest = rest === "" ? name : `${rest}/${name}`;
     }
+    let real = dir.real;
+    // The first component that is no directory of the mount: a link there leads on.
+    const slash = rest.indexOf("/");
+    const first = slash < 0 ? rest : rest.slice(0, slash);
+    const info = first !== "" && dirs.mayHold(dir, first) ? lstatOrUndefined(inDir(dir.real, first)) : undefined;
+    if (info?.isSymbolicLink()) {
+      const target = realpathOrUndefined(inDir(dir.real, first));
+      if (target !== undefined) {
+        if (!insideHost(target, mount.root)) return undefined;
+        real = target;
+        rest = slash < 0 ? "" : rest.slice(slash + 1);
+      }
+    }
+    const resolved = guestPathInMount(mount, relativeInRoot(mount.root, real));
+    return rest === "" ? resolved : `${resolved === ROOT ? "" : resolved}/${rest}`;
   }
 
   private holdsMountPoint(guestPath: string): boolean {
@@ -688,55 +705,53 @@ export class VirtualFs {
     return mount.readOnly ? mode & 0o7555 : mode & 0o7777;
   }
 
+  /** Directories resolved once per `apply()`; afresh for each call of the host API. */
+  private mountDirs(): MountDirs {
+    return this.resolving ?? new MountDirs();
+  }
+
   /** Real host path of an existing entry of the mount; ENOENT when it is outside the root. */
   private resolveInMount(mount: Mount, relative: string, syscall: string, guestPath: string): string {
-    const candidate = path.join(mount.root, relative);
-    let real: string;
-    try {
-      real = realpathSync(candidate);
-    } catch {
-      throw new VirtualFsError("ENOENT", syscall, guestPath);
-    }
-    if (!insideHost(real, mount.root)) throw new VirtualFsError("ENOENT", syscall, guestPath);
-    return real;
+    if (relative === "") return mount.root;
+    const { target, info } = this.entryInMount(mount, relative, syscall, guestPath);
+    if (!info) throw new VirtualFsError("ENOENT", syscall, guestPath);
+    return target;
   }
 
   /**
-   * Host path to create or replace `relative` at: its parent must resolve inside the root,
-   * and an existing entry is followed only when it resolves inside the root too.
+   * Host path to create or replace `relative` at, and what is there now: its parent must
+   * resolve inside the root, and an existing link is followed only when it does too.
    */
-  private writableTarget(mount: Mount, relative: string, guestPath: string): string {
+  private writableTarget(mount: Mount, relative: string, guestPath: string): { target: string; info: Stats | undefined } {
     if (relative === "") throw new VirtualFsError("EISDIR", "open", guestPath);
-    const candidate = path.join(mount.root, relative);
-    const parent = this.resolveInMount(mount, path.dirname(relative), "open", guestPath);
-    const target = path.join(parent, path.basename(candidate));
-    let info;
-    try {
-      info = lstatSync(target);
-    } catch {
-      return target;
-    }
-    if (!info.isSymbolicLink()) return target;
-    return this.resolveInMount(mount, path.relative(mount.root, target), "open", guestPath);
+    return this.entryInMount(mount, relative, "open", guestPath);
+  }
+
+  /** Where `relative` (not the root) is on the host, and what is there (`undefined`: nothing yet). */
+  private entryInMount(mount: Mount, relative: string, syscall: string, guestPath: string): { target: string; info: Stats | undefined } {
+    const dirs = this.mountDirs();
+    const parent = dirs.directory(mount, dirOf(relative));
+    if (!parent) throw new VirtualFsError("ENOENT", syscall, guestPath);
+    const name = path.posix.basename(relative);
+    const target = inDir(parent.real, name);
+    const info = dirs.mayHold(parent, name) ? lstatOrUndefined(target) : undefined;
+    if (!info?.isSymbolicLink()) return { target, info };
+    const real = realpathOrUndefined(target);
+    if (real === undefined || !insideHost(real, mount.root)) throw new VirtualFsError("ENOENT", syscall, guestPath);
+    return { target: real, info: lstatOrUndefined(real) };
   }
 
   private writeToMount(mount: Mount, relative: string, data: Uint8Array): void {
     const guestPath = mount.guestPath === ROOT ? `/${relative}` : `${mount.guestPath}/${relative}`;
-    const target = this.writableTarget(mount, relative, guestPath);
-    let previous = 0;
-    let exists = false;
-    try {
-      const info = lstatSync(target);
-      if (info.isDirectory()) throw new VirtualFsError("EISDIR", "open", guestPath);
-      previous = info.size;
-      exists = true;
-    } catch (error) {
-      if (error instanceof VirtualFsError) throw error;
-    }
+    const { target, info } = this.writableTarget(mount, relative, guestPath);
+    if (info?.isDirectory()) throw new VirtualFsError("EISDIR", "open", guestPath);
+    const previous = info?.size ?? 0;
+    const exists = info !== undefined;
     this.reserve(data.byteLength - previous, exists ? 0 : 1, "write", guestPath);
     // O_NOFOLLOW: a link swapped in after the checks is refused, not followed.
     const fd = openSync(target, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o644);
     try {
+      if (!exists) this.mountDirs().createdFile(path.dirname(target), path.basename(target));
       if (!fstatSync(fd).isFile()) throw new VirtualFsError("EISDIR", "open", guestPath);
       let offset = 0;
       while (offset < data.byteLength) offset += writeSync(fd, data, offset, data.byteLength - offset);
@@ -749,29 +764,27 @@ export class VirtualFs {
   private mkdirInMount(mount: Mount, relative: string): void {
     if (relative === "") return;
     const guestPath = `${mount.guestPath === ROOT ? "" : mount.guestPath}/${relative}`;
-    const parent = this.resolveInMount(mount, path.dirname(relative), "mkdir", guestPath);
-    const target = path.join(parent, path.basename(relative));
-    try {
-      lstatSync(target);
-      return;
-    } catch {
-      // creates it below
-    }
+    const dirs = this.mountDirs();
+    const parent = dirs.directory(mount, dirOf(relative));
+    if (!parent) throw new VirtualFsError("ENOENT", "mkdir", guestPath);
+    const name = path.posix.basename(relative);
+    const target = inDir(parent.real, name);
+    if (dirs.mayHold(parent, name) && lstatOrUndefined(target)) return;
     this.reserve(0, 1, "mkdir", guestPath);
     mkdirSync(target);
+    dirs.createdDirectory(parent, name);
     mount.usage = { bytes: mount.usage.bytes, files: mount.usage.files + 1 };
   }
 
-  private removeFromMount(mount: Mount, relative: string, realParents: Map<string, HostDirectory | undefined>): void {
+  private removeFromMount(mount: Mount, relative: string): void {
     if (relative === "") return;
     const guestPath = `${mount.guestPath === ROOT ? "" : mount.guestPath}/${relative}`;
-    const candidate = path.join(mount.root, relative);
-    const hostParent = path.dirname(candidate);
-    if (!realParents.has(hostParent)) realParents.set(hostParent, readHostDirectory(hostParent));
-    const parent = realParents.get(hostParent);
+    const dirs = this.mountDirs();
+    const parent = dirs.directory(mount, dirOf(relative));
+    const name = path.posix.basename(relative);
     // Forged lists name paths that do not exist: those cost a lookup, not a syscall.
-    if (parent === undefined || !parent.names.has(path.basename(candidate)) || !insideHost(parent.real, mount.root)) return;
-    const target = path.join(parent.real, path.basename(candidate));
+    if (parent === undefined || !dirs.listing(parent)?.has(name)) return;
+    const target = inDir(parent.real, name);
     const info = lstatSync(target, { throwIfNoEntry: false });
     if (!info) return;
     // A link that leads out of the mount does not exist for the guest: leave it alone.
@@ -790,6 +803,7 @@ export class VirtualFs {
     };
     if (!measure(target, guestPath)) return;
     rmSync(target, { recursive: true, force: true });
+    dirs.removed(mount, parent, name);
     mount.usage = { bytes: Math.max(0, mount.usage.bytes - bytes), files: Math.max(0, mount.usage.files - files) };
   }
 }
@@ -807,7 +821,8 @@ function sealAncestors(dirs: Record<string, SnapshotDir>, hidden: string[]): voi
 
 /** Guest path of a host path relative to a mount's root. */
 function guestPathInMount(mount: Mount, relativeHostPath: string): string {
-  const relative = relativeHostPath.split(path.sep).filter((part) => part !== "").join("/");
+  // path.relative() output: no empty components.
+  const relative = path.sep === "/" ? relativeHostPath : relativeHostPath.split(path.sep).join("/");
   if (relative === "") return mount.guestPath;
   return mount.guestPath === ROOT ? `/${relative}` : `${mount.guestPath}/${relative}`;
 }
@@ -820,16 +835,180 @@ function requireGuestPath(guestPath: string, syscall: string): string {
   return normalized;
 }
 
-interface HostDirectory {
-  real: string;
-  names: Set<string>;
+/** The directory part of a mount-relative path ("" for the mount's root). */
+function dirOf(relative: string): string {
+  const slash = relative.lastIndexOf("/");
+  return slash < 0 ? "" : relative.slice(0, slash);
 }
 
-function readHostDirectory(hostPath: string): HostDirectory | undefined {
+/** `path.join(real, name)` for a real directory and one component, without normalising the whole path again. */
+function inDir(real: string, name: string): string {
+  return real.endsWith(path.sep) ? `${real}${name}` : `${real}${path.sep}${name}`;
+}
+
+/** `path.relative(root, real)` for a real path inside the root, without resolving both again. */
+function relativeInRoot(root: string, real: string): string {
+  if (real === root) return "";
+  return real.slice(root.endsWith(path.sep) ? root.length : root.length + 1);
+}
+
+function lstatOrUndefined(hostPath: string): Stats | undefined {
   try {
-    const real = realpathSync(hostPath);
-    return { real, names: new Set(readdirSync(real)) };
+    return lstatSync(hostPath);
   } catch {
     return undefined;
+  }
+}
+
+function realpathOrUndefined(hostPath: string): string | undefined {
+  try {
+    return realpathSync(hostPath);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a walk down a mount-relative path ended: the deepest directory, and where the rest starts. */
+interface Walked {
+  dir: ResolvedDir;
+  /** Past the path's end when every component is a directory. */
+  offset: number;
+  /** A walk that stopped short holds until the apply creates a directory. */
+  generation: number;
+}
+
+/** A directory of a mount, resolved once during an `apply()`. */
+interface ResolvedDir {
+  /** Its real host path, inside the mount's root. */
+  real: string;
+  /** The subdirectories resolved so far, by name. */
+  children: Map<string, ResolvedDir>;
+  /** Reached through a host link, so it may lie below anything that is removed. */
+  linked: boolean;
+  /** False once it (or a directory above it) has been removed. */
+  alive: boolean;
+}
+
+/**
+ * The mount directories one `apply()` resolves, walking down from each root: one lstat per
+ * directory, once. A realpath per path (one lstat per component) cost O(depth) syscalls per
+ * entry of a change list, O(depth^2) with the policy's walk up, all on the event loop. Links
+ * are followed only when they resolve to a directory inside the root, so nothing reached
+ * through one leads out (stricter than realpath, like `scanMount`). What the apply removes is
+ * dropped from here; what it creates is added to the listings read.
+ */
+class MountDirs {
+  private readonly roots = new Map<Mount, { root: ResolvedDir; byPath: Map<string, Walked> }>();
+  /** Bumped when the apply creates a directory: a walk that stopped short may now go further. */
+  private generation = 0;
+  /** Directory listings by real path, read on a first miss: later misses there cost no syscall. */
+  private readonly listings = new Map<string, Set<string> | undefined>();
+  private readonly linked: ResolvedDir[] = [];
+
+  /** The deepest directory on the way down `relative`, and the components below it that are none ("" when all are). */
+  walk(mount: Mount, relative: string): { dir: ResolvedDir; rest: string } {
+    let known = this.roots.get(mount);
+    if (!known) {
+      known = { root: { real: mount.root, children: new Map(), linked: false, alive: true }, byPath: new Map() };
+      this.roots.set(mount, known);
+    }
+    if (relative === "") return { dir: known.root, rest: "" };
+    const hit = known.byPath.get(relative);
+    if (hit && hit.dir.alive && (hit.offset > relative.length || hit.generation === this.generation)) {
+      return { dir: hit.dir, rest: relative.slice(hit.offset) };
+    }
+    let dir = known.root;
+    let offset = 0;
+    for (const name of relative.split("/")) {
+      const next = this.subdirectory(mount, dir, name);
+      if (!next) break;
+      dir = next;
+      offset += name.length + 1;
+    }
+    known.byPath.set(relative, { dir, offset, generation: this.generation });
+    return { dir, rest: relative.slice(offset) };
+  }
+
+  directory(mount: Mount, relative: string): ResolvedDir | undefined {
+    const { dir, rest } = this.walk(mount, relative);
+    return rest === "" ? dir : undefined;
+  }
+
+  /** False when `dir` certainly holds no `name` (a listing read says so). */
+  mayHold(dir: ResolvedDir, name: string): boolean {
+    return this.listings.get(dir.real)?.has(name) ?? true;
+  }
+
+  listing(dir: ResolvedDir): Set<string> | undefined {
+    if (!this.listings.has(dir.real)) {
+      let names: Set<string> | undefined;
+      try {
+        names = new Set(readdirSync(dir.real));
+      } catch {
+        names = undefined;
+      }
+      this.listings.set(dir.real, names);
+    }
+    return this.listings.get(dir.real);
+  }
+
+  /** The apply created the file `name` in the real directory `realDir`. */
+  createdFile(realDir: string, name: string): void {
+    this.listings.get(realDir)?.add(name);
+  }
+
+  /** The apply created the directory `name` in `dir`: it is resolved, and empty, already. */
+  createdDirectory(dir: ResolvedDir, name: string): void {
+    this.listings.get(dir.real)?.add(name);
+    this.generation += 1;
+    const made: ResolvedDir = { real: inDir(dir.real, name), children: new Map(), linked: dir.linked, alive: true };
+    dir.children.set(name, made);
+    if (made.linked) this.linked.push(made);
+    this.listings.set(made.real, new Set());
+  }
+
+  /** `name` was removed from `dir`: nothing resolved at or below it stays. */
+  removed(mount: Mount, dir: ResolvedDir, name: string): void {
+    this.listings.get(dir.real)?.delete(name);
+    // A directory reached without links is where its path says: find it by its real path.
+    let at = this.roots.get(mount)?.root;
+    for (const part of relativeInRoot(mount.root, inDir(dir.real, name)).split(path.sep)) {
+      at = at?.children.get(part);
+      if (!at?.alive || at.linked) break;
+    }
+    const doomed = at?.alive && !at.linked ? [at] : [];
+    // One reached through a link may lie anywhere below it: drop them all (host links are few).
+    doomed.push(...this.linked.splice(0));
+    while (doomed.length > 0) {
+      const gone = doomed.pop()!;
+      if (!gone.alive) continue;
+      gone.alive = false;
+      doomed.push(...gone.children.values());
+    }
+  }
+
+  /** The directory `name` of `dir` (a link followed when it leads to one inside the root). */
+  subdirectory(mount: Mount, dir: ResolvedDir, name: string): ResolvedDir | undefined {
+    const known = dir.children.get(name);
+    if (known?.alive) return known;
+    if (!this.mayHold(dir, name)) return undefined;
+    const hostPath = inDir(dir.real, name);
+    const info = lstatOrUndefined(hostPath);
+    if (!info) {
+      this.listing(dir);
+      return undefined;
+    }
+    let real = hostPath;
+    if (info.isSymbolicLink()) {
+      const target = realpathOrUndefined(hostPath);
+      if (target === undefined || !insideHost(target, mount.root) || !lstatOrUndefined(target)?.isDirectory()) return undefined;
+      real = target;
+    } else if (!info.isDirectory()) {
+      return undefined;
+    }
+    const resolved: ResolvedDir = { real, children: new Map(), linked: dir.linked || info.isSymbolicLink(), alive: true };
+    dir.children.set(name, resolved);
+    if (resolved.linked) this.linked.push(resolved);
+    return resolved;
   }
 }
