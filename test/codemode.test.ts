@@ -330,6 +330,16 @@ describe("SecureExecExecutor.execute", () => {
     expect(inner).toEqual(new Uint8Array([1, 2]));
   });
 
+  it("encodes plain data as JSON.stringify does, and binary, toJSON and BigInt as the codec says", () => {
+    const shared = { x: 1 };
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { a: [1, "two", null, undefined, () => 3] });
+    for (const value of [0, "s", null, [1, [2, [3]]], bare, [shared, shared], { date: new Date(0) }, undefined]) {
+      expect(encodeValue(value)).toBe(JSON.stringify(value));
+    }
+    expect(encodeValue([0, { b: Buffer.from([1]) }])).toBe('[0,{"b":{"__secure_exec_binary__":"Uint8Array","base64":"AQ=="}}]');
+    expect(() => encodeValue([{ deep: [1n] }])).toThrow(/BigInt/);
+  });
+
   it("refuses tool arguments over 1 MiB or 1,000 levels deep with an error the guest can catch; the handler never runs", async () => {
     let calls = 0;
     const result = await executor.execute(
