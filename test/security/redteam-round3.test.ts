@@ -210,6 +210,20 @@ describe("Code Mode: tool arguments decoded by the host", () => {
     expect(slowest).toBeLessThan(1_500);
   }, 180_000);
 
+  // The reply the other way: a tool that returns its arguments is stringified on the host
+  // (without a replacer for plain data) and decoded in the guest.
+  it("eight 1 MB argument lists echoed back in flight do not stall another runtime", async () => {
+    const code = `async () => {
+      const big = new Array(500000).fill(0);
+      for (let round = 0; round < 2; round++) await Promise.all(Array.from({ length: 8 }, () => codemode.echo(big).then((echoed) => echoed.length)));
+      return 1;
+    }`;
+    const attack = executor.execute(code, { echo: async (value: unknown) => value });
+    const slowest = await slowestWhile(bystander, attack);
+    expect(await attack).toMatchObject({ result: 1 });
+    expect(slowest).toBeLessThan(1_500);
+  }, 180_000);
+
   it("a deeply nested result string from the guest ends as an error, not a host crash", async () => {
     const result = await executor.execute(
       `async () => { const text = "[".repeat(200000) + "]".repeat(200000); __return({ result: text }); process.exit(0); }`,
