@@ -9,6 +9,9 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { NodeRuntime } from "./node-runtime.js";
 import { parseOptions, runtimeOptionsSchema } from "../host/api/options.js";
+import { defaultToolCallLimits } from "../host/capabilities/tools/tool-gateway.js";
+import { HOST_CALL_SHAPE } from "../host/engine/host-router.js";
+import { jsonShapeProblem } from "../host/engine/json-shape.js";
 import type { NodeRuntimeOptions, RunResult } from "../host/api/types.js";
 import { prepareCode } from "./codemode/code-parser.js";
 import { buildGuestModule, LOG_LINE_PREFIX, TOKEN_ENV, type GuestProvider } from "./codemode/guest-source.js";
@@ -27,6 +30,8 @@ export const DEFAULT_MAX_LOG_ENTRIES = 1_000;
 export const DEFAULT_MAX_LOG_CHARS = 256 * 1024;
 /** Largest `code` accepted. */
 export const MAX_CODE_CHARS = 1024 * 1024;
+/** Bytes of JSON one tool call's arguments may be: the tool gateway's input cap. */
+const MAX_TOOL_ARGUMENT_BYTES = defaultToolCallLimits.toolArgumentBytes;
 const LOGS_TRUNCATED = "[secure-exec] logs truncated";
 const LATE_CALL_MESSAGE = "The code execution finished before this tool call settled. Await every tool call before returning.";
 
@@ -190,8 +195,9 @@ export class SecureExecExecutor implements Executor {
       return withLogs({ result: undefined, error: detail || `the sandbox exited with code ${run.exitCode}` });
     }
     if (typeof returned.error === "string") return withLogs({ result: undefined, error: returned.error });
-    const result = typeof returned.result === "string" ? decodeValue(returned.result) : undefined;
-    return withLogs({ result });
+    if (typeof returned.result !== "string") return withLogs({ result: undefined });
+    const decoded = decodeGuestJson(returned.result, "the result");
+    return withLogs("error" in decoded ? { result: undefined, error: decoded.error } : { result: decoded.value });
   }
 
   /** Log entries from the guest's stdout (one framed JSON line per console call), bounded. */
@@ -261,17 +267,12 @@ export class SecureExecExecutor implements Executor {
   private async dispatch(input: DispatchInput): Promise<DispatchReply> {
     const execution = this.executions.get(input.token);
     if (!execution) return { ok: false, error: LATE_CALL_MESSAGE };
-    let args: unknown;
-    try {
-      args = decodeValue(input.args);
-    } catch {
-      return { ok: false, error: "the tool call's arguments are not valid JSON" };
-    }
-    const list = Array.isArray(args) ? args : [args];
-    try {
-      if (input.kind === "connector") {
-        const binding = execution.connectors.get(input.target);
-        if (!binding) return { ok: false, error: `Connector "${input.target}" not found` };
+    // The target first: an unknown tool costs no parse of its arguments.
+    let call: (list: unknown[]) => Promise<DispatchReply>;
+    if (input.kind === "connector") {
+      const binding = execution.connectors.get(input.target);
+      if (!binding) return { ok: false, error: `Connector "${input.target}" not found` };
+      call = async (list) => {
         const result = await binding.callTool(input.method, list[0]);
         if (typeof result === "object" && result !== null) {
           const control = (result as Record<string, unknown>).__codemode_control__;
@@ -279,13 +280,39 @@ export class SecureExecExecutor implements Executor {
           if (control === "error") return { ok: false, error: String((result as Record<string, unknown>).message) };
         }
         return replyOf(result);
-      }
+      };
+    } else {
       const fn = execution.providers.get(input.target)?.get(input.method);
       if (!fn) return { ok: false, error: `Tool "${input.method}" not found in "${input.target}"` };
-      return replyOf(await fn(...list));
+      call = async (list) => replyOf(await fn(...list));
+    }
+    // The gateway caps the whole input already; checked here too, before the parse it bounds.
+    const argumentBytes = Buffer.byteLength(input.args);
+    if (argumentBytes > MAX_TOOL_ARGUMENT_BYTES) {
+      return { ok: false, error: `the arguments of "${input.method}" are ${argumentBytes} bytes of JSON; the limit is ${MAX_TOOL_ARGUMENT_BYTES}` };
+    }
+    const args = decodeGuestJson(input.args, `the argument list of "${input.method}"`);
+    if ("error" in args) return { ok: false, error: args.error };
+    try {
+      return await call(Array.isArray(args.value) ? args.value : [args.value]);
     } catch (error) {
       return { ok: false, error: error instanceof Error ? error.message : String(error) };
     }
+  }
+}
+
+/**
+ * Guest JSON the host decodes. It crosses as a string, which the host call's shape check
+ * skips, so the same bounds apply here before the parse: a value 200,000 levels deep
+ * would break whatever the caller does with it next.
+ */
+function decodeGuestJson(text: string, what: string): { value: unknown } | { error: string } {
+  const problem = jsonShapeProblem(text, HOST_CALL_SHAPE);
+  if (problem) return { error: `${what} ${problem}` };
+  try {
+    return { value: decodeValue(text) };
+  } catch {
+    return { error: `${what} is not valid JSON` };
   }
 }
 

@@ -126,11 +126,16 @@ describe("option validation", () => {
     await expect(NodeRuntime.create({ cwd: "relative" } as never)).rejects.toThrow(/"cwd".*absolute/);
     await expect(NodeRuntime.create({ bogus: 1 } as never)).rejects.toThrow(InvalidOptionsError);
     await expect(NodeRuntime.create({ env: { A: 1 } } as never)).rejects.toThrow(/env\.A/);
+    await expect(NodeRuntime.create({ env: { A: "x".repeat(1024 * 1024) } })).rejects.toThrow(/"env": has 1048577 characters of names and values; the limit is 1048576 per env/);
   });
   it("names a bad per-call option", async () => {
     await expect(rt.exec("1", { timeout: -5 })).rejects.toThrow(/"timeout"/);
     await expect(rt.exec("1", { stdin: 42 } as never)).rejects.toThrow(/"stdin"/);
     await expect(rt.exec("1", { env: { A: null } } as never)).rejects.toThrow(/env\.A/);
+    const crowded = Object.fromEntries(Array.from({ length: 4_097 }, (_, index) => [`K${index}`, "v"]));
+    await expect(rt.run("1", { env: crowded })).rejects.toThrow('secure-exec: invalid exec option "env": has 4097 entries; the limit is 4096 per env');
+    const full = Object.fromEntries(Array.from({ length: 4_096 }, (_, index) => [`K${index}`, "v"]));
+    expect((await rt.run("__return(Object.keys(process.env).length >= 4096)", { env: full })).value).toBe(true);
     await expect(rt.exec(42 as never)).rejects.toThrow(/code must be a string/);
   });
 });

@@ -77,6 +77,16 @@ describe("guest node:child_process", () => {
     expect(result.stdout).toBe("ERR_NOT_SUPPORTED\nERR_NOT_SUPPORTED\nENOENT spawn ls\n");
   });
 
+  it("fails a spawn whose env is over the env caps with E2BIG, as a kernel would", async () => {
+    const result = await rt.exec(`
+      import cp from "node:child_process";
+      const env = {};
+      for (let i = 0; i < 5000; i++) env["K" + i] = "v";
+      cp.execFile("node", ["-e", "1"], { env }, (error) => console.log(error.code, error.message));
+    `);
+    expect(result.stdout).toMatch(/^E2BIG .*has 5000 entries; the limit is 4096 per env/);
+  });
+
   it("kills a child with a signal", async () => {
     const result = await rt.exec(`
       import { spawn } from "node:child_process";

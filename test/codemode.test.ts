@@ -312,6 +312,57 @@ describe("SecureExecExecutor.execute", () => {
     expect(decodeValue(encodeValue({ b: Buffer.from([1]) })!)).toEqual({ b: new Uint8Array([1]) });
   });
 
+  it("decodes tagged values wherever they sit, and only tagged objects", () => {
+    const bytes = { __secure_exec_binary__: "Uint8Array", base64: "AQI=" };
+    const text = JSON.stringify({ list: [1, bytes, [{ deep: bytes }]], ["__proto__"]: bytes, label: "__secure_exec_binary__", half: { __secure_exec_binary__: 1, base64: "AQI=" } });
+    const decoded = decodeValue(text) as Record<string, unknown>;
+    expect(decoded.list).toEqual([1, new Uint8Array([1, 2]), [{ deep: new Uint8Array([1, 2]) }]]);
+    // A `__proto__` key stays an own property, as JSON.parse made it.
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(decoded, "__proto__")?.value).toEqual(new Uint8Array([1, 2]));
+    expect(decoded.label).toBe("__secure_exec_binary__");
+    expect(decoded.half).toEqual({ __secure_exec_binary__: 1, base64: "AQI=" });
+    expect(decodeValue(JSON.stringify(bytes))).toEqual(new Uint8Array([1, 2]));
+    // Deep nesting is walked without recursion.
+    const deep = decodeValue("[".repeat(20_000) + JSON.stringify(bytes) + "]".repeat(20_000));
+    let inner: unknown = deep;
+    for (let depth = 0; depth < 20_000; depth++) inner = (inner as unknown[])[0];
+    expect(inner).toEqual(new Uint8Array([1, 2]));
+  });
+
+  it("encodes plain data as JSON.stringify does, and binary, toJSON and BigInt as the codec says", () => {
+    const shared = { x: 1 };
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { a: [1, "two", null, undefined, () => 3] });
+    for (const value of [0, "s", null, [1, [2, [3]]], bare, [shared, shared], { date: new Date(0) }, undefined]) {
+      expect(encodeValue(value)).toBe(JSON.stringify(value));
+    }
+    expect(encodeValue([0, { b: Buffer.from([1]) }])).toBe('[0,{"b":{"__secure_exec_binary__":"Uint8Array","base64":"AQ=="}}]');
+    expect(() => encodeValue([{ deep: [1n] }])).toThrow(/BigInt/);
+  });
+
+  it("refuses tool arguments over 1 MiB or 1,000 levels deep with an error the guest can catch; the handler never runs", async () => {
+    let calls = 0;
+    const result = await executor.execute(
+      `async () => {
+        const outcomes = [];
+        for (const size of [2 * 1024 * 1024, 1_060_000, 16]) {
+          try { outcomes.push(await codemode.take("x".repeat(size))); } catch (error) { outcomes.push(error.message); }
+        }
+        let deep = [];
+        for (let level = 0; level < 2000; level++) deep = [deep];
+        try { outcomes.push(await codemode.take(deep)); } catch (error) { outcomes.push(error.message); }
+        return outcomes;
+      }`,
+      { take: async (text: unknown) => ((calls += 1), (text as string).length) },
+    );
+    const [unread, refused, accepted, deep] = result.result as [string, string, number, string];
+    expect(unread).toMatch(/tool input is capped at 1 MiB/);
+    expect(deep).toBe('the argument list of "take" nests deeper than 1000 levels');
+    expect(refused).toMatch(/limit is 1048576/);
+    expect(accepted).toBe(16);
+    expect(calls).toBe(1);
+  });
+
   it("hands a host function's error to the guest as an Error with its message", async () => {
     const result = await executor.execute(
       "async () => { try { await codemode.fail(); } catch (error) { return [error instanceof Error, error.message]; } }",

@@ -343,6 +343,11 @@ describe("tenancy", () => {
   });
 });
 
+/** An env of `entries` names K0, K1, … */
+function envOf(entries: number): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: entries }, (_, index) => [`K${index}`, "v"]));
+}
+
 describe("bad input", () => {
   const cases: { name: string; options: CallOptions; path?: string; status: number; code: string; mentions?: string }[] = [
     { name: "malformed JSON", options: { rawBody: '{"code": "1",' }, status: 400, code: "invalid_json" },
@@ -351,6 +356,7 @@ describe("bad input", () => {
     { name: "timeout of the wrong type", options: { body: { code: "1", timeout: "soon" } }, status: 400, code: "invalid_request", mentions: "timeout" },
     { name: "negative timeout", options: { body: { code: "1", timeout: -5 } }, status: 400, code: "invalid_request", mentions: "timeout" },
     { name: "env with a non-string value", options: { body: { code: "1", env: { A: 1 } } }, status: 400, code: "invalid_request", mentions: "env.A" },
+    { name: "env of 5,000 entries", options: { body: { code: "1", env: envOf(5_000) } }, status: 400, code: "invalid_request", mentions: "the limit is 4096 per env" },
     { name: "relative cwd", options: { body: { code: "1", cwd: "tmp" } }, status: 400, code: "invalid_request", mentions: "cwd" },
     { name: "unknown field", options: { body: { code: "1", timeoutMs: 5 } }, status: 400, code: "invalid_request", mentions: "timeoutMs" },
     { name: "an array body", options: { body: [1, 2] }, status: 400, code: "invalid_request" },

@@ -18,6 +18,29 @@ export const DEFAULT_LIMITS = {
   egressBytes: 256 * 1024 * 1024,
 } as const;
 
+/**
+ * Entries of one env (a runtime's, a run's, a spawned child's). A process's env is a few
+ * dozen to a few hundred names; each entry costs the host work on its event loop (the
+ * schema, the merge, the run message), so a run may not bring tens of thousands.
+ */
+export const MAX_ENV_ENTRIES = 4_096;
+/** Characters of one env's names and values together (Linux caps a process's argv and env near 2 MiB). */
+export const MAX_ENV_CHARS = 1024 * 1024;
+
+/** Why `env` is over the env caps, or undefined; checked before the schema, which costs far more per entry. */
+export function envSizeProblem(env: unknown): string | undefined {
+  if (typeof env !== "object" || env === null) return undefined;
+  const names = Object.keys(env);
+  if (names.length > MAX_ENV_ENTRIES) return `has ${names.length} entries; the limit is ${MAX_ENV_ENTRIES} per env`;
+  let chars = 0;
+  for (const name of names) {
+    const value = (env as Record<string, unknown>)[name];
+    chars += name.length + (typeof value === "string" ? value.length : 0);
+  }
+  if (chars > MAX_ENV_CHARS) return `has ${chars} characters of names and values; the limit is ${MAX_ENV_CHARS} per env`;
+  return undefined;
+}
+
 /** A call's options did not validate; the message names the option and the problem. */
 export class InvalidOptionsError extends TypeError {
   constructor(where: string, issue: { path: PropertyKey[]; message: string }) {

@@ -6,7 +6,7 @@ import { JsonShapeScanner, type JsonShapeLimits } from "./json-shape.js";
 import { MAX_HOST_CALL_BYTES, RUN_TOKEN_HEADER } from "./supervisor-protocol.js";
 
 /** Tool input nests and branches like real arguments; a cheaper-to-send, costlier-to-parse shape is refused. */
-const HOST_CALL_SHAPE: JsonShapeLimits = { maxDepth: 1000, maxContainers: 100_000 };
+export const HOST_CALL_SHAPE: JsonShapeLimits = { maxDepth: 1000, maxContainers: 100_000 };
 
 /** A message a guest sent through the HOST binding (every field is the guest's to set). */
 export type GuestHostMessage = { name?: unknown; input?: unknown; kind?: unknown; [key: string]: unknown };

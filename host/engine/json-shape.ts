@@ -75,5 +75,13 @@ export class JsonShapeScanner {
 
 /** Why `text` is over `limits`, or undefined. */
 export function jsonShapeProblem(text: string, limits: JsonShapeLimits): string | undefined {
+  // Nesting and containers are at most the `[` and `{` in the text: when those are few
+  // (a megabyte of numbers or strings), native searches answer without the scan.
+  const most = Math.min(limits.maxDepth, limits.maxContainers);
+  let openers = 0;
+  for (const opener of ["[", "{"]) {
+    for (let at = text.indexOf(opener); at !== -1 && openers <= most; at = text.indexOf(opener, at + 1)) openers += 1;
+  }
+  if (openers <= most) return undefined;
   return new JsonShapeScanner(limits).push(text);
 }

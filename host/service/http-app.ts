@@ -7,6 +7,7 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
+import { sizedEnv } from "../api/options.js";
 import type { ExecOptions, RunResult } from "../api/types.js";
 import type { Admission } from "./admission.js";
 import { sameSecret, type Authentication } from "./bearer-auth.js";
@@ -38,8 +39,7 @@ export function killReasonOf(stderr: string): KillReason {
 export const execRequestSchema = z.strictObject({
   code: z.string().describe("Guest code: an ES module (top-level import and await work)"),
   stdin: z.string().optional().describe("Piped to the guest's process.stdin, then end-of-input"),
-  env: z
-    .record(z.string().regex(/^[^=\0]+$/, { message: 'env names must not be empty or contain "=" or NUL' }), z.string())
+  env: sizedEnv(z.record(z.string().regex(/^[^=\0]+$/, { message: 'env names must not be empty or contain "=" or NUL' }), z.string()))
     .optional()
     .describe("Merged over the tenant's env for this run"),
   cwd: z.string().startsWith("/", { message: "must be an absolute path" }).optional().describe("process.cwd() of the run"),

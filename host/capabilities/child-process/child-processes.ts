@@ -2,6 +2,7 @@
 // (same runtime, same permissions and limits); their output and exit are delivered to the
 // parent's isolate in order. Anything else is ENOENT.
 import { randomUUID } from "node:crypto";
+import { envSizeProblem } from "../../api/options-core.js";
 import { RunHandle, type RunControl, type RunOutcome } from "../../engine/run-executor.js";
 import type { ToolCallScope, ToolGateway } from "../tools/tool-gateway.js";
 import type { RunFamily } from "../capability.js";
@@ -132,6 +133,9 @@ export class GuestChildProcesses {
     if (this.host.depth >= MAX_CHILD_DEPTH || this.host.family.children >= MAX_CHILDREN_PER_RUN) {
       return { ok: false, code: "EAGAIN", error: `spawn ${requested} EAGAIN: child process limit reached` };
     }
+    // What a kernel answers an env too large to exec.
+    const envProblem = envSizeProblem(message.env);
+    if (envProblem) return { ok: false, code: "E2BIG", error: `spawn ${requested} E2BIG: the env ${envProblem}` };
     const childId = randomUUID();
     const record: ChildRecord = { exited: false };
     let program: (() => Promise<{ code: number | null; signal?: string }>) | undefined;
