@@ -8,7 +8,7 @@ import type { NodeRuntime } from "../../runtime/index.js";
 import type { ResidentRunner } from "../../host/api/types.js";
 import { SecureExecExecutor } from "../../runtime/codemode.js";
 import { startServer, type RunningServer } from "../../host/service/server.js";
-import { cpuTicks, createRuntime, expectServing, sleep, slowestWhile } from "./helpers.js";
+import { cpuTicks, createRuntime, expectServing, isRunning, sleep, slowestWhile, waitFor } from "./helpers.js";
 
 /** A guest's busy work: ~`share` of a core in 100 ms slices, from `start` on (a callback). */
 const burner = (share: number) => `() => { setInterval(() => { const end = Date.now() + ${Math.round(share * 100)}; while (Date.now() < end) {} }, 100); }`;
@@ -108,7 +108,9 @@ describe("work that outlives a resident exec through a native timer", () => {
         { timeout: 10_000 },
       );
       expect(result).toMatchObject({ exitCode: 0, value: "ended" });
-      await sleep(6_000);
+      const pid = pidOf(runner);
+      // Two 2 s windows of the watch, and room for a loaded machine.
+      expect(await waitFor(() => !isRunning(pid), 20_000)).toBe(true);
       await expect(runner.exec("1")).rejects.toThrow(/guest code kept running between execs/);
     } finally {
       await runner.dispose();
