@@ -5,20 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeRuntime } from "../../runtime/index.js";
-import type { ResidentRunner } from "../../host/api/types.js";
 import { SecureExecExecutor } from "../../runtime/codemode.js";
 import { startServer, type RunningServer } from "../../host/service/server.js";
-import { cpuTicks, createRuntime, expectServing, sleep, slowestWhile } from "./helpers.js";
+import { createRuntime, expectKilledBetweenExecs, expectServing, runnerPid, sleep, slowestWhile, ticksOver } from "./helpers.js";
 
 /** A guest's busy work: ~`share` of a core in 100 ms slices, from `start` on (a callback). */
 const burner = (share: number) => `() => { setInterval(() => { const end = Date.now() + ${Math.round(share * 100)}; while (Date.now() < end) {} }, 100); }`;
 
-/** CPU ticks (1/100 s) `pid` used over `ms`. */
-async function ticksOver(pid: number, ms: number): Promise<number> {
-  const before = cpuTicks(pid) ?? 0;
-  await sleep(ms);
-  return (cpuTicks(pid) ?? before) - before;
-}
 
 describe("work that outlives its run through a native timer", () => {
   let rt: NodeRuntime;
@@ -54,8 +47,7 @@ describe("work that outlives a resident exec through a native timer", () => {
   afterAll(async () => {
     await rt?.dispose();
   });
-  const pidOf = (runner: ResidentRunner) => (runner as unknown as { processId(): number }).processId();
-
+  
   // A native timer (AbortSignal.timeout, scheduler.wait, any I/O promise) can call guest code
   // with no exec in flight; timers it starts then never fire (resident-worker.js, installTimers).
   it("an interval started by a native timer after the exec ended does not keep running", async () => {
@@ -70,7 +62,7 @@ describe("work that outlives a resident exec through a native timer", () => {
       );
       expect(result).toMatchObject({ exitCode: 0, value: "ended" });
       await sleep(500);
-      const used = await ticksOver(pidOf(runner), 2_000);
+      const used = await ticksOver(runnerPid(runner), 2_000);
       const later = await runner.exec("globalThis.ticks");
       // Idle, a runner uses ~0-2 ticks in 2 s; the interval ~100.
       expect({ quiet: used < 25, ticks: later.value }).toEqual({ quiet: true, ticks: 0 });
@@ -87,7 +79,7 @@ describe("work that outlives a resident exec through a native timer", () => {
       const result = await runner.exec(`process.getBuiltinModule("node:timers").setTimeout(() => { for (;;) {} }, 200); "ended"`, { timeout: 10_000 });
       expect(result).toMatchObject({ exitCode: 0, value: "ended" });
       await sleep(1_500);
-      const pid = pidOf(runner);
+      const pid = runnerPid(runner);
       const used = await ticksOver(pid, 2_000);
       // Spinning, ~200 ticks in 2 s; a watch would have killed it (0).
       expect(used).toBeLessThan(50);
@@ -99,20 +91,13 @@ describe("work that outlives a resident exec through a native timer", () => {
 
   // Below the sandbox processes' 20 %: native intervals (node:timers) that each burn a little.
   it("native intervals that burn 15 % of a core between execs end the runner", async () => {
-    const runner = await rt.createResidentRunner();
-    try {
-      const result = await runner.exec(
-        `const timers = process.getBuiltinModule("node:timers");
-         timers.setTimeout(() => timers.setInterval(() => { const end = Date.now() + 15; while (Date.now() < end) {} }, 100), 200);
-         "ended"`,
-        { timeout: 10_000 },
-      );
-      expect(result).toMatchObject({ exitCode: 0, value: "ended" });
-      await sleep(6_000);
-      await expect(runner.exec("1")).rejects.toThrow(/guest code kept running between execs/);
-    } finally {
-      await runner.dispose();
-    }
+    await expectKilledBetweenExecs(
+      rt,
+      `const timers = process.getBuiltinModule("node:timers");
+       timers.setTimeout(() => timers.setInterval(() => { const end = Date.now() + 15; while (Date.now() < end) {} }, 100), 200);
+       "ended"`,
+      6_000,
+    );
   }, 60_000);
 
   it("timeout signals and scheduler.wait (even from its prototype) belong to the exec that made them", async () => {
