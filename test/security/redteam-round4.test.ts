@@ -117,8 +117,31 @@ describe("output built to cost the host more than its size", () => {
     }
   }, 120_000);
 
+  // KNOWN GAP: output that costs the host ~50x its size. A resident runner sends one event per
+  // write (worker-templates/resident-worker.js: Exec.writeChannel -> emitPieces), and the host
+  // checks the shape of, parses and schema-checks each (host/engine/resident-runner.ts:
+  // parseResidentEvent), a 1 MiB message at a time on its event loop: 1.1 M one-character
+  // writes cost the host ~3.0 s of CPU, the same bytes in one write 57 ms. Four runners of one
+  // tenant doing 1.5 M each (6 MB, far under outputBytes) cost the host 14.6 s of CPU and held a
+  // bystander runtime's trivial run 7.1 s. A fix: writeChannel appends to the pending event of
+  // the same channel (the worker's module scope is out of the guest's reach), and the host
+  // charges each event a minimum size against outputBytes so a forged stream cannot do the same.
+  it.skip("four resident runners of one-character writes do not stall another runtime", async () => {
+    const runners = await Promise.all([1, 2, 3, 4].map(() => rt.createResidentRunner()));
+    try {
+      const attack = Promise.all(runners.map((runner) => runner.exec(`for (let i = 0; i < 1500000; i++) process.stdout.write("\\n"); 1`, { timeout: 60_000 })));
+      const slowest = await slowestWhile(bystander, attack);
+      for (const result of await attack) expect(result.exitCode).toBe(0);
+      expect(slowest).toBeLessThan(3_000);
+    } finally {
+      await Promise.all(runners.map((runner) => runner.dispose()));
+    }
+  }, 120_000);
+
   // A run's prelude merges the writes of a turn per channel; alternating channels defeat that,
-  // one event per write. 2.2 M such writes: a bystander's slowest run ~0.5 s.
+  // one event per write. 2.2 M such writes: a bystander's slowest run ~0.5 s (four such runs at
+  // once, 5.6 M writes and 11 s of host CPU: ~1.3 s). Runs' events reach the host in stream
+  // chunks, not 1 MiB messages, so the host's work is spread out.
   it("writes alternating stdout and stderr in a run do not stall another runtime", async () => {
     const attack = rt.run(`for (let i = 0; i < 400000; i++) { process.stdout.write("\\n"); process.stderr.write("\\ud800"); } __return(1)`, {
       timeout: 60_000,
@@ -285,6 +308,27 @@ describe("HTTP and MCP sessions raced against their own close", () => {
     expect(opened.map((response) => response.status)).toEqual(Array(8).fill(201));
     await Promise.all(ids.map((sessionId) => request("DELETE", `/v1/sessions/${sessionId}`)));
   }, 120_000);
+
+  // One POST to /mcp holding ~900 KB of JSON-RPC: 17,865 tools/list (each answer the whole
+  // tool catalogue), 7,387 failing tools/call. Refused at once (400, measured ~0.1 s), as the
+  // stateless transport takes no batch before an initialize; another request is not delayed.
+  it("MCP: a body of thousands of batched JSON-RPC requests is refused at once", async () => {
+    const messages: Record<string, (id: number) => unknown> = {
+      list: (id) => ({ jsonrpc: "2.0", id, method: "tools/list" }),
+      call: (id) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "session_exec", arguments: { sessionId: "x", code: 5 } } }),
+    };
+    for (const message of Object.values(messages)) {
+      const batch = Array.from({ length: 7_000 }, (_, id) => message(id));
+      const response = await fetch(`${server.url}/mcp`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify(batch),
+      });
+      expect(response.status).toBe(400);
+      expect((await response.text()).length).toBeLessThan(1_000);
+    }
+    expect((await (await request("POST", "/v1/run", { code: "__return(1)" })).json()) as { value: number }).toMatchObject({ value: 1 });
+  }, 60_000);
 
   it("MCP: session_exec racing close_session, odd session ids and oversized arguments", async () => {
     const client = new Client({ name: "redteam", version: "1.0.0" });
