@@ -61,6 +61,28 @@ describe("a resident runner between execs", () => {
     }
   }, 60_000);
 
+  // KNOWN GAP, the same cause by another route: V8's own delayed task. An Atomics.waitAsync
+  // timeout made by one exec does not run between execs (V8 runs its tasks only once the
+  // isolate is entered again), so the idle watch sees nothing, but it resolves during the next
+  // exec, whose stdout gets the line (measured: "late\n"). Wrapping node:timers would not cover
+  // it; routing output by the exec's async context (resident-worker.js) would.
+  it.skip("an Atomics.waitAsync timeout left by one exec does not print into the next", async () => {
+    const runner = await rt.createResidentRunner();
+    try {
+      const first = await runner.exec(
+        `const cell = new Int32Array(new SharedArrayBuffer(4));
+         Atomics.waitAsync(cell, 0, 0, 300).value.then(() => console.log("late"));
+         "one"`,
+      );
+      expect(first).toMatchObject({ exitCode: 0, value: "one" });
+      await sleep(1_000);
+      const second = await runner.exec(`await new Promise((resolve) => setTimeout(resolve, 200)); "two"`);
+      expect({ stdout: second.stdout, value: second.value }).toEqual({ stdout: "", value: "two" });
+    } finally {
+      await runner.dispose();
+    }
+  }, 60_000);
+
   it("an uncaught error in one exec's native timer does not fail the next exec", async () => {
     const runner = await rt.createResidentRunner();
     try {
