@@ -2,6 +2,7 @@
 // exec's callbacks landing in the next), output built to cost the host more than its size,
 // host links in a writable mount, and HTTP/MCP sessions raced against their own close.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -107,6 +108,29 @@ describe("a resident runner between execs", () => {
       expect((await runner.exec("6 * 7")).value).toBe(42);
     } finally {
       await runner.dispose();
+    }
+  }, 60_000);
+});
+
+describe("a V8 delayed task after a run", () => {
+  it("an Atomics.waitAsync loop left by a run starts no work in its process", async () => {
+    const rt = await createRuntime({ limits: { processes: 1 } });
+    try {
+      const result = await rt.run(
+        `const cell = new Int32Array(new SharedArrayBuffer(4));
+         const loop = () => { const end = Date.now() + 15; while (Date.now() < end) {} Atomics.waitAsync(cell, 0, 0, 100).value.then(loop); };
+         Atomics.waitAsync(cell, 0, 0, 100).value.then(loop);
+         __return(1);`,
+        { timeout: 5_000 },
+      );
+      expect(result).toMatchObject({ exitCode: 0, value: 1 });
+      await sleep(500);
+      const used = (await Promise.all(rt.processIds().map((pid) => ticksOver(pid, 3_000)))).reduce((sum, ticks) => sum + ticks, 0);
+      // Measured 0; the loop would use ~45.
+      expect(used).toBeLessThan(20);
+      await expectServing(rt);
+    } finally {
+      await rt.dispose();
     }
   }, 60_000);
 });
@@ -348,6 +372,40 @@ describe("HTTP and MCP sessions raced against their own close", () => {
       });
       expect(response.status).toBe(400);
       expect((await response.text()).length).toBeLessThan(1_000);
+    }
+    expect((await (await request("POST", "/v1/run", { code: "__return(1)" })).json()) as { value: number }).toMatchObject({ value: 1 });
+  }, 60_000);
+
+  /** Streams up to 16 MiB of chunked body (no content-length) to `path`; the status, or the error, and what was sent first. */
+  const streamBody = (path: string) =>
+    new Promise<{ status?: number; sent: number }>((resolve) => {
+      const url = new URL(path, server.url);
+      let sent = 0;
+      const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
+      const req = httpRequest({ host: url.hostname, port: url.port, path, method: "POST", headers }, (response) => {
+        response.resume();
+        resolve({ status: response.statusCode, sent });
+        req.destroy();
+      });
+      req.on("error", () => resolve({ sent }));
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => {
+        while (sent < 16 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once("drain", pump);
+        }
+        req.end();
+      };
+      req.write('{"code":"');
+      pump();
+    });
+
+  // Measured: 413 after ~3.9 MB had been sent (socket buffers), on every route that reads a body.
+  it("chunked bodies with no length are cut at the body cap, not buffered", async () => {
+    for (const path of ["/v1/run", "/mcp", "/v1/sessions/no-such-id/exec"]) {
+      const { status, sent } = await streamBody(path);
+      expect({ path, status }).toEqual({ path, status: 413 });
+      expect(sent).toBeLessThan(16 * 1024 * 1024);
     }
     expect((await (await request("POST", "/v1/run", { code: "__return(1)" })).json()) as { value: number }).toMatchObject({ value: 1 });
   }, 60_000);
