@@ -322,11 +322,12 @@ describe("host links in a writable mount, and forged change lists", () => {
   }, 60_000);
 });
 
-describe("HTTP and MCP sessions raced against their own close", () => {
+describe("the HTTP service and MCP, with a valid token", () => {
   const TOKEN = "token-sessions-0123456789ab";
+  const QUIET = "token-quiet-0123456789ab";
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({ port: 0, tenants: { acme: { token: TOKEN, maxConcurrent: 8 } } }, { defaultMetrics: false, logError: () => {} });
+    server = await startServer({ port: 0, tenants: { acme: { token: TOKEN, maxConcurrent: 8 }, quiet: { token: QUIET } } }, { defaultMetrics: false, logError: () => {} });
   }, 60_000);
   afterAll(async () => {
     await server?.close();
@@ -409,6 +410,39 @@ describe("HTTP and MCP sessions raced against their own close", () => {
     }
     expect((await (await request("POST", "/v1/run", { code: "__return(1)" })).json()) as { value: number }).toMatchObject({ value: 1 });
   }, 60_000);
+
+  // KNOWN GAP, redteam-round3's env record by way of MCP: each of 60,000 keys is checked by a
+  // regex in run_code's schema (host/mcp/tools.ts), then the record becomes a run message, on
+  // the host's event loop. Eight such calls held another tenant's trivial runs ~1.7 s on a quiet
+  // machine and over 3 s beside other suites. The fix is round three's: a cap on env entries per
+  // run (in the schema: z.record(...).refine(count)), or the check off the event loop.
+  it.skip("eight run_code calls of 60,000 env entries each do not stall another tenant", async () => {
+    const client = new Client({ name: "redteam", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", server.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
+    try {
+      const env: Record<string, string> = {};
+      for (let i = 0; i < 60_000; i++) env[`K${i}`] = "v";
+      const quiet = async (code: string) =>
+        (await (
+          await fetch(`${server.url}/v1/run`, { method: "POST", headers: { authorization: `Bearer ${QUIET}`, "content-type": "application/json" }, body: JSON.stringify({ code }) })
+        ).json()) as { value: number };
+      await quiet("__return(0)");
+      const call = () => client.callTool({ name: "run_code", arguments: { code: "__return(Object.keys(process.env).length)", env } }, undefined, { timeout: 120_000 });
+      const attack = Promise.all(Array.from({ length: 8 }, call));
+      let settled = false;
+      void attack.finally(() => (settled = true));
+      let slowest = 0;
+      do {
+        const started = performance.now();
+        expect((await quiet("__return(1)")).value).toBe(1);
+        slowest = Math.max(slowest, performance.now() - started);
+      } while (!settled);
+      for (const result of await attack) expect(result.structuredContent).toMatchObject({ exitCode: 0, value: 60_000 });
+      expect(slowest).toBeLessThan(3_000);
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
 
   it("MCP: session_exec racing close_session, odd session ids and oversized arguments", async () => {
     const client = new Client({ name: "redteam", version: "1.0.0" });
