@@ -44,7 +44,7 @@ describe("a resident runner between execs", () => {
   // KNOWN GAP: console, process.stdout and __return write to whichever exec is in flight
   // (worker-templates/resident-worker.js: `current`), not to the exec whose code made the
   // callback. A native timer (node:timers) left by one exec prints into the next exec's stdout
-  // and replaces its value. A fix: run each exec in an AsyncLocalStorage context (node:async_hooks
+  // and replaces its value, and its unhandled rejection fails that exec. A fix: run each exec in an AsyncLocalStorage context (node:async_hooks
   // exists in workerd) and route output and __return to the store's exec, dropping writes
   // whose exec has finished; or wrap node:timers' and timers/promises' functions as the globals are.
   it.skip("a native timer left by one exec does not write into the next exec's result", async () => {
@@ -57,6 +57,10 @@ describe("a resident runner between execs", () => {
       const second = await runner.exec(`await new Promise((resolve) => setTimeout(resolve, 700)); "two"`);
       // Measured: { stdout: "from exec one\n", value: "forged" }.
       expect({ stdout: second.stdout, value: second.value }).toEqual({ stdout: "", value: "two" });
+      // A rejection left the same way fails the next exec (measured: exit 1, "Error: late rejection").
+      await runner.exec(`process.getBuiltinModule("node:timers").setTimeout(() => { Promise.reject(new Error("late rejection")); }, 300); "three"`);
+      const fourth = await runner.exec(`await new Promise((resolve) => setTimeout(resolve, 700)); "four"`);
+      expect(fourth).toMatchObject({ exitCode: 0, value: "four", stderr: "" });
     } finally {
       await runner.dispose();
     }
