@@ -44,9 +44,10 @@ describe("a resident runner between execs", () => {
   // KNOWN GAP: console, process.stdout and __return write to whichever exec is in flight
   // (worker-templates/resident-worker.js: `current`), not to the exec whose code made the
   // callback. A native timer (node:timers) left by one exec prints into the next exec's stdout
-  // and replaces its value, and its unhandled rejection fails that exec. A fix: run each exec in an AsyncLocalStorage context (node:async_hooks
-  // exists in workerd) and route output and __return to the store's exec, dropping writes
-  // whose exec has finished; or wrap node:timers' and timers/promises' functions as the globals are.
+  // and replaces its value; its unhandled rejection fails that exec. A fix: run each exec in
+  // an AsyncLocalStorage context (node:async_hooks exists in workerd) and route output,
+  // __return and rejections to the store's exec, dropping those whose exec has finished; or
+  // wrap node:timers' and timers/promises' functions as the globals are.
   it.skip("a native timer left by one exec does not write into the next exec's result", async () => {
     const runner = await rt.createResidentRunner();
     try {
