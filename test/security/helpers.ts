@@ -44,6 +44,33 @@ export function cpuTicks(pid: number): number | undefined {
   }
 }
 
+/** CPU ticks (1/100 s) `pid` used over `ms`. */
+export async function ticksOver(pid: number, ms: number): Promise<number> {
+  const before = cpuTicks(pid) ?? 0;
+  await sleep(ms);
+  return (cpuTicks(pid) ?? before) - before;
+}
+
+/** The workerd process of a resident runner. */
+export function runnerPid(runner: object): number {
+  return (runner as { processId(): number }).processId();
+}
+
+/** A resident exec of `code` (ending with the value "ended") leaves work that gets its runner killed within `waitMs`. */
+export async function expectKilledBetweenExecs(rt: NodeRuntime, code: string, waitMs: number): Promise<void> {
+  const runner = await rt.createResidentRunner();
+  try {
+    const result = await runner.exec(code, { timeout: 10_000 });
+    expect(result).toMatchObject({ exitCode: 0, value: "ended" });
+    const pid = runnerPid(runner);
+    // The watch's windows, and room for a loaded machine.
+    expect(await waitFor(() => !isRunning(pid), waitMs)).toBe(true);
+    await expect(runner.exec("1")).rejects.toThrow(/guest code kept running between execs/);
+  } finally {
+    await runner.dispose();
+  }
+}
+
 /** The runtime still answers a trivial run correctly. */
 export async function expectServing(rt: NodeRuntime): Promise<void> {
   const result = await rt.run("__return(6 * 7)", { timeout: 15_000 });
