@@ -70,6 +70,18 @@ let evaluator = null;
 let installed = false;
 /** The exec in flight, if any: console, timers and __return report to it. */
 let current = null;
+/**
+ * The exec whose code is running: every exec runs in an async context of its own, which its
+ * promises, timers and callbacks (workerd's own included) carry. Code of an exec that has
+ * ended (a native timer it left) reaches no exec: its output, value and timers go nowhere.
+ * Code with no context at all (what workerd calls back outside any) belongs to the exec in flight.
+ */
+let execContext = null;
+function ownerExec() {
+  const exec = execContext?.getStore();
+  if (exec === undefined) return current;
+  return exec === current ? exec : null;
+}
 /** Set once the guest called process.exit: the runner is over. */
 let ended = null;
 /** The host's WebSocket; there is only ever one. */
@@ -135,6 +147,9 @@ class Exec {
     this.decoders = null;
     this.buffer = "";
     this.flushTimer = undefined;
+    /** Output not yet made an event, all of one channel. */
+    this.output = "";
+    this.outputChannel = "o";
   }
 
   start() {
@@ -146,7 +161,7 @@ class Exec {
   run() {
     let value;
     try {
-      value = evaluator.eval(this.code, this.name);
+      value = execContext ? execContext.run(this, () => evaluator.eval(this.code, this.name)) : evaluator.eval(this.code, this.name);
     } catch (error) {
       this.settled = true;
       this.fail(error);
@@ -180,6 +195,7 @@ class Exec {
   }
 
   flush() {
+    this.flushOutput();
     if (this.flushTimer !== undefined) nativeClearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.buffer.length === 0) return;
@@ -202,7 +218,20 @@ class Exec {
     // Guest-side cut keeps a flood from filling the pipe; the host applies the exact cap.
     this.budget[channel] = budget - text.length;
     const kept = budget >= text.length ? text : text.slice(0, budget + 1);
-    this.emitPieces(channel, kept);
+    // Writes in a row to one channel make one event: the host parses events, not writes.
+    if (this.outputChannel !== channel) this.flushOutput();
+    this.outputChannel = channel;
+    this.output += kept;
+    if (this.output.length >= EVENT_CHARS) this.flushOutput();
+    else if (this.flushTimer === undefined) this.flushTimer = nativeSetTimeout(() => this.flush(), FLUSH_AFTER_MS);
+  }
+
+  /** The output written since the last event, as events. */
+  flushOutput() {
+    if (this.output.length === 0) return;
+    const text = this.output;
+    this.output = "";
+    this.emitPieces(this.outputChannel, text);
   }
 
   /** `text` as events of at most EVENT_CHARS characters, never splitting a surrogate pair. */
@@ -227,6 +256,7 @@ class Exec {
     }
     if (end) event.end = true;
     this.finished = true;
+    this.flushOutput();
     if (json !== undefined) {
       const bytes = json.length * 3 > config.returnBytes ? new NativeTextEncoder().encode(json).byteLength : json.length;
       if (bytes > config.returnBytes) this.emit({ rl: bytes });
@@ -342,13 +372,14 @@ function describeError(error) {
 
 function install() {
   installed = true;
+  execContext = new (builtin("node:async_hooks").AsyncLocalStorage)();
   addEventListener("unhandledrejection", (event) => {
     event.preventDefault?.();
-    current?.fail(event.reason);
+    ownerExec()?.fail(event.reason);
   });
   addEventListener("error", (event) => {
     event.preventDefault?.();
-    current?.fail(event.error ?? event.message);
+    ownerExec()?.fail(event.error ?? event.message);
   });
   installTimers();
   installConsole();
@@ -372,7 +403,7 @@ function installTimers() {
       if (typeof callback !== "function") {
         throw new TypeError('The "callback" argument must be of type function');
       }
-      const owner = current;
+      const owner = ownerExec();
       if (!owner) return inert(create, clear, delay);
       let handle;
       handle = create(() => {
@@ -384,7 +415,7 @@ function installTimers() {
     };
   const untrack = (clear) => (handle) => {
     clear(handle);
-    const owner = current;
+    const owner = ownerExec();
     if (owner && owner.timers.delete(handle)) owner.checkIdle();
   };
   globalThis.setTimeout = track(nativeSetTimeout, nativeClearTimeout, false);
@@ -396,7 +427,7 @@ function installTimers() {
       if (typeof callback !== "function") {
         throw new TypeError('The "callback" argument must be of type function');
       }
-      const owner = current;
+      const owner = ownerExec();
       if (!owner) return inert(nativeSetImmediate, nativeClearImmediate);
       let handle;
       handle = nativeSetImmediate(() => {
@@ -411,7 +442,7 @@ function installTimers() {
 }
 
 function installConsole() {
-  Object.assign(console, makeConsole((channel, text) => current?.writeChannel(channel, text)));
+  Object.assign(console, makeConsole((channel, text) => ownerExec()?.writeChannel(channel, text)));
 }
 
 function invalidArgType(name, expected, value) {
@@ -431,7 +462,7 @@ function emitWarning(warning, type, code) {
     if (typeof options.detail === "string") error.detail = options.detail;
     warning = error;
   }
-  const owner = current;
+  const owner = ownerExec();
   if (!owner || !(warning instanceof Error)) return;
   const text = warningText(warning, process.pid ?? 1000, firstWarning);
   firstWarning = false;
@@ -440,7 +471,7 @@ function emitWarning(warning, type, code) {
 
 function installProcess() {
   const makeWritable = (channel) =>
-    makeStdioWritable(channel, (chunk) => current?.writeChannel(channel, chunk), { Writable: builtin("node:stream").Writable, invalidArgType });
+    makeStdioWritable(channel, (chunk) => ownerExec()?.writeChannel(channel, chunk), { Writable: builtin("node:stream").Writable, invalidArgType });
   const makeStdin = () => {
     const { Readable } = builtin("node:stream");
     // A resident runner has no stdin: reads see end-of-input.
@@ -490,13 +521,14 @@ function installGlobals() {
   globalThis.__return = (value) => {
     const json = value === undefined ? "null" : stringify(value);
     if (json === undefined) throw new TypeError("__return: value is not JSON-serialisable");
-    if (current) current.returnJson = json;
+    const owner = ownerExec();
+    if (owner) owner.returnJson = json;
   };
   // The outbound service refuses every request; a pending fetch still keeps the exec alive,
   // and so does workerd's scheduler.wait (a timer of its own).
   const tracked = (native) =>
     async function (...args) {
-      const owner = current;
+      const owner = ownerExec();
       // Between execs nothing of the guest's proceeds: the call never settles.
       if (!owner) return new NativePromise(() => {});
       owner.pendingCalls += 1;
@@ -525,7 +557,7 @@ function installGlobals() {
   AbortSignal.timeout = function timeout(delay) {
     nativeTimeoutSignal.call(AbortSignal, delay);
     const controller = new AbortController();
-    const owner = current;
+    const owner = ownerExec();
     if (!owner) return controller.signal;
     const handle = nativeSetTimeout(() => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")), delay);
     owner.timers.set({ hasRef: () => false }, () => nativeClearTimeout(handle));

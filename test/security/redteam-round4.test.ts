@@ -23,32 +23,22 @@ describe("a resident runner between execs", () => {
     await rt?.dispose();
   });
 
-  // KNOWN GAP: the idle watch judges each window on its own (host/engine/idle-cpu-watch.ts,
-  // IdleCpuWatch.watch): 4 windows of 250 ms in a row over 20 %, or 3 of 1 s over 5 %. A guest
-  // that burns 500 ms, then rests 2 s (through node:timers, which resident-worker.js does not
-  // wrap) never has 4 short or 3 long windows in a row, yet uses ~18 % of a core for as long as
-  // the runner lives: measured 183 ticks in 10 s, the runner still answering. A fix: judge a
-  // longer horizon as well (e.g. CPU over the last 10 s of idle time above 5 % of a core), or
-  // give idle time a CPU budget that only execs refill.
-  it.skip("500 ms bursts every 2.5 s between execs end the runner", async () => {
+  // Bursts that rest between the idle watch's short windows (through node:timers, which
+  // resident-worker.js does not wrap) meet its 10 s window (host/engine/resident-runner.ts).
+  it("500 ms bursts every 2.5 s between execs end the runner", async () => {
     await expectKilledBetweenExecs(
       rt,
       `const timers = process.getBuiltinModule("node:timers");
        const burst = () => { const end = Date.now() + 500; while (Date.now() < end) {} timers.setTimeout(burst, 2000); };
        timers.setTimeout(burst, 100);
        "ended"`,
-      10_000,
+      30_000,
     );
   }, 60_000);
 
-  // KNOWN GAP: console, process.stdout and __return write to whichever exec is in flight
-  // (worker-templates/resident-worker.js: `current`), not to the exec whose code made the
-  // callback. A native timer (node:timers) left by one exec prints into the next exec's stdout
-  // and replaces its value; its unhandled rejection fails that exec. A fix: run each exec in
-  // an AsyncLocalStorage context (node:async_hooks exists in workerd) and route output,
-  // __return and rejections to the store's exec, dropping those whose exec has finished; or
-  // wrap node:timers' and timers/promises' functions as the globals are.
-  it.skip("a native timer left by one exec does not write into the next exec's result", async () => {
+  // A native timer (node:timers) left by one exec runs in that exec's async context, which has
+  // ended: its output, value and rejections reach no later exec (resident-worker.js, ownerExec).
+  it("a native timer left by one exec does not write into the next exec's result", async () => {
     const runner = await rt.createResidentRunner();
     try {
       const first = await runner.exec(
@@ -67,12 +57,9 @@ describe("a resident runner between execs", () => {
     }
   }, 60_000);
 
-  // KNOWN GAP, the same cause by another route: V8's own delayed task. An Atomics.waitAsync
-  // timeout made by one exec does not run between execs (V8 runs its tasks only once the
-  // isolate is entered again), so the idle watch sees nothing, but it resolves during the next
-  // exec, whose stdout gets the line (measured: "late\n"). Wrapping node:timers would not cover
-  // it; routing output by the exec's async context (resident-worker.js) would.
-  it.skip("an Atomics.waitAsync timeout left by one exec does not print into the next", async () => {
+  // The same by another route: V8's own delayed task, which runs only once the next exec enters
+  // the isolate; it carries its exec's async context too.
+  it("an Atomics.waitAsync timeout left by one exec does not print into the next", async () => {
     const runner = await rt.createResidentRunner();
     try {
       const first = await runner.exec(
@@ -171,16 +158,9 @@ describe("output built to cost the host more than its size", () => {
     }
   }, 120_000);
 
-  // KNOWN GAP: output that costs the host ~50x its size. A resident runner sends one event per
-  // write (worker-templates/resident-worker.js: Exec.writeChannel -> emitPieces), and the host
-  // checks the shape of, parses and schema-checks each (host/engine/resident-runner.ts:
-  // parseResidentEvent), a 1 MiB message at a time on its event loop: 1.1 M one-character
-  // writes cost the host ~3.0 s of CPU, the same bytes in one write 57 ms. Four runners of one
-  // tenant doing 1.5 M each (6 MB, far under outputBytes) cost the host 14.6 s of CPU and held a
-  // bystander runtime's trivial run 7.1 s. A fix: writeChannel appends to the pending event of
-  // the same channel (the worker's module scope is out of the guest's reach), and the host
-  // charges each event a minimum size against outputBytes so a forged stream cannot do the same.
-  it.skip("four resident runners of one-character writes do not stall another runtime", async () => {
+  // One event per write would cost the host ~50x the output's size (a shape check, a parse and
+  // a schema check each); writes in a row to one channel make one event (Exec.writeChannel).
+  it("four resident runners of one-character writes do not stall another runtime", async () => {
     const runners = await Promise.all([1, 2, 3, 4].map(() => rt.createResidentRunner()));
     try {
       const attack = Promise.all(runners.map((runner) => runner.exec(`for (let i = 0; i < 1500000; i++) process.stdout.write("\\n"); 1`, { timeout: 60_000 })));
@@ -419,12 +399,9 @@ describe("the HTTP service and MCP, with a valid token", () => {
     expect((await (await request("POST", "/v1/run", { code: "__return(1)" })).json()) as { value: number }).toMatchObject({ value: 1 });
   }, 60_000);
 
-  // KNOWN GAP, redteam-round3's env record by way of MCP: each of 60,000 keys is checked by a
-  // regex in run_code's schema (host/mcp/tools.ts), then the record becomes a run message, on
-  // the host's event loop. Eight such calls held another tenant's trivial runs ~1.7 s on a quiet
-  // machine and over 3 s beside other suites. The fix is round three's: a cap on env entries per
-  // run (in the schema: z.record(...).refine(count)), or the check off the event loop.
-  it.skip("eight run_code calls of 60,000 env entries each do not stall another tenant", async () => {
+  // Round three's env record by way of MCP: /mcp sizes env records (4,096 entries, 1 MiB) before
+  // the SDK's schema checks each key (host/mcp/http.ts), and answers a clear -32602.
+  it("eight run_code calls of 60,000 env entries each do not stall another tenant", async () => {
     const client = new Client({ name: "redteam", version: "1.0.0" });
     await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", server.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
     try {
@@ -435,7 +412,8 @@ describe("the HTTP service and MCP, with a valid token", () => {
           await fetch(`${server.url}/v1/run`, { method: "POST", headers: { authorization: `Bearer ${QUIET}`, "content-type": "application/json" }, body: JSON.stringify({ code }) })
         ).json()) as { value: number };
       await quiet("__return(0)");
-      const call = () => client.callTool({ name: "run_code", arguments: { code: "__return(Object.keys(process.env).length)", env } }, undefined, { timeout: 120_000 });
+      const call = () =>
+        client.callTool({ name: "run_code", arguments: { code: "__return(Object.keys(process.env).length)", env } }, undefined, { timeout: 120_000 }).catch((error: Error) => error);
       const attack = Promise.all(Array.from({ length: 8 }, call));
       let settled = false;
       void attack.finally(() => (settled = true));
@@ -445,7 +423,10 @@ describe("the HTTP service and MCP, with a valid token", () => {
         expect((await quiet("__return(1)")).value).toBe(1);
         slowest = Math.max(slowest, performance.now() - started);
       } while (!settled);
-      for (const result of await attack) expect(result.structuredContent).toMatchObject({ exitCode: 0, value: 60_000 });
+      for (const result of await attack) {
+        if (result instanceof Error) expect(result.message).toMatch(/"env" has 60000 entries; the limit is 4096 per env/);
+        else expect(result.structuredContent).toMatchObject({ exitCode: 0, value: 60_000 });
+      }
       expect(slowest).toBeLessThan(3_000);
     } finally {
       await client.close();
