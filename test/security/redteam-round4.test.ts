@@ -295,16 +295,10 @@ describe("host links in a writable mount, and forged change lists", () => {
     expect(readdirSync(base).sort()).toEqual(["mount", "outside"]);
   }, 60_000);
 
-  // KNOWN GAP (not a breach: the host holds, above): the guest's node:fs judges permissions.fs
-  // on the guest path, the host's apply on the real path (host/capabilities/fs/virtual-fs.ts:
-  // applyChanges -> valid -> guestDenial; writeToMount -> entryInMount). A write through a host
-  // link into a denied directory (/rw/alias/k3 = /rw/secret/k3), onto a link to a denied file
-  // (/rw/keylink), or onto a dangling link (/rw/dangling -> ../outside/new) succeeds in the
-  // guest, which reads it back, and is then dropped without a word: measured
-  // ["written","written","ENOENT","written"]. A fix: the snapshot ships the verdict for paths
-  // reached through links (mark an alias of a denied directory denied, leave out links whose
-  // target is denied or outside the root), so the guest gets EACCES/ENOENT as Node would.
-  it.skip("honest node:fs writes through the links are refused in the guest too", async () => {
+  // The guest judges a write where the host will: the snapshot carries the real place of what
+  // a host link leads to (realPath, hiddenLinks) and the links it does not see (blocked), so the
+  // guest gets EACCES / ENOENT instead of a write the host would drop (guest-fs-store.js checkWrite).
+  it("honest node:fs writes through the links are refused in the guest too", async () => {
     const result = await rt.run(honestWrites);
     expect(result.value).toEqual(["EACCES", "EACCES", "ENOENT", "ENOENT"]);
   }, 60_000);

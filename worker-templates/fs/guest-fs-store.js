@@ -65,6 +65,8 @@ function state() {
     changed: false,
     readOnly: snapshot.readOnly ?? [],
     mountPoints: snapshot.mounts ?? [],
+    blocked: new Set(snapshot.blocked ?? []),
+    hiddenLinks: new Map(Object.entries(snapshot.hiddenLinks ?? {})),
     maxBytes: snapshot.limits?.bytes ?? Infinity,
     maxFiles: snapshot.limits?.files ?? Infinity,
     bytes: snapshot.usage?.bytes ?? 0,
@@ -82,6 +84,7 @@ function state() {
     node.mtimeMs = node.birthtimeMs = meta?.mtimeMs ?? now;
     // It holds entries permissions.fs hides entirely: it cannot be removed or moved.
     if (meta?.sealed) node.sealed = true;
+    if (meta?.realPath) node.realPath = meta.realPath;
     s.original.set(path, "dir");
   }
   for (const [path, entry] of Object.entries(snapshot.files ?? {})) {
@@ -94,6 +97,7 @@ function state() {
     // Where it was withheld: the host also withholds a file its policy denies where the file
     // really is (a host link in a mount), even when this path itself is allowed.
     if (node.denied) node.deniedAt = path;
+    if (entry.realPath) node.realPath = entry.realPath;
     s.nodes.set(path, node);
     parent.children.add(baseName(path));
     s.original.set(path, "file");
@@ -200,8 +204,29 @@ function checkRead(path, syscall, dest) {
   if (reason) throw fsError("EACCES", syscall, path, dest, reason);
 }
 
+/** Where `path` really is in a mount, when a host link on its way leads elsewhere there. */
+function realPathOf(path) {
+  const { nodes, hiddenLinks } = state();
+  for (let at = path; ; at = parentOf(at)) {
+    const real = nodes.get(at)?.realPath ?? hiddenLinks.get(at);
+    if (real !== undefined) return at === path ? real : real + path.slice(at.length);
+    if (at === ROOT_PATH) return undefined;
+  }
+}
+
+/** At or below a host link the guest does not see (dangling, or out of the mount). */
+function isBlocked(path) {
+  const { blocked } = state();
+  if (blocked.size === 0) return false;
+  for (let at = path; at !== ROOT_PATH; at = parentOf(at)) if (blocked.has(at)) return true;
+  return false;
+}
+
+/** Judged where the host will judge it: at the path, and at its real place behind a host link. */
 function checkWrite(path, syscall, dest, reported = path) {
-  const reason = denial("write", path);
+  if (isBlocked(path)) throw fsError("ENOENT", syscall, reported, dest);
+  const real = realPathOf(path);
+  const reason = denial("write", path) ?? (real === undefined ? undefined : denial("write", real));
   if (reason) throw fsError("EACCES", syscall, reported, dest, reason);
   if (state().readOnly.some((prefix) => under(path, prefix))) throw fsError("EROFS", syscall, reported, dest);
 }

@@ -42,6 +42,8 @@ export interface FsSnapshotFile {
   size: number;
   mtimeMs: number;
   mode: number;
+  /** Where it really is in the mount (reached through a host link): writes are judged there too. */
+  realPath?: string;
 }
 
 export interface FsSnapshot {
@@ -52,6 +54,10 @@ export interface FsSnapshot {
   readOnly: string[];
   /** Mount points: they (and directories holding them) cannot be removed or renamed. */
   mounts: string[];
+  /** Host links the guest does not see (dangling, or leading out of the mount): nothing can be made there (ENOENT). */
+  blocked?: string[];
+  /** Host links to what the policy hides, by their real place in the mount: writes there are judged there. */
+  hiddenLinks?: Record<string, string>;
   limits: { bytes: number; files: number };
   /** What the filesystem held when the snapshot was taken. */
   usage: { bytes: number; files: number };
@@ -62,6 +68,8 @@ export interface SnapshotDir {
   mtimeMs: number;
   mode: number;
   sealed?: true;
+  /** Where it really is in the mount (reached through a host link): writes below it are judged there too. */
+  realPath?: string;
 }
 
 export interface FsChanges {
@@ -136,6 +144,8 @@ interface Mount {
 interface MountScan {
   files: Record<string, FsSnapshotFile>;
   dirs: Record<string, SnapshotDir>;
+  blocked: string[];
+  hiddenLinks: Record<string, string>;
   bytes: number;
   entries: number;
 }
@@ -237,6 +247,8 @@ export class VirtualFs {
     const base = (this.cachedBase ??= this.buildBase());
     let files = base.files;
     let dirs = base.dirs;
+    const blocked: string[] = [];
+    const hiddenLinks: Record<string, string> = {};
     if (this.mounts.length > 0) {
       files = { ...base.files };
       dirs = { ...base.dirs };
@@ -248,11 +260,15 @@ export class VirtualFs {
         entries += scan.entries;
         Object.assign(files, scan.files);
         Object.assign(dirs, scan.dirs);
+        blocked.push(...scan.blocked);
+        Object.assign(hiddenLinks, scan.hiddenLinks);
       }
     }
     return {
       files,
       dirs,
+      ...(blocked.length > 0 ? { blocked } : {}),
+      ...(Object.keys(hiddenLinks).length > 0 ? { hiddenLinks } : {}),
       readOnly: this.mounts.filter((mount) => mount.readOnly).map((mount) => mount.guestPath),
       mounts: this.mounts.map((mount) => mount.guestPath),
       limits: { bytes: this.maxBytes, files: this.maxFiles },
@@ -632,7 +648,7 @@ export class VirtualFs {
    * mount's root; anything else (links out, sockets, devices) does not exist for the guest.
    */
   private async scanMount(mount: Mount, bytesLeft: number, filesLeft: number): Promise<MountScan> {
-    const scan: MountScan = { files: {}, dirs: {}, bytes: 0, entries: 0 };
+    const scan: MountScan = { files: {}, dirs: {}, blocked: [], hiddenLinks: {}, bytes: 0, entries: 0 };
     const seen = new Set<string>();
     const overflow = (kind: "bytes" | "files") =>
       new Error(
@@ -659,7 +675,10 @@ export class VirtualFs {
         if (!info) continue;
         if (info.isSymbolicLink()) {
           const target = await realpath(child).catch(() => undefined);
-          if (!target || !insideHost(target, mount.root)) continue;
+          if (!target || !insideHost(target, mount.root)) {
+            if (!mount.readOnly) scan.blocked.push(guestChild);
+            continue;
+          }
           real = target;
           info = await stat(target).catch(() => undefined);
           if (!info) continue;
@@ -668,8 +687,14 @@ export class VirtualFs {
           if (seen.has(real)) continue;
           scan.entries += 1;
           if (scan.entries > filesLeft) throw overflow("files");
-          if (this.hidden(guestChild, guestPathInMount(mount, path.relative(mount.root, real)))) hidden.push(guestChild);
-          else scan.dirs[guestChild] = { mtimeMs: info.mtimeMs, mode: this.hostMode(mount, info.mode) };
+          const realGuest = guestPathInMount(mount, path.relative(mount.root, real));
+          if (this.hidden(guestChild, realGuest)) {
+            hidden.push(guestChild);
+            if (realGuest !== guestChild) scan.hiddenLinks[guestChild] = realGuest;
+          } else {
+            scan.dirs[guestChild] = { mtimeMs: info.mtimeMs, mode: this.hostMode(mount, info.mode) };
+            if (realGuest !== guestChild) scan.dirs[guestChild].realPath = realGuest;
+          }
           await walk(real, guestChild);
         } else if (info.isFile()) {
           scan.entries += 1;
@@ -689,8 +714,11 @@ export class VirtualFs {
           // Readable only if both its name here and its real place in the mount are.
           const realGuest = guestPathInMount(mount, path.relative(mount.root, real));
           if (!fsPolicyDenial(this.policy, "read", guestChild) && !fsPolicyDenial(this.policy, "read", realGuest)) file.data = cached.base64;
-          if (this.hidden(guestChild, realGuest)) hidden.push(guestChild);
-          else scan.files[guestChild] = file;
+          if (realGuest !== guestChild) file.realPath = realGuest;
+          if (this.hidden(guestChild, realGuest)) {
+            hidden.push(guestChild);
+            if (realGuest !== guestChild) scan.hiddenLinks[guestChild] = realGuest;
+          } else scan.files[guestChild] = file;
         }
       }
     };
