@@ -122,6 +122,14 @@ describe("one live guest", () => {
     expect((await rt.run(snippet)).stdout).toBe(node);
   });
 
+  it("promisifies its timers as Node does", async () => {
+    const snippet =
+      'const { promisify } = require("node:util"); promisify(setTimeout)(20, "late").then((value) => console.log(value)); promisify(setImmediate)("soon").then((value) => console.log(value));';
+    const node = execFileSync(process.execPath, ["-e", snippet], { encoding: "utf8" });
+    const resident = await runner.exec(snippet.replace('require("node:util")', 'process.getBuiltinModule("node:util")'));
+    expect(resident).toMatchObject({ stdout: node, exitCode: 0 });
+  });
+
   it("gives the value passed to __return, else the JSON-serialisable completion value", async () => {
     expect((await runner.exec("__return({ city: 'Tokyo' }); 5")).value).toEqual({ city: "Tokyo" });
     expect((await runner.exec("({ n: 1, list: ['a'] })")).value).toEqual({ n: 1, list: ["a"] });

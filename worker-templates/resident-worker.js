@@ -420,6 +420,9 @@ function installTimers() {
   };
   globalThis.setTimeout = track(nativeSetTimeout, nativeClearTimeout, false);
   globalThis.setInterval = track(nativeSetInterval, nativeClearInterval, true);
+  // util.promisify(setTimeout) as in Node: a promise of the value, on the exec's own timer.
+  const promisifyCustom = Symbol.for("nodejs.util.promisify.custom");
+  globalThis.setTimeout[promisifyCustom] = (delay, value) => new NativePromise((resolve) => globalThis.setTimeout(resolve, delay, value));
   globalThis.clearTimeout = untrack(nativeClearTimeout);
   globalThis.clearInterval = untrack(nativeClearInterval);
   if (typeof nativeSetImmediate === "function") {
@@ -438,6 +441,7 @@ function installTimers() {
       return handle;
     };
     globalThis.clearImmediate = untrack(nativeClearImmediate);
+    globalThis.setImmediate[promisifyCustom] = (value) => new NativePromise((resolve) => globalThis.setImmediate(resolve, value));
   }
 }
 
