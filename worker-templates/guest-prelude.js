@@ -7,7 +7,7 @@
 // about as much CPU as the rest of an isolate). The `process` a guest sees is built here.
 // guest.js is imported inside the run's request, after that `process` exists, so package
 // code that reads `process.env` at load time sees the run's env, and may use timers.
-import { consoleKit, warningText } from "./secure-exec-console.js";
+import { consoleKit, warningOf, warningText } from "./secure-exec-console.js";
 import { makeEnv, makeStdioWritable } from "./secure-exec-process-io.js";
 import { bridge as runBridge, deliveryHandlers, httpServers, isRefusedSpecifier, sandboxBuiltins, unsupportedSchemeError } from "./secure-exec-bridge.js";
 
@@ -68,7 +68,7 @@ const nodeUtil = () => {
 };
 const inspect = (value, options) => nodeUtil().inspect(value, options);
 
-const { format, makeConsole } = consoleKit({ util: nodeUtil, emitWarning: (message) => emitWarning(message), cleanStack: (text) => cleanStack(text), invalidArgType: (name, expected, value) => invalidArgType(name, expected, value) });
+const { format, makeConsole } = consoleKit({ util: nodeUtil, emitWarning, cleanStack, invalidArgType });
 
 class ExitSignal extends NativeError {
   constructor(code) {
@@ -646,24 +646,9 @@ defineLazy("stdin", makeStdin);
 Object.defineProperty(guestProcess, Symbol.toStringTag, { value: "process" });
 let uncaughtCapture = null;
 
-function emitWarning(warning, type, code, ctor) {
-  let name = "Warning";
-  let detail;
-  if (type !== null && typeof type === "object" && !Array.isArray(type)) {
-    ({ type = "Warning", code, detail } = type);
-    name = type;
-  } else if (typeof type === "string") name = type;
-  else if (typeof type === "function") ctor = type;
-  if (typeof code === "function") code = undefined;
-  if (typeof warning === "string") {
-    const error = new NativeError(warning);
-    error.name = name;
-    if (code !== undefined) error.code = code;
-    if (detail !== undefined) error.detail = detail;
-    warning = error;
-  } else if (!(warning instanceof NativeError)) {
-    throw invalidArgType("warning", "of type string or an instance of Error", warning);
-  }
+function emitWarning(message, type, code) {
+  const warning = warningOf(message, type, code);
+  if (!warning) throw invalidArgType("warning", "of type string or an instance of Error", message);
   if (warning.name === "DeprecationWarning" && guestProcess.noDeprecation) return;
   nativeNextTick(() => {
     guestProcess.emit("warning", warning);

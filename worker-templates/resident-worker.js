@@ -17,7 +17,7 @@
 // reaches the host while it runs. Every exec follows Node semantics: it ends once the
 // snippet settled and no timer it started is pending.
 import CONFIG_TEXT from "./resident-config.txt";
-import { consoleKit, warningText } from "./secure-exec-console.js";
+import { consoleKit, warningOf, warningText } from "./secure-exec-console.js";
 import { makeEnv, makeStdioWritable } from "./secure-exec-process-io.js";
 
 const config = JSON.parse(CONFIG_TEXT);
@@ -35,12 +35,13 @@ const builtin = (name) => process.getBuiltinModule(name);
 const inspect = (...args) => builtin("node:util").inspect(...args);
 const { makeConsole } = consoleKit({
   util: () => builtin("node:util"),
-  emitWarning: (message) => emitWarning(message),
+  emitWarning,
   cleanStack: (text) =>
     text
       .split("\n")
       .filter((line) => !WORKER_FRAME.test(line))
       .join("\n"),
+  invalidArgType,
 });
 
 // Captured before any guest code runs: a guest replacing them cannot break the channel.
@@ -457,17 +458,10 @@ function invalidArgType(name, expected, value) {
 
 let firstWarning = true;
 /** Node's process.emitWarning, written to the exec in flight (workerd's prints nothing). */
-function emitWarning(warning, type, code) {
-  const options = type !== null && typeof type === "object" ? type : { type, code };
-  if (typeof warning === "string") {
-    const error = new Error(warning);
-    error.name = typeof options.type === "string" ? options.type : "Warning";
-    if (typeof options.code === "string") error.code = options.code;
-    if (typeof options.detail === "string") error.detail = options.detail;
-    warning = error;
-  }
+function emitWarning(message, type, code) {
+  const warning = warningOf(message, type, code);
   const owner = ownerExec();
-  if (!owner || !(warning instanceof Error)) return;
+  if (!owner || !warning) return;
   const text = warningText(warning, process.pid ?? 1000, firstWarning);
   firstWarning = false;
   queueMicrotask(() => owner.writeChannel("e", text));

@@ -114,9 +114,10 @@ function loadWorkerSources(): { main: string; shared: Record<string, string> } {
 export async function startResidentRunner(settings: ResidentRunnerSettings): Promise<ResidentRunner> {
   const { env, cwd, memoryMb, outputBytes, returnBytes, ...runnerOptions } = settings;
   const options = parseOptions(residentRunnerOptionsSchema, runnerOptions, "createResidentRunner option");
+  const sources = loadWorkerSources();
   const handle = await launchStaticWorkerd({
-    mainModule: { name: WORKER_MODULE, source: loadWorkerSources().main },
-    esModules: loadWorkerSources().shared,
+    mainModule: { name: WORKER_MODULE, source: sources.main },
+    esModules: sources.shared,
     textModules: {
       [CONFIG_MODULE]: JSON.stringify({ env, cwd, outputBytes, returnBytes }),
     },

@@ -48,8 +48,8 @@ describe("work that outlives a resident exec through a native timer", () => {
     await rt?.dispose();
   });
   
-  // A native timer (AbortSignal.timeout, scheduler.wait, any I/O promise) can call guest code
-  // with no exec in flight; timers it starts then never fire (resident-worker.js, installTimers).
+  // A native timer (node:timers: workerd's own, which the runner does not track) can call guest
+  // code with no exec in flight; timers it starts then never fire (resident-worker.js, installTimers).
   it("an interval started by a native timer after the exec ended does not keep running", async () => {
     const runner = await rt.createResidentRunner();
     try {

@@ -12,8 +12,6 @@ import type { NodeRuntime } from "../../runtime/index.js";
 import { startServer, type RunningServer } from "../../host/service/server.js";
 import { createRuntime, expectKilledBetweenExecs, expectServing, runnerPid, sleep, slowestWhile, ticksOver } from "./helpers.js";
 
-
-
 describe("a resident runner between execs", () => {
   let rt: NodeRuntime;
   beforeAll(async () => {

@@ -13,7 +13,7 @@ const now = () => nativePerformanceNow();
  * process's; `cleanStack(stack)`: the stack without its user's own frames;
  * `invalidArgType(name, expected, value)`: Node's ERR_INVALID_ARG_TYPE error.
  */
-export function consoleKit({ util, emitWarning, cleanStack = (text) => text, invalidArgType = defaultInvalidArgType }) {
+export function consoleKit({ util, emitWarning, cleanStack, invalidArgType }) {
   /** Node's util.format for the common case (primitives, no %), without loading node:util. */
   function format(...args) {
     let simple = true;
@@ -173,6 +173,28 @@ export function consoleKit({ util, emitWarning, cleanStack = (text) => text, inv
   return { format, makeConsole };
 }
 
+/**
+ * A process warning as Node's emitWarning makes it: an Error from a message (named by `type`,
+ * or by an options object with `type`, `code`, `detail`), or the Error given; undefined for
+ * anything else.
+ */
+export function warningOf(warning, type, code) {
+  let name = "Warning";
+  let detail;
+  if (type !== null && typeof type === "object" && !Array.isArray(type)) {
+    ({ type = "Warning", code, detail } = type);
+    name = type;
+  } else if (typeof type === "string") name = type;
+  if (typeof code === "function") code = undefined;
+  if (warning instanceof NativeError) return warning;
+  if (typeof warning !== "string") return undefined;
+  const error = new NativeError(warning);
+  error.name = name;
+  if (code !== undefined) error.code = code;
+  if (detail !== undefined) error.detail = detail;
+  return error;
+}
+
 /** What Node prints for a process warning; `first`: the hint that follows the first one. */
 export function warningText(warning, pid, first) {
   const codeText = warning.code ? `[${warning.code}] ` : "";
@@ -185,11 +207,6 @@ export function warningText(warning, pid, first) {
   return text;
 }
 
-function defaultInvalidArgType(name, expected) {
-  const error = new NativeTypeError(`The "${name}" argument must be ${expected}.`);
-  error.code = "ERR_INVALID_ARG_TYPE";
-  return error;
-}
 
 function formatDuration(ms) {
   let hours = 0;
