@@ -553,7 +553,9 @@ function installGlobals() {
   // cleared when it ends; made between execs, they never abort.
   const nativeTimeoutSignal = AbortSignal.timeout;
   AbortSignal.timeout = function timeout(delay) {
-    nativeTimeoutSignal.call(AbortSignal, delay);
+    // Anything but a plain delay is workerd's to refuse; a plain one must not cost a native
+    // timer of its own (it would count against the isolate's timers until it fires).
+    if (!(Number.isInteger(delay) && delay >= 0 && delay <= 0xffffffff)) nativeTimeoutSignal.call(AbortSignal, delay);
     const controller = new AbortController();
     const owner = ownerExec();
     if (!owner) return controller.signal;
