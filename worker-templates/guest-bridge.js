@@ -32,7 +32,12 @@ const nativeDefineProperty = Object.defineProperty;
  * refused as Node refuses their schemes (host/compile/specifiers.ts refuses static imports).
  */
 export function isRefusedSpecifier(specifier) {
-  return nativeApply(nativeStartsWith, specifier, ["cloudflare:"]) || nativeApply(nativeStartsWith, specifier, ["workerd:"]);
+  return hasPrefix(specifier, "cloudflare:") || hasPrefix(specifier, "workerd:");
+}
+
+/** `text.startsWith(prefix)`, whatever the guest did to String.prototype. */
+export function hasPrefix(text, prefix) {
+  return nativeApply(nativeStartsWith, text, [prefix]);
 }
 
 export function unsupportedSchemeError(specifier) {

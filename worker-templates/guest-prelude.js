@@ -3,19 +3,18 @@
 // that function a Node-like world and reports what it does as NDJSON events on the response
 // body: {o} stdout, {e} stderr, {x, r} exit + return.
 //
-// Guests run on workerd's small v1 `process` (`disable_nodejs_process_v2`: process v2 costs
-// about as much CPU as the rest of an isolate). The `process` a guest sees is built here.
+// The `process` a guest sees is built here; workerd's own is never touched (even its small v1
+// `process` costs ~2.5 ms of CPU per isolate to load). Builtins come from a CommonJS
+// module's `require` (secure-exec-require.cjs), loaded only when a run uses one.
 // guest.js is imported inside the run's request, after that `process` exists, so package
 // code that reads `process.env` at load time sees the run's env, and may use timers.
 import { consoleKit, warningOf, warningText } from "./secure-exec-console.js";
 import { makeEnv, makeStdioWritable } from "./secure-exec-process-io.js";
-import { bridge as runBridge, deliveryHandlers, httpServers, isRefusedSpecifier, sandboxBuiltins, unsupportedSchemeError } from "./secure-exec-bridge.js";
+import nativeRequire from "./secure-exec-require.cjs";
+import { bridge as runBridge, deliveryHandlers, hasPrefix, httpServers, isRefusedSpecifier, sandboxBuiltins, unsupportedSchemeError } from "./secure-exec-bridge.js";
 
 // Everything the run's own channel needs is captured before any guest code runs: a guest
 // that replaces `Response`, `JSON` or `TextEncoder` must not lose its output.
-const nativeProcess = globalThis.process;
-const nativeGetBuiltinModule = nativeProcess.getBuiltinModule.bind(nativeProcess);
-const nativeNextTick = nativeProcess.nextTick.bind(nativeProcess);
 const NativeResponse = Response;
 const NativeRequest = Request;
 const NativeHeaders = Headers;
@@ -28,7 +27,6 @@ const NativeTypeError = TypeError;
 const NativeRangeError = RangeError;
 const NativePromise = Promise;
 const NativeMap = Map;
-const nativeBuffer = globalThis.Buffer;
 const stringify = JSON.stringify;
 const parseJson = JSON.parse;
 const nativeQueueMicrotask = queueMicrotask;
@@ -61,6 +59,19 @@ function* piecesOf(text) {
 
 // Builtins load on first use: most runs never touch util or streams, and every isolate is new.
 const builtin = (name) => nativeGetBuiltinModule(name);
+
+/** A Node builtin ("util" or "node:util"), undefined if there is none, as `process.getBuiltinModule`. */
+function nativeGetBuiltinModule(name) {
+  // Always `node:`-prefixed: require() of a bare or relative name would reach the isolate's own modules.
+  const specifier = name.startsWith("node:") ? name : `node:${name}`;
+  try {
+    return nativeRequire(specifier);
+  } catch {
+    return undefined;
+  }
+}
+/** node:buffer's Buffer, resolved on first use: loading node:buffer costs ~3 ms of CPU per isolate. */
+const nativeBuffer = () => builtin("node:buffer").Buffer;
 /** node:util, with Node's inspection of what workerd formats its own way (installed on first use). */
 const nodeUtil = () => {
   installInspection();
@@ -519,7 +530,7 @@ function systemError(code, errno, syscall, message, extra) {
 }
 
 function makeWritable(channel) {
-  const stream = makeStdioWritable(channel, (text) => activeRun?.writeChannel(channel, text), { Writable: builtin("node:stream").Writable, invalidArgType });
+  const stream = makeStdioWritable(channel, (text) => activeRun?.writeChannel(channel, text), { Writable: builtin("node:stream").Writable, Buffer: nativeBuffer(), invalidArgType });
   stdio[channel] = stream;
   return stream;
 }
@@ -531,7 +542,7 @@ function makeStdin() {
     read() {
       if (!run) return this.push(null);
       if (run.input.stdinMode !== "stream") {
-        const bytes = nativeBuffer.from(run.input.stdin ?? "", "base64");
+        const bytes = nativeBuffer().from(run.input.stdin ?? "", "base64");
         if (bytes.length > 0) this.push(bytes);
         this.push(null);
         return;
@@ -607,7 +618,11 @@ defineValue("execArgv", []);
 // Not 1: `process.kill(1, …)` must not read as the guest killing itself.
 defineValue("pid", 1000);
 defineValue("ppid", 1);
-defineValue("features", nativeProcess.features ?? {});
+// workerd's figures for its own build: no inspector, BoringSSL, no require(esm).
+defineValue(
+  "features",
+  Object.freeze({ cached_builtins: true, debug: false, inspector: false, ipv6: true, openssl_is_boringssl: true, require_module: false, tls: true, tls_alpn: true, tls_ocsp: true, tls_sni: true, typescript: false, uv: true }),
+);
 defineValue("config", Object.freeze({ target_defaults: {}, variables: {} }));
 defineValue("env", makeEnv({}));
 defineValue("argv", ["/usr/local/bin/node", "/workspace/guest.js"]);
@@ -626,7 +641,7 @@ defineValue("getgroups", () => [0]);
 defineValue("emitWarning", emitWarning);
 defineValue("nextTick", (callback, ...args) => {
   checkCallback(callback);
-  nativeNextTick(() => activeRun?.invokeGuest(callback, undefined, args));
+  nativeQueueMicrotask(() => activeRun?.invokeGuest(callback, undefined, args));
 });
 defineValue("cwd", () => activeRun?.cwd ?? "/");
 defineValue("chdir", chdir);
@@ -650,7 +665,7 @@ function emitWarning(message, type, code) {
   const warning = warningOf(message, type, code);
   if (!warning) throw invalidArgType("warning", "of type string or an instance of Error", message);
   if (warning.name === "DeprecationWarning" && guestProcess.noDeprecation) return;
-  nativeNextTick(() => {
+  nativeQueueMicrotask(() => {
     guestProcess.emit("warning", warning);
     const text = warningText(warning, guestProcess.pid, firstWarning);
     firstWarning = false;
@@ -753,7 +768,7 @@ function osModule() {
     userInfo: (options) => {
       const name = guestProcess.env.USER ?? "root";
       const info = { uid: 0, gid: 0, username: name, homedir: guestProcess.env.HOME ?? "/root", shell: "/bin/sh" };
-      return options?.encoding === "buffer" ? { ...info, username: nativeBuffer.from(name), homedir: nativeBuffer.from(info.homedir), shell: nativeBuffer.from(info.shell) } : info;
+      return options?.encoding === "buffer" ? { ...info, username: nativeBuffer().from(name), homedir: nativeBuffer().from(info.homedir), shell: nativeBuffer().from(info.shell) } : info;
     },
     release: () => "6.8.0",
     version: () => "#1 SMP",
@@ -882,6 +897,8 @@ function providedNamespace(specifier) {
 
 /** The sandbox's own builtins (host/compile/guest-module.ts lists the same), by bare name. */
 const SANDBOX_MODULE_FILES = {
+  // No prototype: a name the guest added to Object.prototype must not read as a file here.
+  __proto__: null,
   fs: "./secure-exec-fs.js",
   "fs/promises": "./secure-exec-fs-promises.js",
   child_process: "./secure-exec-child-process.js",
@@ -917,6 +934,26 @@ function moduleNotFound(specifier, importer) {
   return error;
 }
 
+const SANDBOX_FILES = Object.values(SANDBOX_MODULE_FILES);
+
+/**
+ * What the host's rewrite of an `import()` names: a sandbox builtin's file or a bundled
+ * package's. Never the prelude's own modules (its bridge, its `require`), also not through
+ * `.`/`..` segments. Indexed loops: a guest may have replaced the array and string methods.
+ */
+function isBundledModule(name) {
+  for (let index = 0; index < SANDBOX_FILES.length; index += 1) if (SANDBOX_FILES[index] === name) return true;
+  if (!hasPrefix(name, "./node_modules/")) return false;
+  let segmentStart = 2;
+  for (let index = 2; index <= name.length; index += 1) {
+    if (index < name.length && name[index] !== "/") continue;
+    const length = index - segmentStart;
+    if (length === 0 || (length === 1 && name[segmentStart] === ".") || (length === 2 && name[segmentStart] === "." && name[segmentStart + 1] === ".")) return false;
+    segmentStart = index + 1;
+  }
+  return true;
+}
+
 /**
  * The guest's `import()`: the sandbox's builtins where it has them, workerd's otherwise, the
  * modules the host bundled; anything else rejects inside the guest like Node's loader.
@@ -931,11 +968,11 @@ async function guestImport(specifier, options) {
   const name = String(specifier);
   // workerd's own modules are refused as Node refuses them: `waitUntil` would outlive the run.
   if (isRefusedSpecifier(name)) throw unsupportedSchemeError(name);
-  const bare = name.startsWith("node:") ? name.slice(5) : name;
+  const bare = hasPrefix(name, "node:") ? name.slice(5) : name;
   const provided = providedNamespace(name);
   if (provided) return provided;
   if (SANDBOX_MODULE_FILES[bare]) {
-    if (name.startsWith("node:") || nativeIsBuiltin(bare)) {
+    if (hasPrefix(name, "node:") || nativeIsBuiltin(bare)) {
       try {
         const namespace = await import(SANDBOX_MODULE_FILES[bare]);
         afterLoad();
@@ -945,14 +982,14 @@ async function guestImport(specifier, options) {
       }
     }
   }
-  if (name.startsWith("./secure-exec-") || name.startsWith("./node_modules/")) {
+  if (isBundledModule(name)) {
     const namespace = await import(name, options);
     afterLoad();
     return namespace;
   }
-  if (name.startsWith("node:") || nativeIsBuiltin(name)) {
+  if (hasPrefix(name, "node:") || nativeIsBuiltin(name)) {
     try {
-      return await import(name.startsWith("node:") ? name : `node:${name}`);
+      return await import(hasPrefix(name, "node:") ? name : `node:${name}`);
     } catch {
       const error = new NativeError(`No such built-in module: ${name}`);
       error.code = "ERR_UNKNOWN_BUILTIN_MODULE";
@@ -960,7 +997,7 @@ async function guestImport(specifier, options) {
     }
   }
   const mainPath = activeRun?.mainPath ?? "/workspace/guest.js";
-  if (name.startsWith(".") || name.startsWith("/") || name.startsWith("file:")) return importFile(name, options, mainPath);
+  if (hasPrefix(name, ".") || hasPrefix(name, "/") || hasPrefix(name, "file:")) return importFile(name, options, mainPath);
   throw moduleNotFound(name, mainPath);
 }
 
@@ -989,8 +1026,12 @@ function importFile(name, options, mainPath) {
 
 let builtinNames;
 function nativeIsBuiltin(name) {
-  builtinNames ??= new Set(builtin("node:module").builtinModules ?? []);
-  return builtinNames.has(name);
+  // A lookup with no prototype: what the guest did to Set or Object.prototype has no say.
+  if (!builtinNames) {
+    builtinNames = Object.create(null);
+    for (const known of builtin("node:module").builtinModules ?? []) builtinNames[known] = true;
+  }
+  return builtinNames[name] === true;
 }
 
 function makeImportMeta(mainPath) {
@@ -1257,6 +1298,8 @@ function installGlobals() {
   globalThis.clearTimeout = clearTimeout;
   globalThis.clearInterval = clearTimeout;
   globalThis.clearImmediate = clearImmediate;
+  // Deleted first: redefining workerd's own `process` in place would read (and so load) it.
+  delete globalThis.process;
   Object.defineProperty(globalThis, "process", { value: guestProcess, configurable: true, writable: true, enumerable: false });
   // Node has no `self` (browser detection in packages reads it).
   delete globalThis.self;
@@ -1357,7 +1400,7 @@ class GuestRun {
     }
     if (message.kind === "stdin" || message.kind === "stdin-end") {
       if (this.stdinEnded) return { status: 200, body: { ok: false, error: "stdin is closed" } };
-      const chunk = message.kind === "stdin" ? nativeBuffer.from(message.data, "base64") : null;
+      const chunk = message.kind === "stdin" ? nativeBuffer().from(message.data, "base64") : null;
       if (chunk === null) this.stdinEnded = true;
       if (this.stdinStream) this.stdinStream.push(chunk);
       else this.stdinBacklog.push(chunk);
@@ -1683,7 +1726,7 @@ class GuestRun {
     if (httpServers.has(port)) return;
     httpServers.set(port, async (message) => {
       const init = { method: message.method, headers: message.headers };
-      if (message.body && message.method !== "GET" && message.method !== "HEAD") init.body = nativeBuffer.from(message.body, "base64");
+      if (message.body && message.method !== "GET" && message.method !== "HEAD") init.body = nativeBuffer().from(message.body, "base64");
       const response = await served.fetch(new NativeRequest(`http://localhost:${port}${message.path}`, init), this.env, {
         waitUntil() {},
         passThroughOnException() {},
@@ -1695,7 +1738,7 @@ class GuestRun {
         status: response.status,
         statusText: response.statusText,
         headers,
-        body: nativeBuffer.from(await response.arrayBuffer()).toString("base64"),
+        body: nativeBuffer().from(await response.arrayBuffer()).toString("base64"),
       };
     });
     this.pendingCalls += 1;

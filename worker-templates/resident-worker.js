@@ -469,7 +469,7 @@ function emitWarning(message, type, code) {
 
 function installProcess() {
   const makeWritable = (channel) =>
-    makeStdioWritable(channel, (chunk) => ownerExec()?.writeChannel(channel, chunk), { Writable: builtin("node:stream").Writable, invalidArgType });
+    makeStdioWritable(channel, (chunk) => ownerExec()?.writeChannel(channel, chunk), { Writable: builtin("node:stream").Writable, Buffer: builtin("node:buffer").Buffer, invalidArgType });
   const makeStdin = () => {
     const { Readable } = builtin("node:stream");
     // A resident runner has no stdin: reads see end-of-input.

@@ -57,7 +57,7 @@ export const cellDefinition = {
     egress: "EGRESS",
   },
   guest: {
-    compatibilityFlags: ["nodejs_compat", "disable_nodejs_process_v2"],
+    compatibilityFlags: ["nodejs_compat", "disable_nodejs_process_v2", "no_nodejs_global_timers"],
   },
 } as const;
 

@@ -1,6 +1,8 @@
 // Attempts to climb out of the guest's world: constructor chains to a code generator, host
 // stack details through Error.prepareStackTrace at the tool boundary, hidden bindings behind
 // `cloudflare:workers`, and guest code slipping out of the function the host wraps it in.
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeRuntime, ToolDefinitions } from "../../runtime/index.js";
 import { HOST_DETAIL, createRuntime, expectServing, workerModulesPackage } from "./helpers.js";
@@ -363,5 +365,38 @@ describe("guest code must stay inside the function the host wraps it in", () => 
   it("a line comment inside a multi-line import does not break the guest", async () => {
     const result = await rt.exec('import {\n  platform, // the OS name\n} from "node:os";\nconsole.log(platform());');
     expect(result).toEqual({ stdout: "linux\n", stderr: "", exitCode: 0 });
+  });
+});
+
+// Was a gap: `import("./secure-exec-bridge.js")` handed the guest the prelude's own channel to
+// the host (and now would hand it the prelude's CommonJS `require`). Only sandbox builtins'
+// files and bundled packages are the guest's to import; Node finds none of these names either.
+describe("the prelude's own modules are not the guest's to import", () => {
+  it.each([
+    ["a literal import()", 'await import("./secure-exec-bridge.js")'],
+    ["a computed import()", 'await import("./secure-exec-" + "require.cjs")'],
+    ["the prelude itself", 'await import(["./secure-exec", "prelude.js"].join("-"))'],
+    ["a path through node_modules", 'await import("./node_modules/../secure-exec-bridge.js")'],
+    ["a ./ segment", 'await import("./node_modules/./../secure-exec-console.js")'],
+    [
+      "with the string and array methods replaced",
+      'String.prototype.startsWith = () => true; Array.prototype.includes = () => true; await import("./secure-exec-process-io.js")',
+    ],
+    [
+      "with a name added to Object.prototype and Set.prototype.has replaced",
+      'Object.prototype.pkg = "./secure-exec-bridge.js"; Set.prototype.has = () => true; await import("pkg")',
+    ],
+  ])("%s is not found, as in Node", async (_, load) => {
+    const code = `try { ${load}; console.log("loaded"); } catch (e) { console.log(e.code); }`;
+    const oracle = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: tmpdir(), encoding: "utf8" });
+    const result = await rt.exec(code);
+    expect(oracle.stdout).toBe("ERR_MODULE_NOT_FOUND\n");
+    expect(result.stdout).toBe(oracle.stdout);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it("the sandbox's builtins still load through their files and names", async () => {
+    const result = await rt.exec('const a = await import("fs"); const b = await import("./secure-exec-fs.js"); const c = await import("node:" + "fs");\nconsole.log(a.readFileSync === b.readFileSync, a.readFileSync === c.readFileSync);');
+    expect(result).toEqual({ stdout: "true true\n", stderr: "", exitCode: 0 });
   });
 });

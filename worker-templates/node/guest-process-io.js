@@ -1,6 +1,5 @@
 // Pieces of the guest's Node `process` that every run's prelude and the resident runner share:
 // its env (values become strings) and its stdout/stderr (synchronous pipe-like Writables).
-const NativeBuffer = globalThis.Buffer;
 const nativeQueueMicrotask = queueMicrotask;
 
 /** The run's env: values become strings on assignment, as in Node. */
@@ -22,9 +21,10 @@ export function makeEnv(initial) {
 
 /**
  * process.stdout ("o") or process.stderr ("e"), writing strings and bytes through `write`.
- * `Writable`: node:stream's (loaded by the caller on first use); `invalidArgType`: Node's error.
+ * `Writable` and `Buffer`: node:stream's and node:buffer's (loaded by the caller on first use);
+ * `invalidArgType`: Node's error.
  */
-export function makeStdioWritable(channel, write, { Writable, invalidArgType }) {
+export function makeStdioWritable(channel, write, { Writable, Buffer, invalidArgType }) {
   const stream = new Writable({
     write(chunk, encoding, callback) {
       write(typeof chunk === "string" ? chunk : new Uint8Array(chunk));
@@ -34,7 +34,7 @@ export function makeStdioWritable(channel, write, { Writable, invalidArgType }) 
   // Synchronous like a pipe-backed stdout in Node.
   stream.write = (chunk, encoding, callback) => {
     if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8" && encoding !== "utf-8") {
-      chunk = NativeBuffer.from(chunk, encoding);
+      chunk = Buffer.from(chunk, encoding);
     }
     if (typeof chunk !== "string" && !ArrayBuffer.isView(chunk)) {
       throw invalidArgType("chunk", "of type string or an instance of Buffer, TypedArray, or DataView", chunk);
