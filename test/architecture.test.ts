@@ -109,3 +109,18 @@ describe("layout", () => {
     expect(guestSide).toEqual([]);
   });
 });
+
+describe("worker templates", () => {
+  // Every run hands workerd its modules as strings; one non-ASCII character makes V8 hold
+  // the whole source as UTF-16, which each run then converts back to UTF-8 to compile.
+  it("are plain ASCII (non-ASCII text is written as \\u escapes)", () => {
+    const nonAscii = files
+      .filter((file) => file.startsWith("worker-templates/") && file.endsWith(".js"))
+      .flatMap((file) =>
+        readFileSync(join(root, file), "utf8")
+          .split("\n")
+          .flatMap((line, index) => (/[^\x00-\x7f]/.test(line) ? [`${file}:${index + 1}`] : [])),
+      );
+    expect(nonAscii).toEqual([]);
+  });
+});

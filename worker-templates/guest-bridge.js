@@ -2,7 +2,7 @@
 // load only when a guest imports them. One isolate serves one run, so this is that run's.
 export const deliveryHandlers = new Map();
 
-/** Guest HTTP servers by port: (request message) → Promise<reply>, reached by `rt.fetch`. */
+/** Guest HTTP servers by port: (request message) -> Promise<reply>, reached by `rt.fetch`. */
 export const httpServers = new Map();
 
 /** Sandbox builtins loaded in this isolate, by name, for `process.getBuiltinModule`. */

@@ -116,7 +116,7 @@ function invalidArgType(name, expected, value) {
 
 let activeRun = null;
 
-// ───────────────────────────── events ─────────────────────────────
+// ----------------------------- events -----------------------------
 
 /** Enough of EventEmitter for `process` (node:events loads only if a guest uses it). */
 class Emitter {
@@ -212,7 +212,7 @@ class Emitter {
   }
 }
 
-// ───────────────────────────── timers ─────────────────────────────
+// ----------------------------- timers -----------------------------
 
 const TIMEOUT_MAX = 2 ** 31 - 1;
 let nextTimerId = 1;
@@ -465,7 +465,7 @@ const timersModule = {
   promises: timersPromises,
 };
 
-// ───────────────────────────── process ─────────────────────────────
+// ----------------------------- process -----------------------------
 
 const SIGNALS = {
   SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGIOT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
@@ -615,7 +615,7 @@ defineValue("title", "node");
 defineValue("argv0", "node");
 defineValue("execPath", "/usr/local/bin/node");
 defineValue("execArgv", []);
-// Not 1: `process.kill(1, …)` must not read as the guest killing itself.
+// Not 1: `process.kill(1, ...)` must not read as the guest killing itself.
 defineValue("pid", 1000);
 defineValue("ppid", 1);
 // workerd's figures for its own build: no inspector, BoringSSL, no require(esm).
@@ -747,7 +747,7 @@ function kill(pid, signal = "SIGTERM") {
   return true;
 }
 
-// ──────────────────────── modules the prelude provides ────────────────────────
+// ------------------------ modules the prelude provides ------------------------
 
 function osModule() {
   const native = builtin("node:os");
@@ -1050,7 +1050,7 @@ function makeImportMeta(mainPath) {
   };
 }
 
-// ───────────────────────────── console ─────────────────────────────
+// ----------------------------- console -----------------------------
 
 
 /** process.stdout/stderr once the guest has touched them (they are made on first use). */
@@ -1107,7 +1107,7 @@ function cleanStack(text) {
     .join("\n");
 }
 
-// ───────────────────────────── URL ─────────────────────────────
+// ----------------------------- URL -----------------------------
 
 /** Node's URL error: `TypeError: Invalid URL` with `code`, `input` (and `base`). */
 function invalidUrl(args) {
@@ -1186,7 +1186,7 @@ function installInspection() {
   });
 }
 
-// ───────────────────────────── BroadcastChannel ─────────────────────────────
+// ----------------------------- BroadcastChannel -----------------------------
 
 let BroadcastChannelClass;
 
@@ -1306,7 +1306,7 @@ function installGlobals() {
 }
 installGlobals();
 
-// ───────────────────────────── the run ─────────────────────────────
+// ----------------------------- the run -----------------------------
 
 export default {
   async fetch(request, env) {

@@ -139,7 +139,7 @@ class Exec {
     this.settled = false;
     this.completion = undefined;
     this.returnJson = undefined;
-    /** Pending timers of this exec: handle → its native clear function. */
+    /** Pending timers of this exec: handle -> its native clear function. */
     this.timers = new Map();
     this.pendingCalls = 0;
     this.idleCheckScheduled = false;

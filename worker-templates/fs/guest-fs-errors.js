@@ -96,7 +96,7 @@ const ERRORS = {
   ENOTEMPTY: [-39, "directory not empty"],
 };
 
-/** Errors name paths as the caller wrote them (Node does): resolved path → given text. */
+/** Errors name paths as the caller wrote them (Node does): resolved path -> given text. */
 const shownAs = new Map();
 
 function fsError(code, syscall, resolvedPath, resolvedDest, note) {

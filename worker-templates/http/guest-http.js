@@ -1,5 +1,5 @@
 // `node:http` for guests: the real module, except that `createServer().listen(port)`
-// opens no socket: the host reaches the server through `rt.fetch(port, …)`, whose
+// opens no socket: the host reaches the server through `rt.fetch(port, ...)`, whose
 // requests arrive as deliveries and are answered through a ServerResponse-like object.
 // The client (`request`, `get`) is the sandbox's too: a request to the guest's own loopback
 // reaches its own servers, any other goes out through `fetch` (the run's network policy),
@@ -18,7 +18,7 @@ const bridge = {
 
 
 
-/** [name, value, name, value, …] (raw header lists) as pairs. */
+/** [name, value, name, value, ...] (raw header lists) as pairs. */
 function pairsOf(list) {
   if (list.length > 0 && Array.isArray(list[0])) return list;
   const pairs = [];

@@ -269,13 +269,13 @@ function renderTable(head, columns) {
     }
   }
   const line = (cells) =>
-    `│ ${cells
+    `\u2502 ${cells
       .map((cell, index) => {
         return cell + " ".repeat(widths[index] - displayWidth(cell));
       })
-      .join(" │ ")} │`;
-  const divider = widths.map((width) => "─".repeat(width + 2));
-  let text = `┌${divider.join("┬")}┐\n${line(head)}\n├${divider.join("┼")}┤\n`;
+      .join(" \u2502 ")} \u2502`;
+  const divider = widths.map((width) => "\u2500".repeat(width + 2));
+  let text = `\u250c${divider.join("\u252c")}\u2510\n${line(head)}\n\u251c${divider.join("\u253c")}\u2524\n`;
   for (const row of rows) text += `${line(row)}\n`;
-  return `${text}└${divider.join("┴")}┘`;
+  return `${text}\u2514${divider.join("\u2534")}\u2518`;
 }

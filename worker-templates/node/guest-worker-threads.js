@@ -5,7 +5,7 @@ import { sandboxBuiltins } from "./secure-exec-bridge.js";
 
 const real = process.getBuiltinModule("node:worker_threads");
 
-// Node's MessagePort is an EventEmitter too: `port.on("message", (data) => …)`.
+// Node's MessagePort is an EventEmitter too: `port.on("message", (data) => ...)`.
 const portPrototype = real.MessagePort?.prototype ?? globalThis.MessagePort?.prototype;
 if (portPrototype && typeof portPrototype.on !== "function") {
   const wrappers = new WeakMap();
