@@ -7,6 +7,7 @@
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
+  v8Flags = ["--no-sparkplug"],
   services = [
     (name = "supervisor", worker = .supervisorWorker),
     (name = "host", external = (address = "127.0.0.1:8788", http = ())),

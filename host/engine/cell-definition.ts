@@ -4,6 +4,12 @@
 // No Node APIs: the edge Worker takes its guests' compatibility settings from here too.
 export const cellDefinition = {
   compatibilityDate: "2026-04-01",
+  /**
+   * V8 flags of every cell process. No Sparkplug: an isolate lives for one run, too short for
+   * baseline code to repay its compile (~1 ms of a run's ~14 ms of CPU); hot loops still reach
+   * Maglev and TurboFan.
+   */
+  v8Flags: ["--no-sparkplug"],
   supervisor: {
     name: "supervisor",
     mainModule: "supervisor.js",
@@ -63,7 +69,7 @@ export const cellDefinition = {
 
 /** The reference configuration of one cell, in workerd's text format. */
 export function renderReferenceCapnp(): string {
-  const { supervisor, bindings, compatibilityDate } = cellDefinition;
+  const { supervisor, bindings, compatibilityDate, v8Flags } = cellDefinition;
   return `# Reference workerd configuration of one secure-exec sandbox cell.
 # Generated from host/engine/cell-definition.ts by \`npm run gen:capnp\`; do not edit by hand.
 # The host launches the same cell through Miniflare, which adds its own loopback
@@ -73,6 +79,7 @@ export function renderReferenceCapnp(): string {
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
+  v8Flags = [${v8Flags.map((flag) => JSON.stringify(flag)).join(", ")}],
   services = [
     (name = "${supervisor.name}", worker = .supervisorWorker),
     (name = "host", external = (address = "127.0.0.1:8788", http = ())),

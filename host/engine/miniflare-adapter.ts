@@ -94,12 +94,13 @@ let previousBuild: Promise<unknown> = Promise.resolve();
 /** Has Miniflare build workerd's configuration for `request`, and captures it. */
 export function buildWorkerdConfig(request: ConfigRequest): Promise<BuiltConfig> {
   const workers = request.kind === "cell" ? cellWorkers(request) : staticWorkers(request.options);
-  const building = previousBuild.then(() => capture(workers));
+  const v8Flags = request.kind === "cell" ? request.v8Flags : [];
+  const building = previousBuild.then(() => capture(workers, v8Flags));
   previousBuild = building.catch(() => {});
   return building;
 }
 
-async function capture(workers: WorkerOptions[]): Promise<BuiltConfig> {
+async function capture(workers: WorkerOptions[], v8Flags: string[]): Promise<BuiltConfig> {
   const dir = mkdtempSync(join(tmpdir(), "secure-exec-build-"));
   const configPath = join(dir, "config.bin");
   const argsPath = join(dir, "args");
@@ -142,7 +143,7 @@ async function capture(workers: WorkerOptions[]): Promise<BuiltConfig> {
     const described = JSON.parse(readFileSync(jsonPath, "utf8")) as DescribedConfig;
     const directSocket = getDirectSocketName(0, "default");
     captured = { plan: planOf(args, described, directSocket), config: new Uint8Array(config) };
-    trimmed = trimToDirectSocket(described, args, directSocket);
+    trimmed = trimToDirectSocket({ ...described, ...(v8Flags.length > 0 ? { v8Flags } : {}) }, args, directSocket);
   } finally {
     if (previousPath === undefined) delete process.env.MINIFLARE_WORKERD_PATH;
     else process.env.MINIFLARE_WORKERD_PATH = previousPath;
@@ -163,6 +164,8 @@ interface DescribedService {
 }
 
 interface DescribedConfig {
+  /** Miniflare sets none; the trimmed configuration carries the cell's own. */
+  v8Flags?: string[];
   services?: DescribedService[];
   sockets?: { name?: string; service?: { name?: string } }[];
 }

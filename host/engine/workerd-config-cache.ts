@@ -31,7 +31,7 @@ export interface StaticWorkerdOptions {
 
 /** What a workerd process runs: a sandbox cell (with its sources), or one static worker. */
 export type ConfigRequest =
-  | { kind: "cell"; supervisorSource: string; guestTemplates: Record<string, string> }
+  | { kind: "cell"; supervisorSource: string; guestTemplates: Record<string, string>; v8Flags: string[] }
   | { kind: "static"; options: StaticWorkerdOptions };
 
 /** How to start workerd from a built configuration. */

@@ -104,6 +104,7 @@ function cellConfigRequest(): ConfigRequest {
     kind: "cell",
     supervisorSource: readFileSync(templatePath(cellDefinition.supervisor.mainModule), "utf8"),
     guestTemplates: Object.fromEntries(cellDefinition.guestTemplates.map((name) => [name, readFileSync(templatePath(name), "utf8")])),
+    v8Flags: [...cellDefinition.v8Flags],
   };
   return cellRequest;
 }
