@@ -485,9 +485,12 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     for (const timer of timers) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     revokeToken();
-    runEnded.abort();
+    runEnded.abort(RUN_ENDED);
   }
 }
+
+/** The reason every ended run's signal carries: one AbortError, not a new one (and its stack) per run. */
+const RUN_ENDED = new DOMException("The run has ended", "AbortError");
 
 /** A delivery's reply carries at most a guest server's response body (as base64) and its headers. */
 function deliveryReplyBytes(outputBytes: number): number {
