@@ -63,13 +63,31 @@ const builtin = (name) => nativeGetBuiltinModule(name);
 
 /** A Node builtin ("util" or "node:util"), undefined if there is none, as `process.getBuiltinModule`. */
 function nativeGetBuiltinModule(name) {
-  // Always `node:`-prefixed: require() of a bare or relative name would reach the isolate's own modules.
-  const specifier = name.startsWith("node:") ? name : `node:${name}`;
+  const bare = hasPrefix(name, "node:") ? name.slice(5) : name;
+  // Always `node:`-prefixed and plain: require() of a bare or relative name would reach the
+  // isolate's own modules.
+  if (!isPlainBuiltinName(bare)) return undefined;
   try {
-    return nativeRequire(specifier);
+    return nativeRequire(`node:${bare}`);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A name shaped like a Node builtin's ("fs", "fs/promises", "_http_agent"): lowercase letters,
+ * digits, `_` and inner single slashes, so no `.`/`..` segment can climb from `node:` to the
+ * isolate's own modules (workerd resolves `node:/../x` as `x`). An indexed loop: a guest may
+ * have replaced the string methods.
+ */
+function isPlainBuiltinName(name) {
+  if (typeof name !== "string" || name.length === 0 || name[0] === "/" || name[name.length - 1] === "/") return false;
+  for (let index = 0; index < name.length; index += 1) {
+    const code = name.charCodeAt(index);
+    const plain = (code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code === 95 || (code === 47 && name.charCodeAt(index - 1) !== 47);
+    if (!plain) return false;
+  }
+  return true;
 }
 /** node:buffer's Buffer, resolved on first use: loading node:buffer costs ~3 ms of CPU per isolate. */
 const nativeBuffer = () => builtin("node:buffer").Buffer;
@@ -990,7 +1008,8 @@ async function guestImport(specifier, options) {
   }
   if (hasPrefix(name, "node:") || nativeIsBuiltin(name)) {
     try {
-      return await import(hasPrefix(name, "node:") ? name : `node:${name}`);
+      if (!isPlainBuiltinName(bare)) throw new NativeError("not a builtin's name");
+      return await import(`node:${bare}`);
     } catch {
       const error = new NativeError(`No such built-in module: ${name}`);
       error.code = "ERR_UNKNOWN_BUILTIN_MODULE";
@@ -1030,7 +1049,8 @@ function nativeIsBuiltin(name) {
   // A lookup with no prototype: what the guest did to Set or Object.prototype has no say.
   if (!builtinNames) {
     builtinNames = Object.create(null);
-    for (const known of builtin("node:module").builtinModules ?? []) builtinNames[known] = true;
+    const known = builtin("node:module").builtinModules ?? [];
+    for (let index = 0; index < known.length; index += 1) builtinNames[known[index]] = true;
   }
   return builtinNames[name] === true;
 }

@@ -400,3 +400,24 @@ describe("the prelude's own modules are not the guest's to import", () => {
     expect(result).toEqual({ stdout: "true true\n", stderr: "", exitCode: 0 });
   });
 });
+
+// Was a gap: workerd resolves `node:/../x` as the isolate's own module `x`, so
+// `import("node:/../secure-exec-bridge.js")` loaded the prelude's channel, and
+// `import("node:x/../../y")` took the whole sandbox process down. Only names shaped like a
+// builtin's reach workerd now; Node answers these as unknown builtins.
+describe("node: specifiers cannot climb out of the builtins", () => {
+  it.each([
+    ["import() of node:/../", 'await import("node:/../secure-exec-bridge.js")'],
+    ["import() climbing past the root", 'await import("node:x/../../secure-exec-bridge.js")'],
+    ["import() of node:../", 'await import("node:" + "../secure-exec-require.cjs")'],
+    ["getBuiltinModule of node:/../", 'const m = process.getBuiltinModule("node:/../secure-exec-bridge.js"); if (m === undefined) throw Object.assign(new Error("none"), { code: "ERR_UNKNOWN_BUILTIN_MODULE" })'],
+  ])("%s is an unknown builtin, as in Node, and the process keeps serving", async (_, load) => {
+    const code = `try { ${load}; console.log("loaded"); } catch (e) { console.log(e.code); }`;
+    const oracle = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: tmpdir(), encoding: "utf8" });
+    const result = await rt.exec(code);
+    expect(oracle.stdout).toBe("ERR_UNKNOWN_BUILTIN_MODULE\n");
+    expect(result.stdout).toBe(oracle.stdout);
+    expect(result.exitCode).toBe(0);
+    await expectServing(rt);
+  });
+});
