@@ -114,6 +114,8 @@ describe("guest servers of one runtime", () => {
     await b.wait();
     expect(rt.findListener({ port: 3000 })?.pid).toBe(a.pid);
     expect((await rt.fetch(3000, { method: "POST", body: "for-A-3" })).body).toBe("A");
+    // The reply and A's stdout travel on two streams: the line may land just after the reply.
+    expect(await waitFor(() => seen.A.includes("for-A-3"), 15_000)).toBe(true);
     expect(seen.B).not.toMatch(/for-A/);
     expect(seen.A).toMatch(/for-A-1[\s\S]*for-A-2[\s\S]*for-A-3/);
     a.kill();
