@@ -52,3 +52,19 @@ export function unsupportedSchemeError(specifier) {
   delete error.name;
   return error;
 }
+
+/**
+ * A name shaped like a Node builtin's ("fs", "fs/promises", "_http_agent"): lowercase letters,
+ * digits, `_` and inner single slashes, so no `.`/`..` segment can climb from `node:` to the
+ * isolate's own modules (workerd resolves `node:/../x` as `x`). Indexing and comparisons only:
+ * a guest may have replaced the string methods.
+ */
+export function isPlainBuiltinName(name) {
+  if (typeof name !== "string" || name.length === 0 || name[0] === "/" || name[name.length - 1] === "/") return false;
+  for (let index = 0; index < name.length; index += 1) {
+    const char = name[index];
+    const plain = (char >= "a" && char <= "z") || (char >= "0" && char <= "9") || char === "_" || (char === "/" && name[index - 1] !== "/");
+    if (!plain) return false;
+  }
+  return true;
+}

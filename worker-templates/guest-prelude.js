@@ -11,7 +11,7 @@
 import { consoleKit, warningOf, warningText } from "./secure-exec-console.js";
 import { makeEnv, makeStdioWritable } from "./secure-exec-process-io.js";
 import nativeRequire from "./secure-exec-require.cjs";
-import { bridge as runBridge, deliveryHandlers, hasPrefix, httpServers, isRefusedSpecifier, sandboxBuiltins, unsupportedSchemeError } from "./secure-exec-bridge.js";
+import { bridge as runBridge, deliveryHandlers, hasPrefix, httpServers, isPlainBuiltinName, isRefusedSpecifier, sandboxBuiltins, unsupportedSchemeError } from "./secure-exec-bridge.js";
 
 // Everything the run's own channel needs is captured before any guest code runs: a guest
 // that replaces `Response`, `JSON` or `TextEncoder` must not lose its output.
@@ -74,21 +74,6 @@ function nativeGetBuiltinModule(name) {
   }
 }
 
-/**
- * A name shaped like a Node builtin's ("fs", "fs/promises", "_http_agent"): lowercase letters,
- * digits, `_` and inner single slashes, so no `.`/`..` segment can climb from `node:` to the
- * isolate's own modules (workerd resolves `node:/../x` as `x`). An indexed loop: a guest may
- * have replaced the string methods.
- */
-function isPlainBuiltinName(name) {
-  if (typeof name !== "string" || name.length === 0 || name[0] === "/" || name[name.length - 1] === "/") return false;
-  for (let index = 0; index < name.length; index += 1) {
-    const code = name.charCodeAt(index);
-    const plain = (code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code === 95 || (code === 47 && name.charCodeAt(index - 1) !== 47);
-    if (!plain) return false;
-  }
-  return true;
-}
 /** node:buffer's Buffer, resolved on first use: loading node:buffer costs ~3 ms of CPU per isolate. */
 const nativeBuffer = () => builtin("node:buffer").Buffer;
 /** node:util, with Node's inspection of what workerd formats its own way (installed on first use). */

@@ -19,6 +19,7 @@
 import CONFIG_TEXT from "./resident-config.txt";
 import { consoleKit, warningOf, warningText } from "./secure-exec-console.js";
 import { makeEnv, makeStdioWritable } from "./secure-exec-process-io.js";
+import { hasPrefix, isPlainBuiltinName } from "./secure-exec-bridge.js";
 
 const config = JSON.parse(CONFIG_TEXT);
 const FLUSH_AFTER_MS = 10;
@@ -43,6 +44,23 @@ const { makeConsole } = consoleKit({
       .join("\n"),
   invalidArgType,
 });
+
+/**
+ * A snippet's `import()` (the host routes each one here): builtins by name, `cloudflare:` and
+ * `workerd:` modules as workerd has them, never the runner's own modules. workerd would load
+ * those for a relative or bare file name, and resolves `node:/../x` as `x`.
+ */
+function guestImport(specifier, options) {
+  const name = `${specifier}`;
+  const bare = hasPrefix(name, "node:") ? name.slice(5) : name;
+  if (isPlainBuiltinName(bare)) return import(bare === name ? name : `node:${bare}`, options);
+  if (!hasPrefix(name, "node:") && (hasPrefix(name, "cloudflare:") || hasPrefix(name, "workerd:"))) return import(name, options);
+  const error = hasPrefix(name, "node:") ? new Error(`No such built-in module: ${name}`) : new Error(`Cannot find module '${name}' imported from /workspace/snippet.js`);
+  error.code = hasPrefix(name, "node:") ? "ERR_UNKNOWN_BUILTIN_MODULE" : "ERR_MODULE_NOT_FOUND";
+  return NativePromise.reject(error);
+}
+// Fixed on the global: a snippet cannot swap the resolver its own import() calls.
+Object.defineProperty(globalThis, "__secureExecImport", { value: guestImport, writable: false, configurable: false, enumerable: false });
 
 // Captured before any guest code runs: a guest replacing them cannot break the channel.
 const nativeSetTimeout = globalThis.setTimeout;

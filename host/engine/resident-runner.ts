@@ -15,7 +15,7 @@ import { execFile } from "node:child_process";
 import { builtHostModule, templatePath } from "../package-files.js";
 import { WebSocket } from "undici";
 import type { Node } from "acorn";
-import { acorn } from "../compile/parser.js";
+import { acorn, acornWalk } from "../compile/parser.js";
 import { z } from "zod";
 import type { ResidentExecOptions, ResidentRunner, ResidentRunnerOptions, RunResult } from "../api/types.js";
 import { parseOptions } from "../api/options.js";
@@ -100,7 +100,11 @@ export class ResidentRunnerEndedError extends Error {
 
 
 /** Guest-side modules the runner's worker shares with every run's prelude. */
-const SHARED_MODULES = { "secure-exec-console.js": "node/guest-console.js", "secure-exec-process-io.js": "node/guest-process-io.js" } as const;
+const SHARED_MODULES = {
+  "secure-exec-console.js": "node/guest-console.js",
+  "secure-exec-process-io.js": "node/guest-process-io.js",
+  "secure-exec-bridge.js": "guest-bridge.js",
+} as const;
 
 let workerSources: { main: string; shared: Record<string, string> } | undefined;
 function loadWorkerSources(): { main: string; shared: Record<string, string> } {
@@ -574,7 +578,8 @@ interface Edit {
  * (like Node's REPL does): declarations are hoisted out as globals and the rest runs in an
  * async arrow function whose result is the last expression statement. Line numbers stay.
  */
-export function prepareSnippet(code: string): PreparedSnippet {
+export function prepareSnippet(snippet: string): PreparedSnippet {
+  const code = routeImports(snippet);
   if (!code.includes("await")) return { source: code, isAsync: false };
   const options = { ecmaVersion: "latest", sourceType: "script", allowHashBang: true } as const;
   try {
@@ -591,6 +596,29 @@ export function prepareSnippet(code: string): PreparedSnippet {
     return { source: code, isAsync: false };
   }
   return { source: rewriteTopLevelAwait(code, program), isAsync: true };
+}
+
+/** What each `import(` of a snippet calls instead: the runner's checked resolver (resident-worker.js). */
+export const RESIDENT_IMPORT = "__secureExecImport";
+
+/**
+ * Every `import(x)` of the snippet calls the runner's resolver: workerd's own would load the
+ * runner's modules (they sit beside the snippet) and resolves `node:/../x` as `x`. Same
+ * length per line; a snippet acorn cannot parse is left to V8, which reports it.
+ */
+function routeImports(code: string): string {
+  if (!code.includes("import")) return code;
+  let program: Node;
+  try {
+    program = acorn().parse(code, { ecmaVersion: "latest", sourceType: "script", allowHashBang: true, allowAwaitOutsideFunction: true });
+  } catch {
+    return code;
+  }
+  const starts: number[] = [];
+  acornWalk().simple(program, { ImportExpression: (node) => void starts.push(node.start) });
+  let routed = code;
+  for (const start of starts.sort((a, b) => b - a)) routed = `${routed.slice(0, start)}${RESIDENT_IMPORT}${routed.slice(start + "import".length)}`;
+  return routed;
 }
 
 function rewriteTopLevelAwait(code: string, program: AnyNode): string {

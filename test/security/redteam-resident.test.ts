@@ -54,3 +54,38 @@ describe("resident runners: large snippets", () => {
     await expectServing(bystander);
   }, 60_000);
 });
+
+// Was a gap: a snippet's import() was workerd's own, which loaded the runner's modules (they
+// sit beside the snippet) and resolved `node:/../x` as `x`; `node:x/../../y` took the
+// runner's process down. Every import() now goes through the runner's checked resolver.
+describe("resident runners: a snippet's import()", () => {
+  let rt: NodeRuntime;
+  let runner: ResidentRunner;
+  beforeAll(async () => {
+    rt = await createRuntime();
+    runner = await rt.createResidentRunner();
+  }, 60_000);
+  afterAll(async () => {
+    await runner?.dispose();
+    await rt?.dispose();
+  });
+
+  it.each([
+    ["a relative file", '"./secure-exec-console.js"', "ERR_MODULE_NOT_FOUND"],
+    ["the runner's main module by bare name", '"resident-worker.js"', "ERR_MODULE_NOT_FOUND"],
+    ["node:/../", '"node:/../secure-exec-bridge.js"', "ERR_UNKNOWN_BUILTIN_MODULE"],
+    ["node: climbing past the root", '"node:x/../../secure-exec-console.js"', "ERR_UNKNOWN_BUILTIN_MODULE"],
+  ])("%s is refused with Node's code and the runner lives on", async (_, specifier, code) => {
+    const result = await runner.exec(`await import(${specifier}).then(() => "loaded", (e) => e.code)`);
+    expect(result).toMatchObject({ exitCode: 0, value: code });
+    expect((await runner.exec("1 + 1")).value).toBe(2);
+  });
+
+  it("builtins still load, also from functions and after the resolver's global is assigned", async () => {
+    const result = await runner.exec(
+      'globalThis.__secureExecImport = () => "swapped";\nfunction load(name) { return import(name); }\nconst [fs, util, os] = await Promise.all([import("node:fs"), load("util"), import("os")]);\n[typeof fs.readFileSync, typeof util.inspect, os.platform()].join(" ")',
+    );
+    expect(result).toMatchObject({ exitCode: 0, value: "function function linux" });
+    await expectServing(rt);
+  });
+});
