@@ -992,14 +992,16 @@ async function guestImport(specifier, options) {
     return namespace;
   }
   if (hasPrefix(name, "node:") || nativeIsBuiltin(name)) {
-    try {
-      if (!isPlainBuiltinName(bare)) throw new NativeError("not a builtin's name");
-      return await import(`node:${bare}`);
-    } catch {
-      const error = new NativeError(`No such built-in module: ${name}`);
-      error.code = "ERR_UNKNOWN_BUILTIN_MODULE";
-      throw error;
+    if (isPlainBuiltinName(bare)) {
+      try {
+        return await import(`node:${bare}`);
+      } catch {
+        // workerd has no such builtin: Node's error below.
+      }
     }
+    const error = new NativeError(`No such built-in module: ${name}`);
+    error.code = "ERR_UNKNOWN_BUILTIN_MODULE";
+    throw error;
   }
   const mainPath = activeRun?.mainPath ?? "/workspace/guest.js";
   if (hasPrefix(name, ".") || hasPrefix(name, "/") || hasPrefix(name, "file:")) return importFile(name, options, mainPath);

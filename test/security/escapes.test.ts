@@ -368,6 +368,16 @@ describe("guest code must stay inside the function the host wraps it in", () => 
   });
 });
 
+/** `load` fails with `code` in the host's own node (run from a folder without these files) and in the guest alike. */
+async function expectLoadFailsAsInNode(load: string, code: string): Promise<void> {
+  const snippet = `try { ${load}; console.log("loaded"); } catch (e) { console.log(e.code); }`;
+  const oracle = spawnSync(process.execPath, ["--input-type=module", "-e", snippet], { cwd: tmpdir(), encoding: "utf8" });
+  const result = await rt.exec(snippet);
+  expect(oracle.stdout).toBe(`${code}\n`);
+  expect(result.stdout).toBe(oracle.stdout);
+  expect(result.exitCode).toBe(0);
+}
+
 // Was a gap: `import("./secure-exec-bridge.js")` handed the guest the prelude's own channel to
 // the host (and now would hand it the prelude's CommonJS `require`). Only sandbox builtins'
 // files and bundled packages are the guest's to import; Node finds none of these names either.
@@ -387,12 +397,7 @@ describe("the prelude's own modules are not the guest's to import", () => {
       'Object.prototype.pkg = "./secure-exec-bridge.js"; Set.prototype.has = () => true; await import("pkg")',
     ],
   ])("%s is not found, as in Node", async (_, load) => {
-    const code = `try { ${load}; console.log("loaded"); } catch (e) { console.log(e.code); }`;
-    const oracle = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: tmpdir(), encoding: "utf8" });
-    const result = await rt.exec(code);
-    expect(oracle.stdout).toBe("ERR_MODULE_NOT_FOUND\n");
-    expect(result.stdout).toBe(oracle.stdout);
-    expect(result.exitCode).toBe(0);
+    await expectLoadFailsAsInNode(load, "ERR_MODULE_NOT_FOUND");
   });
 
   it("the sandbox's builtins still load through their files and names", async () => {
@@ -412,12 +417,7 @@ describe("node: specifiers cannot climb out of the builtins", () => {
     ["import() of node:../", 'await import("node:" + "../secure-exec-require.cjs")'],
     ["getBuiltinModule of node:/../", 'const m = process.getBuiltinModule("node:/../secure-exec-bridge.js"); if (m === undefined) throw Object.assign(new Error("none"), { code: "ERR_UNKNOWN_BUILTIN_MODULE" })'],
   ])("%s is an unknown builtin, as in Node, and the process keeps serving", async (_, load) => {
-    const code = `try { ${load}; console.log("loaded"); } catch (e) { console.log(e.code); }`;
-    const oracle = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: tmpdir(), encoding: "utf8" });
-    const result = await rt.exec(code);
-    expect(oracle.stdout).toBe("ERR_UNKNOWN_BUILTIN_MODULE\n");
-    expect(result.stdout).toBe(oracle.stdout);
-    expect(result.exitCode).toBe(0);
+    await expectLoadFailsAsInNode(load, "ERR_UNKNOWN_BUILTIN_MODULE");
     await expectServing(rt);
   });
 });
