@@ -52,13 +52,21 @@ const { makeConsole } = consoleKit({
  */
 function guestImport(specifier, options) {
   const name = `${specifier}`;
-  const bare = hasPrefix(name, "node:") ? name.slice(5) : name;
-  if (isPlainBuiltinName(bare)) return import(bare === name ? name : `node:${bare}`, options);
-  if (!hasPrefix(name, "node:") && (hasPrefix(name, "cloudflare:") || hasPrefix(name, "workerd:"))) return import(name, options);
-  const error = hasPrefix(name, "node:") ? new Error(`No such built-in module: ${name}`) : new Error(`Cannot find module '${name}' imported from /workspace/snippet.js`);
-  error.code = hasPrefix(name, "node:") ? "ERR_UNKNOWN_BUILTIN_MODULE" : "ERR_MODULE_NOT_FOUND";
+  const prefixed = hasPrefix(name, "node:");
+  const bare = prefixed ? name.slice(5) : name;
+  if (isPlainBuiltinName(bare) || (!prefixed && (hasPrefix(name, "cloudflare:") || hasPrefix(name, "workerd:")))) {
+    // One native import per module: tens of thousands of workerd's own in flight at once take
+    // the process down. Each call still gets a promise of its own, as in Node.
+    const target = prefixed ? `node:${bare}` : name;
+    importing[target] ??= import(target, options);
+    return importing[target].then((namespace) => namespace);
+  }
+  const error = new Error(prefixed ? `No such built-in module: ${name}` : `Cannot find module '${name}' imported from /workspace/snippet.js`);
+  error.code = prefixed ? "ERR_UNKNOWN_BUILTIN_MODULE" : "ERR_MODULE_NOT_FOUND";
   return NativePromise.reject(error);
 }
+/** Native imports by specifier (no prototype: a guest's Object.prototype names are not entries). */
+const importing = Object.create(null);
 // Fixed on the global: a snippet cannot swap the resolver its own import() calls.
 Object.defineProperty(globalThis, "__secureExecImport", { value: guestImport, writable: false, configurable: false, enumerable: false });
 

@@ -88,4 +88,13 @@ describe("resident runners: a snippet's import()", () => {
     expect(result).toMatchObject({ exitCode: 0, value: "function function linux" });
     await expectServing(rt);
   });
+
+  // 40,000 native imports in flight took the runner's process down once import() was routed
+  // through the resolver; the host's rewrite of that many calls must also stay linear.
+  it("40,000 import() calls in one snippet leave the runner alive", async () => {
+    const snippet = `globalThis.k = 0;\n${'void import("node:os").then(() => k++);\n'.repeat(40_000)}await new Promise((resolve) => setTimeout(resolve, 50));\nk`;
+    const result = await runner.exec(snippet, { timeout: 60_000 });
+    expect(result).toMatchObject({ exitCode: 0, value: 40_000 });
+    expect((await runner.exec("1 + 1")).value).toBe(2);
+  }, 90_000);
 });
