@@ -154,6 +154,12 @@ export function handleHostCall(request: IncomingMessage, response: ServerRespons
   });
   request.on("end", () => {
     if (refused) return;
+    // The token is judged again once the body is in: an attempt withdrawn meanwhile (its run
+    // moved to another process) must not reach a tool beside the attempt that replaced it.
+    if (runOf(request) !== run) {
+      refuse(response, request, 403, { error: "this run has ended; host calls are closed" });
+      return;
+    }
     parts.push(utf8.decode());
     void dispatch(handler, parts.join("")).then((reply) => {
       response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
