@@ -1,5 +1,9 @@
 // Repeated code: back-to-back runs of the same source find an isolate of it already loaded,
 // and each run still gets an isolate that has never run anything.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
 
@@ -38,5 +42,31 @@ describe("repeated code", () => {
     for (let index = 0; index < 3; index += 1) await runtime.exec(code);
     const results = await Promise.all(Array.from({ length: 6 }, () => runtime.exec(code)));
     expect(results.map((result) => result.stdout)).toEqual(Array.from({ length: 6 }, () => "1\n"));
+  });
+
+  it("a package loaded ahead of its run sees the globals a fresh run's packages see (Node's answer)", async () => {
+    // A preloaded isolate evaluates the code's imports before its input arrives: what they
+    // capture of the globals must be what they capture in a fresh isolate, and in Node.
+    const dir = mkdtempSync(join(tmpdir(), "secure-exec-preload-"));
+    const pkg = join(dir, "node_modules", "captures-globals");
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "captures-globals", type: "module", exports: "./index.js" }));
+    writeFileSync(join(pkg, "index.js"), "export const capturedFetch = globalThis.fetch;\nexport const capturedText = Response.prototype.text;\n");
+    const code = 'import { capturedFetch, capturedText } from "captures-globals";\nconsole.log(capturedFetch === fetch, capturedText === Response.prototype.text);\n';
+    writeFileSync(join(dir, "main.mjs"), code);
+    const node = spawnSync(process.execPath, [join(dir, "main.mjs")], { encoding: "utf8" });
+    const sandbox = await NodeRuntime.create({ nodeModules: join(dir, "node_modules") });
+    try {
+      const results = [];
+      for (let index = 0; index < 8; index += 1) {
+        results.push(await sandbox.exec(code));
+        if (index % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(results).toEqual(Array.from({ length: 8 }, () => ({ stdout: node.stdout, stderr: node.stderr, exitCode: node.status })));
+      expect(sandbox.stats().preloadedRuns).toBeGreaterThanOrEqual(1);
+    } finally {
+      await sandbox.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1338,8 +1338,10 @@ export default {
     const run = (activeRun = new GuestRun(writable.getWriter(), env));
     run.listen();
     if (input === null) {
-      // Preloaded: the imports are evaluated now, the input comes as the "start" message. A
-      // load error shows again when the run imports guest.js.
+      // Preloaded: the imports are evaluated now, in the globals a fresh run's imports see,
+      // and the input comes as the "start" message. A load error shows again when the run
+      // imports guest.js; an error thrown as they load ends this isolate before its start.
+      run.prepare();
       await import("./guest.js").catch(() => {});
     } else {
       run.start(input);
@@ -1352,6 +1354,8 @@ class GuestRun {
   constructor(writer, env) {
     this.writer = writer;
     this.input = undefined;
+    this.prepared = false;
+    this.started = new NativePromise((resolve) => (this.markStarted = resolve));
     this.env = env;
     this.finished = false;
     this.exiting = false;
@@ -1465,6 +1469,8 @@ class GuestRun {
   }
 
   async hostCall(message) {
+    // A package calling as a preloaded run loads: the call goes out once the run has its token.
+    if (this.input === undefined) await this.started;
     const body = stringify(message);
     // The host refuses larger calls unread; saying so here spares the upload.
     const bytes = body.length * 3 > this.input.hostCallBytes ? encoder.encode(body).byteLength : body.length;
@@ -1620,7 +1626,8 @@ class GuestRun {
   // Node semantics: the run ends once the module settled and nothing keeps it alive;
   // a module left awaiting a promise nothing can resolve ends like Node's exit 13.
   checkIdle() {
-    if (this.finished || this.idleCheckScheduled || this.hasLiveWork()) return;
+    // A preloaded run's packages may do I/O as they load: its end is judged once it started.
+    if (this.finished || this.input === undefined || this.idleCheckScheduled || this.hasLiveWork()) return;
     this.idleCheckScheduled = true;
     nativeSetTimeout(() => {
       nativeSetTimeout(() => {
@@ -1669,8 +1676,10 @@ class GuestRun {
     globalThis.__return = (value) => {
       const json = value === undefined ? "null" : stringify(value);
       if (json === undefined) throw new NativeTypeError("__return: value is not JSON-serialisable");
-      const bytes = json.length * 3 > run.input.returnBytes ? encoder.encode(json).byteLength : json.length;
-      if (bytes > run.input.returnBytes) {
+      // Before a preloaded run's start the host's own cap still applies to what is sent.
+      const limit = run.input?.returnBytes ?? Infinity;
+      const bytes = json.length * 3 > limit ? encoder.encode(json).byteLength : json.length;
+      if (bytes > limit) {
         // Over limits.returnBytes: the host ends the run (137) and says why.
         run.emit({ rl: bytes });
         run.finish(137);
@@ -1693,14 +1702,14 @@ class GuestRun {
       }
     };
     runBridge.current = this.bridge();
-    runBridge.fsSnapshot = this.input.fs;
   }
 
   trackFetch() {
     const run = this;
     const nativeFetch = globalThis.fetch;
-    const egressToken = run.input.egressToken;
     globalThis.fetch = async function (input, init) {
+      // Read at the call: a preloaded run's fetch is in place before its input arrives.
+      const egressToken = run.input?.egressToken;
       const release = run.hold();
       try {
         if (!egressToken) {
@@ -1784,12 +1793,10 @@ class GuestRun {
     this.pumpMailbox();
   }
 
-  start(input) {
-    this.input = input;
-    this.outputBudget = { o: input.outputBytes, e: input.outputBytes };
-    this.cwd = input.cwd;
-    this.initialCwd = input.cwd;
-    this.mainPath = `${input.cwd === "/" ? "" : input.cwd}/guest.js`;
+  /** What the guest's globals hold before any of its code runs: none of it needs the input. */
+  prepare() {
+    if (this.prepared) return;
+    this.prepared = true;
     addEventListener("unhandledrejection", (event) => {
       event.preventDefault?.();
       this.unhandledRejection(event.reason, event.promise);
@@ -1798,14 +1805,25 @@ class GuestRun {
       event.preventDefault?.();
       this.fail(event.error ?? event.message);
     });
+    this.installHostBridge();
+    this.trackFetch();
+    this.trackStreams();
+  }
+
+  start(input) {
+    this.input = input;
+    this.outputBudget = { o: input.outputBytes, e: input.outputBytes };
+    this.cwd = input.cwd;
+    this.initialCwd = input.cwd;
+    this.mainPath = `${input.cwd === "/" ? "" : input.cwd}/guest.js`;
+    this.prepare();
+    runBridge.fsSnapshot = input.fs;
+    this.markStarted();
     const env = guestProcess.env;
     for (const [key, value] of Object.entries(this.input.env ?? {})) env[key] = value;
     // `node -e` code has no script path in argv.
     guestProcess.argv = ["/usr/local/bin/node", ...(this.input.eval ? [] : [this.mainPath]), ...(this.input.argv ?? [])];
     if (Number.isInteger(this.input.pid)) guestProcess.pid = this.input.pid;
-    this.installHostBridge();
-    this.trackFetch();
-    this.trackStreams();
     this.emit({ s: 1 });
     this.mainState = "running";
     const meta = makeImportMeta(this.mainPath);

@@ -9,7 +9,6 @@ import type { PermissionPolicy } from "../api/options.js";
 import { JsonShapeScanner } from "./json-shape.js";
 import { PoolDisposedError, type Placement, type PreloadedIsolate, type ProcessPool } from "./process-pool.js";
 import type { RunTicket, SandboxProcess } from "./sandbox-process.js";
-import type { SandboxResponse } from "./sandbox-client.js";
 import {
   buildRunMessage,
   buildStartMessage,
@@ -313,9 +312,10 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     lostWatch.catch(() => {});
     let responseBody: { on(event: "error", listener: () => void): unknown; destroy(): unknown } | undefined;
     try {
+      if (preloaded) deliverStart(sandbox, preloaded, buildStartMessage(messageFieldsOf(request), attemptToken, isolateId), controller.signal);
       const response = await Promise.race([
         preloaded
-          ? startPreloaded(sandbox, preloaded, buildStartMessage(messageFieldsOf(request), attemptToken, isolateId), controller.signal)
+          ? preloaded.response
           : sandbox.dispatcher.request({
               path: "/run",
               method: "POST",
@@ -349,13 +349,19 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
           control.kill(EXIT_KILLED, `secure-exec: ${error.message}; the guest was killed\n`);
           return;
         }
-        for (const event of events) handleEvent(event, ticket);
+        for (const event of events) {
+          // A preloaded run's first event is its start: anything else is the preload ending
+          // on its own (e.g. a package that threw as it loaded), not this run.
+          if (preloaded && !ticket.started && event.s === undefined) throw new PreloadUnusable();
+          handleEvent(event, ticket);
+        }
       }
       if (!done) throw new AttemptLost();
     } catch (error) {
       if (done) return;
       if (moved) throw new AttemptMoved();
-      if (error instanceof PreloadUnusable) throw error;
+      // Nothing of it ran: the run goes to a fresh isolate.
+      if (error instanceof PreloadUnusable || (preloaded && !ticket.started)) throw new PreloadUnusable();
       if (error instanceof AttemptLost || sandbox.state === "dead" || !sandbox.isAlive()) {
         await sandbox.lost.catch(() => undefined);
         throw new AttemptLost();
@@ -543,18 +549,23 @@ export function guardedListener(listener: OutputListener | undefined, name: stri
   };
 }
 
-/** A preloaded isolate's stream is already open: its run starts when it gets its input. */
-async function startPreloaded(sandbox: SandboxProcess, preloaded: PreloadedIsolate, start: string, signal: AbortSignal): Promise<SandboxResponse> {
-  const response = await preloaded.response;
+/**
+ * A preloaded isolate's stream is already open: its run starts when it gets its input. The
+ * events are read meanwhile (the reply comes after the run's first ones); a refusal (the
+ * isolate had ended) closes the stream, and the run goes to a fresh isolate.
+ */
+function deliverStart(sandbox: SandboxProcess, preloaded: PreloadedIsolate, start: string, signal: AbortSignal): void {
   // Aborted when the process stops answering before the guest starts: the run moves on.
-  const reply = await sandbox.dispatcher.request({ path: "/deliver", method: "POST", body: start, signal });
-  const answer = (await readGuestReply(reply.body, 4096).catch(() => undefined)) as { ok?: boolean } | undefined;
-  if (answer?.ok !== true) {
-    preloaded.abort.abort();
-    // Never started: the run goes to a fresh isolate.
-    throw new PreloadUnusable();
-  }
-  return response;
+  void sandbox.dispatcher
+    .request({ path: "/deliver", method: "POST", body: start, signal })
+    .then((reply) => readGuestReply(reply.body, 4096))
+    .then(
+      (answer) => (answer as { ok?: boolean } | undefined)?.ok === true,
+      () => false,
+    )
+    .then((accepted) => {
+      if (!accepted) preloaded.abort.abort();
+    });
 }
 
 /** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */
