@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { getDirectSocketName, Miniflare, serializeConfig, type WorkerOptions } from "miniflare";
 import { cellDefinition } from "./cell-definition.js";
+import { compactTemplate } from "./compact-template.js";
 import { workerdBinary, type BuiltConfig, type ConfigRequest, type StaticWorkerdOptions, type WorkerdPlan } from "./workerd-config-cache.js";
 import { spawnWorkerd } from "./workerd-spawn.js";
 
@@ -37,7 +38,7 @@ function cellWorkers(request: Extract<ConfigRequest, { kind: "cell" }>): WorkerO
         ...Object.entries(request.guestTemplates).map(([name, contents]) => ({
           type: "Text" as const,
           path: `/${name}`,
-          contents,
+          contents: compactTemplate(name, contents),
         })),
       ],
       workerLoaders: { [cellDefinition.bindings.loader]: {} },

@@ -56,7 +56,7 @@ export interface BuiltConfig {
 export type ConfigSource = "memory" | "disk" | "built";
 
 /** Bumped whenever the entry layout or the plan changes meaning. */
-const CACHE_FORMAT = 3;
+const CACHE_FORMAT = 4;
 /** Entries kept in the directory (other versions, other options); the oldest go first. */
 const MAX_ENTRIES = 16;
 
@@ -117,6 +117,8 @@ function commonInputs(): string {
       format: CACHE_FORMAT,
       secureExec: ownPackage ?? "unknown",
       miniflare: installedVersion("miniflare"),
+      // It compacts the guest templates the entry carries.
+      esbuild: installedVersion("esbuild"),
       workerd: installedVersion("workerd"),
       binary,
       binaryStamp,
