@@ -22,6 +22,7 @@ import { GuestCompileError } from "../host/compile/guest-compiler.js";
 import type { BundledModule } from "../host/compile/node-modules.js";
 import { GuestPackages, PackageBundleError } from "../host/compile/packages.js";
 import { ModuleNotFoundError, UnsupportedSchemeError } from "../host/compile/specifiers.js";
+import { linkAbortSignals } from "../host/engine/abort-link.js";
 import { ProcessPool, PoolDisposedError } from "../host/engine/process-pool.js";
 import { executeRun, EXIT_KILLED, guardedListener, RunHandle, type RunOutcome } from "../host/engine/run-executor.js";
 import { retainSpares, takeProcess } from "../host/engine/spare-processes.js";
@@ -441,11 +442,17 @@ export class NodeRuntime {
     const timeoutMs = call.timeout ?? limits.timeoutMs;
     const compileStarted = performance.now();
     // Compiling ends early at the deadline, on abort, and on a kill before the start.
-    const compileDeadline = new AbortController();
-    const deadlineTimer = timeoutMs === undefined ? undefined : setTimeout(() => compileDeadline.abort(new Error("time limit")), timeoutMs);
-    const stopCompiling = AbortSignal.any([compileDeadline.signal, extras.control.killedBeforeStart, ...(call.signal ? [call.signal] : [])]);
+    const stopCompiling = linkAbortSignals([extras.control.killedBeforeStart, call.signal]);
+    let deadlinePassed = false;
+    const deadlineTimer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            deadlinePassed = true;
+            stopCompiling.abort(new Error("time limit"));
+          }, timeoutMs);
     try {
-      guestModule = await this.packages.compile(code, call.language ?? this.options.language, stopCompiling, extraModules, sandboxModules);
+      guestModule = await this.packages.compile(code, call.language ?? this.options.language, stopCompiling.signal, extraModules, sandboxModules);
       for (const name of sandboxModulesOf(guestModule)) sandboxModules.add(name);
     } catch (error) {
       let outcome: RunOutcome;
@@ -453,7 +460,7 @@ export class NodeRuntime {
       if (call.signal?.aborted) throw call.signal.reason;
       if (earlyKill) {
         outcome = { stdout: "", stderr: earlyKill.reason ?? "", exitCode: earlyKill.exitCode, outcome: "exited" };
-      } else if (compileDeadline.signal.aborted) {
+      } else if (deadlinePassed) {
         outcome = {
           stdout: "",
           stderr: `secure-exec: time limit of ${timeoutMs} ms exceeded while compiling the guest; the guest was killed\n`,
@@ -468,6 +475,7 @@ export class NodeRuntime {
       return outcome;
     } finally {
       clearTimeout(deadlineTimer);
+      stopCompiling.unlink();
     }
     // The env permission decides which variables a guest sees at all.
     const env = Object.fromEntries(

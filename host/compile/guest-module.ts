@@ -107,14 +107,22 @@ export const SANDBOX_MODULE_DEPENDENCIES: Record<string, string[]> = {
   "secure-exec-worker-threads.js": ["secure-exec-unsupported.js"],
 };
 
+let moduleLiterals: [quoted: string, name: string][] | undefined;
+
+/** Each sandbox builtin's specifier as a compiled guest quotes it, with its module name. */
+function sandboxModuleLiterals(): [quoted: string, name: string][] {
+  moduleLiterals ??= [...new Set([...Object.values(SHIMMED_SPECIFIERS), PATH_MODULE])].map((specifier) => [JSON.stringify(specifier), specifier.slice(2)]);
+  return moduleLiterals;
+}
+
 /**
  * Module names of the sandbox builtins a compiled guest imports (they are handed to its
  * isolate only then), with the ones they import.
  */
 export function sandboxModulesOf(compiledModule: string): string[] {
   const names = new Set<string>();
-  for (const specifier of new Set([...Object.values(SHIMMED_SPECIFIERS), PATH_MODULE])) {
-    if (compiledModule.includes(JSON.stringify(specifier))) names.add(specifier.slice(2));
+  for (const [quoted, name] of sandboxModuleLiterals()) {
+    if (compiledModule.includes(quoted)) names.add(name);
   }
   for (const name of [...names]) for (const dependency of SANDBOX_MODULE_DEPENDENCIES[name] ?? []) names.add(dependency);
   return [...names];

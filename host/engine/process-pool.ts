@@ -323,8 +323,7 @@ export class ProcessPool {
   /** Called when a run leaves a process: recycle it once it has served its share. */
   release(sandbox: SandboxProcess): void {
     if (sandbox.state === "ready" || sandbox.state === "retiring") {
-      const grownKb = (sandbox.dataMemoryKb() ?? 0) - sandbox.idleDataKb;
-      const tooBig = grownKb > this.limits.recycleMb * 1024;
+      const tooBig = sandbox.dataGrowthKb() > this.limits.recycleMb * 1024;
       if (sandbox.runsStarted >= this.limits.runsPerProcess || tooBig) {
         if (sandbox.state === "ready") {
           sandbox.retire();
@@ -387,6 +386,16 @@ function removeFrom<T>(list: T[], item: T): void {
   if (index >= 0) list.splice(index, 1);
 }
 
+let lastModule: string | undefined;
+let lastKey = "";
+
+/** A run asks for its code's key twice (to take a preload, then to keep some): one hash. */
 function codeKey(guestModule: string): string {
-  return createHash("sha1").update(guestModule).digest("base64");
+  // A large source is not held on to between runs.
+  if (guestModule.length > 64 * 1024) return createHash("sha1").update(guestModule).digest("base64");
+  if (guestModule !== lastModule) {
+    lastKey = createHash("sha1").update(guestModule).digest("base64");
+    lastModule = guestModule;
+  }
+  return lastKey;
 }

@@ -1,6 +1,7 @@
 // One warm workerd process: its keep-alive channel, heartbeat and resource readings.
 import { readFileSync } from "node:fs";
 import { IdleCpuWatch } from "./idle-cpu-watch.js";
+import { MemoryGauge } from "./memory-gauge.js";
 import { execFile } from "node:child_process";
 import { SandboxClient } from "./sandbox-client.js";
 import { launchWorkerd, type WorkerdExit, type WorkerdHandle } from "./workerd-launcher.js";
@@ -57,11 +58,15 @@ export class SandboxProcess {
   private killRequested: ProcessLoss | undefined;
   private readonly stateListeners = new Set<() => void>();
   idleDataKb = 0;
+  private readonly memory: MemoryGauge;
+  private readonly idleGaugeKb: number;
 
   private constructor(private readonly handle: WorkerdHandle) {
     this.pid = handle.pid;
     this.dispatcher = new SandboxClient(handle.url, { connections: 128 });
     this.idleDataKb = readStatusKb(this.pid, "VmData") ?? 0;
+    this.memory = new MemoryGauge(this.pid);
+    this.idleGaugeKb = this.memory.dataKb() ?? 0;
     this.idleWatch = new IdleCpuWatch(this.pid, { onSuspect: () => this.startHeartbeat(), onBurning: () => this.killEscapedGuest() });
     this.lost = handle.exited.then((exit) => this.onExit(exit));
   }
@@ -153,8 +158,10 @@ export class SandboxProcess {
     return readStatusKb(this.pid, "VmRSS");
   }
 
-  dataMemoryKb(): number | undefined {
-    return readStatusKb(this.pid, "VmData");
+  /** How much the process's data memory grew since it was idle (0 once it is gone). */
+  dataGrowthKb(): number {
+    const now = this.memory.dataKb();
+    return now === undefined ? 0 : now - this.idleGaugeKb;
   }
 
   beginRun(run: RunTicket): void {
@@ -298,6 +305,7 @@ export class SandboxProcess {
   }
 
   private onExit(exit: WorkerdExit): ProcessLoss {
+    this.memory.close();
     this.stopHeartbeat();
     this.idleWatch.stop();
     const outOfMemory = /out of memory|allocation failed|OOM/i.test(exit.stderrTail);
