@@ -117,4 +117,54 @@ describe("SandboxClient", () => {
       await client.destroy();
     }
   });
+
+  it("a streamed request gets its reply before its body ends, and the body's last part arrives whole", async () => {
+    // The peer answers at the head (an isolate that loaded), then echoes the body once it ends.
+    let received = "";
+    let connections = 0;
+    server = createServer((socket) => {
+      connections += 1;
+      let answered = false;
+      socket.on("data", (data) => {
+        received += data.toString("latin1");
+        if (!answered && received.includes("\r\n\r\n")) {
+          answered = true;
+          socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        }
+        if (received.endsWith("0\r\n\r\n")) {
+          const body = received.slice(received.indexOf("\r\n\r\n") + 4);
+          socket.write(Buffer.from(`${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`, "latin1"));
+        }
+      });
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const client = new SandboxClient(new URL(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`), { connections: 2 });
+    try {
+      const streamed = client.openStream({ path: "/run", first: '{"preload":true}\n' });
+      const response = await streamed.response;
+      expect(received).toMatch(/transfer-encoding: chunked\r\n\r\n11\r\n\{"preload":true\}\n\r\n$/);
+      streamed.end('{"kind":"start","é":1}');
+      expect(await response.body.text()).toBe('11\r\n{"preload":true}\n\r\n17\r\n{"kind":"start","é":1}\r\n0\r\n\r\n');
+      expect(connections).toBe(1);
+    } finally {
+      await client.destroy();
+    }
+  });
+
+  it("a reply that ends before its request's body does closes that connection instead of reusing it", async () => {
+    const { url, sockets } = await peer([LENGTH_REPLY]);
+    const client = new SandboxClient(url, { connections: 2 });
+    try {
+      // The peer answers at the first chunk (it counts no length): the body is still open.
+      const streamed = client.openStream({ path: "/run", first: "x" });
+      expect(await (await streamed.response).body.json()).toEqual({ ok: true });
+      const next = await client.request({ path: "/ping", method: "GET" });
+      expect(await next.body.json()).toEqual({ ok: true });
+      expect(sockets).toHaveLength(2);
+      streamed.end("late");
+    } finally {
+      await client.destroy();
+    }
+  });
 });

@@ -38,6 +38,7 @@ const nativeClearInterval = globalThis.clearInterval;
 const nativeSetImmediate = globalThis.setImmediate;
 const nativeClearImmediate = globalThis.clearImmediate;
 const nativeReaderRead = ReadableStreamDefaultReader.prototype.read;
+const nativeRequestText = Request.prototype.text;
 const nativeDateNow = Date.now;
 const nativePerformanceNow = performance.now.bind(performance);
 const encoder = new NativeTextEncoder();
@@ -1332,17 +1333,26 @@ export default {
     }
     // Each isolate serves exactly one run: nothing of one run can reach the next.
     if (activeRun) return new NativeResponse("isolate already used", { status: 409 });
-    const input = await request.json();
+    const preloaded = request.headers.get("x-secure-exec-preload") === "1";
+    const input = preloaded ? null : await request.json();
     // A byte stream of workerd's own: the events flow out without JavaScript per chunk.
     const { readable, writable } = new NativeIdentityTransformStream();
     const run = (activeRun = new GuestRun(writable.getWriter(), env));
     run.listen();
-    if (input === null) {
+    if (preloaded) {
       // Preloaded: the imports are evaluated now, in the globals a fresh run's imports see,
-      // and the input comes as the "start" message. A load error shows again when the run
-      // imports guest.js; an error thrown as they load ends this isolate before its start.
+      // and the run's start is the rest of the request's body. A load error shows again when
+      // the run imports guest.js; an error thrown as they load ends this isolate before its start.
       run.prepare();
       await import("./guest.js").catch(() => {});
+      // Read past the guest's tracking of body reads: waiting for the start holds no run.
+      nativeRequestText.call(request).then(
+        (text) => {
+          const start = JSON.parse(text);
+          if (!run.finished && run.input === undefined && start?.kind === "start") run.start(start.input);
+        },
+        () => {},
+      );
     } else {
       run.start(input);
     }
@@ -1406,11 +1416,6 @@ class GuestRun {
   }
 
   async handleDelivery(message) {
-    if (message.kind === "start") {
-      if (this.input !== undefined) return { status: 409, body: { ok: false, error: "the run has already started" } };
-      this.start(message.input);
-      return { status: 200, body: { ok: true } };
-    }
     if (message.kind === "stdin" || message.kind === "stdin-end") {
       if (this.stdinEnded) return { status: 200, body: { ok: false, error: "stdin is closed" } };
       const chunk = message.kind === "stdin" ? nativeBuffer().from(message.data, "base64") : null;

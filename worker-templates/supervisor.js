@@ -201,6 +201,42 @@ function trackUntilEnd(isolateId, mailbox, body) {
   return forget.readable;
 }
 
+const utf8 = new TextDecoder();
+
+/** The first line of a request body as JSON, and a stream of the bytes after it. */
+async function firstLine(body) {
+  const reader = body.getReader();
+  const parts = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the run message ended before its end of line");
+    const newline = value.indexOf(10);
+    if (newline === -1) {
+      parts.push(value);
+      continue;
+    }
+    parts.push(value.subarray(0, newline));
+    const head = value.subarray(newline + 1);
+    let text = "";
+    for (const part of parts) text += utf8.decode(part, { stream: true });
+    text += utf8.decode();
+    const rest = new ReadableStream({
+      start(controller) {
+        if (head.byteLength > 0) controller.enqueue(head);
+      },
+      async pull(controller) {
+        const next = await reader.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    });
+    return { message: JSON.parse(text), rest };
+  }
+}
+
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
@@ -221,16 +257,19 @@ export default {
       }
       return new Response(reply.body, { status: reply.status, headers: { "content-type": "application/json" } });
     }
-    const message = await request.json();
+    // A preload's body is its message, one line, then the run's start when the run comes.
+    const preload = request.headers.get("content-type") === "application/x-ndjson";
+    const { message, rest } = preload ? await firstLine(request.body) : { message: await request.json(), rest: null };
     const mailbox = new RunMailbox();
     try {
       const guest = loadGuest(env, message.worker).getEntrypoint();
-      // `input: null` preloads: the isolate loads and waits for its input as a message.
       if (pathname === "/run") {
         liveRuns.set(message.isolateId, mailbox);
+        // A preloaded isolate loads, evaluates its imports and reads its input from the body.
         const response = await guest.fetch("http://guest/run", {
           method: "POST",
-          body: JSON.stringify(message.input),
+          body: preload ? rest : JSON.stringify(message.input),
+          headers: preload ? { "x-secure-exec-preload": "1" } : {},
         });
         if (!response.body) {
           mailbox.close();

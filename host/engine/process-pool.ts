@@ -190,7 +190,7 @@ export class ProcessPool {
       if (!usable(entry)) return undefined;
     }
     this.preloadHits += 1;
-    const placement = { ...place(entry.sandbox), preloaded: { isolateId: entry.isolateId, response: entry.response, abort: entry.abort } };
+    const placement = { ...place(entry.sandbox), preloaded: { isolateId: entry.isolateId, response: entry.response, start: entry.start, abort: entry.abort } };
     const hot = this.hotCode.get(key);
     if (hot) {
       // Used: the code really runs again and again, so it gets the deeper reserve.
@@ -265,14 +265,15 @@ export class ProcessPool {
       // Loading is host-requested work: the idle watch does not take it for a guest left running.
       target.noteHostWork();
       const abort = new AbortController();
-      const response = target.dispatcher.request({
+      // The request's body is the preload message now and the run's input later: the run
+      // starts with no request of its own.
+      const { response, end } = target.dispatcher.openStream({
         path: "/run",
-        method: "POST",
-        body: buildPreloadMessage(worker, isolateId),
-        headers: { "content-type": "application/json" },
+        first: `${buildPreloadMessage(worker, isolateId)}\n`,
+        headers: { "content-type": "application/x-ndjson" },
         signal: abort.signal,
       });
-      const entry: PreloadEntry = { sandbox: target, isolateId, response, abort, loaded: Promise.resolve(false), ready: false };
+      const entry: PreloadEntry = { sandbox: target, isolateId, response, start: end, abort, loaded: Promise.resolve(false), ready: false };
       // The response opens once the isolate has loaded; an aborted preload resets its stream.
       entry.loaded = response.then(
         (opened) => {
@@ -372,6 +373,8 @@ interface HotCode {
 export interface PreloadedIsolate {
   isolateId: string;
   response: Promise<SandboxResponse>;
+  /** Sends the run's start message as the rest of the preload's request. */
+  start: (message: string) => void;
   abort: AbortController;
 }
 

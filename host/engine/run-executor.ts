@@ -312,7 +312,9 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
     lostWatch.catch(() => {});
     let responseBody: { on(event: "error", listener: () => void): unknown; destroy(): unknown } | undefined;
     try {
-      if (preloaded) deliverStart(sandbox, preloaded, buildStartMessage(messageFieldsOf(request), attemptToken, isolateId), controller.signal);
+      // A preloaded isolate gets its input as the rest of its request; its events are read
+      // at once (a preload that had ended shows as a stream without the run's start).
+      if (preloaded) preloaded.start(buildStartMessage(messageFieldsOf(request), attemptToken, isolateId));
       const response = await Promise.race([
         preloaded
           ? preloaded.response
@@ -562,25 +564,6 @@ export function guardedListener(listener: OutputListener | undefined, name: stri
       report(error);
     }
   };
-}
-
-/**
- * A preloaded isolate's stream is already open: its run starts when it gets its input. The
- * events are read meanwhile (the reply comes after the run's first ones); a refusal (the
- * isolate had ended) closes the stream, and the run goes to a fresh isolate.
- */
-function deliverStart(sandbox: SandboxProcess, preloaded: PreloadedIsolate, start: string, signal: AbortSignal): void {
-  // Aborted when the process stops answering before the guest starts: the run moves on.
-  void sandbox.dispatcher
-    .request({ path: "/deliver", method: "POST", body: start, signal })
-    .then((reply) => readGuestReply(reply.body, 4096))
-    .then(
-      (answer) => (answer as { ok?: boolean } | undefined)?.ok === true,
-      () => false,
-    )
-    .then((accepted) => {
-      if (!accepted) preloaded.abort.abort();
-    });
 }
 
 /** After a deadline or abort: a process that cannot answer a ping is held by a runaway. */

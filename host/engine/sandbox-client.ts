@@ -133,6 +133,42 @@ interface PendingRequest {
   signal: AbortSignal | undefined;
   resolve: (response: SandboxResponse) => void;
   reject: (error: unknown) => void;
+  /** A streamed body's writer, bound to the connection that sends the request. */
+  stream?: BodyStream;
+}
+
+/** The rest of a request body sent in chunks: the last part may be written long after the head. */
+class BodyStream {
+  private write: ((data: string) => void) | undefined;
+  private ending: string | undefined;
+  private done = false;
+
+  /** Whether the last part went out: until then the connection carries this body. */
+  get sent(): boolean {
+    return this.done && this.write !== undefined;
+  }
+
+  /** @internal */
+  attach(write: (data: string) => void): void {
+    this.write = write;
+    if (this.ending !== undefined) write(this.ending);
+  }
+
+  /** Sends `last` as the body's final chunk and ends it (once; later calls do nothing). */
+  end(last: string): void {
+    if (this.done) return;
+    this.done = true;
+    const framed = `${Buffer.byteLength(last).toString(16)}\r\n${last}\r\n0\r\n\r\n`;
+    if (this.write) this.write(framed);
+    else this.ending = framed;
+  }
+}
+
+/** A request whose body ends later: its response may arrive before that. */
+export interface StreamedRequest {
+  response: Promise<SandboxResponse>;
+  /** Writes the body's last part and ends it. */
+  end(last: string): void;
 }
 
 type BodyState =
@@ -153,6 +189,8 @@ class Connection {
   private keepAlive = true;
   private closed = false;
   private removeAbortListener: (() => void) | undefined;
+  /** The body of the request in flight, when it is still being sent. */
+  private stream: BodyStream | undefined;
 
   constructor(
     host: string,
@@ -181,6 +219,10 @@ class Connection {
       this.removeAbortListener = () => signal.removeEventListener("abort", onAbort);
     }
     this.socket.write(request.body === undefined ? request.head : request.head + request.body);
+    this.stream = request.stream;
+    request.stream?.attach((data) => {
+      if (!this.closed) this.socket.write(data);
+    });
   }
 
   /** Ends the connection; the request or reply in flight fails with `error`. */
@@ -313,7 +355,10 @@ class Connection {
     this.removeAbortListener?.();
     this.removeAbortListener = undefined;
     response.end();
-    if (!this.keepAlive) this.close(connectionError("the sandbox process closed the connection", "ECONNRESET"));
+    // A reply that ended before its request's body did leaves the connection mid-request.
+    const unsent = this.stream !== undefined && !this.stream.sent;
+    this.stream = undefined;
+    if (!this.keepAlive || unsent) this.close(connectionError("the sandbox process closed the connection", "ECONNRESET"));
     else this.onIdle(this);
   }
 }
@@ -339,18 +384,40 @@ export class SandboxClient {
    * `signal` fires (which also ends a body still arriving).
    */
   request(options: SandboxRequest): Promise<SandboxResponse> {
+    const headers = options.body === undefined ? options.headers : { ...options.headers, "content-length": String(Buffer.byteLength(options.body)) };
+    return this.send(options.path, options.method, headers, options.body, options.signal);
+  }
+
+  private send(
+    path: string,
+    method: string,
+    headers: Record<string, string> | undefined,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+    stream?: BodyStream,
+  ): Promise<SandboxResponse> {
     return new Promise((resolve, reject) => {
       if (this.destroyed) return reject(connectionError("the sandbox client is closed", "ECONNREFUSED"));
-      if (options.signal?.aborted) return reject(abortError(options.signal));
-      let head = `${options.method} ${options.path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\n`;
-      for (const [name, value] of Object.entries(options.headers ?? {})) head += `${name}: ${value}\r\n`;
-      if (options.body !== undefined) head += `content-length: ${Buffer.byteLength(options.body)}\r\n`;
+      if (signal?.aborted) return reject(abortError(signal));
+      let head = `${method} ${path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\n`;
+      for (const [name, value] of Object.entries(headers ?? {})) head += `${name}: ${value}\r\n`;
       head += "\r\n";
-      const pending: PendingRequest = { head, body: options.body, signal: options.signal, resolve, reject };
+      const pending: PendingRequest = { head, body, signal, resolve, reject, stream };
       const connection = this.idle.pop() ?? (this.open.size < this.maxConnections ? this.connectNew() : undefined);
       if (connection) connection.send(pending);
       else this.queue.push(pending);
     });
+  }
+
+  /**
+   * A POST whose body is `first` now and the part given to `end()` later, in chunked framing:
+   * the response (e.g. an isolate that loaded and waits for its input) can arrive in between.
+   */
+  openStream(options: Omit<SandboxRequest, "body" | "method"> & { first: string }): StreamedRequest {
+    const stream = new BodyStream();
+    const chunk = `${Buffer.byteLength(options.first).toString(16)}\r\n${options.first}\r\n`;
+    const response = this.send(options.path, "POST", { ...options.headers, "transfer-encoding": "chunked" }, chunk, options.signal, stream);
+    return { response, end: (last) => stream.end(last) };
   }
 
   /** Closes every connection. */

@@ -72,7 +72,7 @@ export function buildPreloadMessage(worker: GuestWorker, isolateId: string): str
   return JSON.stringify({ isolateId, worker, input: null } satisfies RunMessage);
 }
 
-/** The `/deliver` body that starts a preloaded isolate's run. */
+/** The last part of a preload's request body: it starts the preloaded isolate's run. */
 export function buildStartMessage(fields: RunMessageFields, token: string, isolateId: string): string {
   return JSON.stringify({ kind: "start", isolateId, input: runInputOf(fields, token) });
 }
