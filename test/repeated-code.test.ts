@@ -69,4 +69,39 @@ describe("repeated code", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("a package that reads the run's env, argv or files as it loads sees the run's, never the preload's", async () => {
+    // Read before the run's input exists, these would be the preload's (empty env, no files):
+    // such an isolate declines its start and the run goes to a fresh one.
+    const dir = mkdtempSync(join(tmpdir(), "secure-exec-preload-"));
+    const pkg = join(dir, "node_modules", "reads-at-load");
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "reads-at-load", type: "module", exports: "./index.js" }));
+    writeFileSync(join(pkg, "index.js"), "export const env = process.env.FOO;\nexport const args = process.argv.length;\n");
+    const code = 'import { env, args } from "reads-at-load";\nconsole.log(env, args);\n';
+    writeFileSync(join(dir, "main.mjs"), code);
+    const node = spawnSync(process.execPath, [join(dir, "main.mjs")], { encoding: "utf8", env: { ...process.env, FOO: "bar" } });
+    const files = join(dir, "node_modules", "reads-file");
+    mkdirSync(files, { recursive: true });
+    writeFileSync(join(files, "package.json"), JSON.stringify({ name: "reads-file", type: "module", exports: "./index.js" }));
+    writeFileSync(join(files, "index.js"), 'import fs from "node:fs";\nexport const seen = fs.existsSync("/data/in.txt");\n');
+    const fsCode = 'import { seen } from "reads-file";\nimport fs from "node:fs";\nconsole.log(seen, fs.readFileSync("/data/in.txt", "utf8"));\n';
+    const sandbox = await NodeRuntime.create({ nodeModules: join(dir, "node_modules") });
+    try {
+      await sandbox.writeFile("/data/in.txt", "hello");
+      const outputs: string[] = [];
+      const fileOutputs: string[] = [];
+      for (let index = 0; index < 6; index += 1) {
+        outputs.push((await sandbox.exec(code, { env: { FOO: "bar" } })).stdout);
+        fileOutputs.push((await sandbox.exec(fsCode)).stdout);
+        if (index % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(node.stdout).toBe("bar 2\n");
+      expect(outputs).toEqual(Array.from({ length: 6 }, () => node.stdout));
+      expect(fileOutputs).toEqual(Array.from({ length: 6 }, () => "true hello\n"));
+    } finally {
+      await sandbox.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

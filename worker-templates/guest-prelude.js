@@ -1344,12 +1344,16 @@ export default {
       // and the run's start is the rest of the request's body. A load error shows again when
       // the run imports guest.js; an error thrown as they load ends this isolate before its start.
       run.prepare();
+      const stopWatching = watchPreloadReads(run);
       await import("./guest.js").catch(() => {});
+      stopWatching();
       // Read past the guest's tracking of body reads: waiting for the start holds no run.
       nativeRequestText.call(request).then(
         (text) => {
           const start = JSON.parse(text);
-          if (!run.finished && run.input === undefined && start?.kind === "start") run.start(start.input);
+          if (run.finished || run.input !== undefined || start?.kind !== "start") return;
+          if (run.readRunStateEarly) run.decline();
+          else run.start(start.input);
         },
         () => {},
       );
@@ -1360,11 +1364,45 @@ export default {
   },
 };
 
+/**
+ * A preloaded run's packages load before its input exists: what they read then of the run's
+ * process (env, argv, cwd, pid) or files would be the preload's, not the run's. Such a read
+ * marks the run, which then declines its start: the run goes to a fresh isolate.
+ */
+function watchPreloadReads(run) {
+  const restores = [];
+  const watch = (object, key) => {
+    const descriptor = Object.getOwnPropertyDescriptor(object, key);
+    if (descriptor && !("value" in descriptor)) return;
+    let value = descriptor?.value;
+    Object.defineProperty(object, key, {
+      configurable: true,
+      enumerable: descriptor?.enumerable ?? true,
+      get() {
+        run.readRunStateEarly = true;
+        return value;
+      },
+      set(next) {
+        run.readRunStateEarly = true;
+        value = next;
+      },
+    });
+    restores.push(() => Object.defineProperty(object, key, { configurable: true, enumerable: descriptor?.enumerable ?? true, writable: descriptor?.writable ?? true, value }));
+  };
+  for (const key of ["env", "argv", "execArgv", "cwd", "pid"]) watch(guestProcess, key);
+  watch(runBridge, "fsSnapshot");
+  watch(run, "cwd");
+  return () => {
+    for (const restore of restores.splice(0)) restore();
+  };
+}
+
 class GuestRun {
   constructor(writer, env) {
     this.writer = writer;
     this.input = undefined;
     this.prepared = false;
+    this.readRunStateEarly = false;
     this.started = new NativePromise((resolve) => (this.markStarted = resolve));
     this.env = env;
     this.finished = false;
@@ -1796,6 +1834,17 @@ class GuestRun {
     // input) leaves this request with no I/O of its own, which workerd would cancel as hung.
     this.keepAlive = nativeSetInterval(() => {}, 30_000);
     this.pumpMailbox();
+  }
+
+  /** A preloaded isolate that cannot serve its run ends without an event: the host loads a fresh one. */
+  decline() {
+    this.finished = true;
+    nativeClearInterval(this.keepAlive);
+    const wake = this.mailboxWaiter;
+    this.mailboxWaiter = null;
+    wake?.();
+    for (const timer of [...liveTimers.values()]) timer.clear();
+    this.writer.close().catch(() => {});
   }
 
   /** What the guest's globals hold before any of its code runs: none of it needs the input. */

@@ -45,6 +45,8 @@ export class ProcessPool {
   private readonly seenCode = new Map<string, true>();
   /** Preloaded, never-run isolates: code hash → where they wait (each serves one run). */
   private readonly preloaded = new Map<string, PreloadEntry[]>();
+  /** Code whose preloads could not take their runs, most recent last. */
+  private readonly unpreloadable = new Map<string, true>();
   /** Code run more than once (hash → its worker configuration), most recent last. */
   private readonly hotCode = new Map<string, HotCode>();
   preloadHits = 0;
@@ -200,9 +202,25 @@ export class ProcessPool {
     return placement;
   }
 
+  /**
+   * A preload of this code could not take its run (its packages read the run's env or files as
+   * they loaded, or it ended before its start): the code is not preloaded again, so its runs
+   * do not pay for two isolates each.
+   */
+  preloadUnusable(guestModule: string): void {
+    const key = codeKey(guestModule);
+    this.unpreloadable.delete(key);
+    this.unpreloadable.set(key, true);
+    if (this.unpreloadable.size > SEEN_CODE_ENTRIES) this.unpreloadable.delete(this.unpreloadable.keys().next().value!);
+    this.hotCode.delete(key);
+    for (const entry of this.preloaded.get(key) ?? []) entry.abort.abort();
+    this.preloaded.delete(key);
+  }
+
   /** After a run of code seen before, keep isolates of it loaded for the next runs. */
   preloadFor(guestModule: string, worker: GuestWorker): void {
     const key = codeKey(guestModule);
+    if (this.unpreloadable.has(key)) return;
     const seenBefore = this.seenCode.delete(key);
     this.seenCode.set(key, true);
     if (this.seenCode.size > SEEN_CODE_ENTRIES) this.seenCode.delete(this.seenCode.keys().next().value!);

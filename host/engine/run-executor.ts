@@ -462,7 +462,10 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
           excluded = sandbox;
           continue;
         }
-        if (error instanceof PreloadUnusable) continue;
+        if (error instanceof PreloadUnusable) {
+          pool.preloadUnusable(request.guestModule);
+          continue;
+        }
         if (!(error instanceof AttemptLost)) {
           done = true;
           fail!(error);

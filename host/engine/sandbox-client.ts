@@ -23,6 +23,10 @@ export interface SandboxResponse {
 const MAX_HEAD_BYTES = 16 * 1024;
 /** Body bytes buffered while nobody reads: above this, reading from the socket pauses. */
 const PAUSE_ABOVE_BYTES = 1 << 20;
+/** What a buffered chunk costs beside its bytes (a guest's stream may be many tiny chunks). */
+const CHUNK_OVERHEAD_BYTES = 128;
+/** workerd closes a keep-alive connection idle for 5 s: the host closes its own first. */
+const IDLE_CLOSE_MS = 4_000;
 
 /** A reply that is not what the supervisor writes. */
 export class SandboxProtocolError extends Error {
@@ -87,9 +91,14 @@ export class ResponseBody implements AsyncIterable<Uint8Array> {
   push(chunk: Uint8Array): void {
     if (this.ended || this.failure !== undefined) return;
     this.chunks.push(chunk);
-    this.queuedBytes += chunk.byteLength;
+    this.queuedBytes += chunk.byteLength + CHUNK_OVERHEAD_BYTES;
     if (this.queuedBytes > PAUSE_ABOVE_BYTES) this.flow.pause();
     this.wake();
+  }
+
+  /** @internal Whether unread chunks hold the socket paused. */
+  get holdsSocket(): boolean {
+    return this.queuedBytes > PAUSE_ABOVE_BYTES;
   }
 
   /** @internal */
@@ -116,7 +125,7 @@ export class ResponseBody implements AsyncIterable<Uint8Array> {
     for (;;) {
       const chunk = this.chunks.shift();
       if (chunk) {
-        this.queuedBytes -= chunk.byteLength;
+        this.queuedBytes -= chunk.byteLength + CHUNK_OVERHEAD_BYTES;
         if (this.queuedBytes <= PAUSE_ABOVE_BYTES) this.flow.resume();
         return { done: false, value: chunk };
       }
@@ -128,6 +137,8 @@ export class ResponseBody implements AsyncIterable<Uint8Array> {
 }
 
 interface PendingRequest {
+  /** Drops the abort listener of a request waiting for a free connection. */
+  unqueue?: () => void;
   head: string;
   body: string | undefined;
   signal: AbortSignal | undefined;
@@ -191,6 +202,9 @@ class Connection {
   private removeAbortListener: (() => void) | undefined;
   /** The body of the request in flight, when it is still being sent. */
   private stream: BodyStream | undefined;
+  /** The reply in flight has ended: the connection is free once the current read is handled. */
+  private replyDone = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     host: string,
@@ -209,6 +223,7 @@ class Connection {
   }
 
   send(request: PendingRequest): void {
+    clearTimeout(this.idleTimer);
     this.current = request;
     this.head = "";
     this.keepAlive = true;
@@ -229,6 +244,7 @@ class Connection {
   close(error: unknown): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.idleTimer);
     this.removeAbortListener?.();
     this.socket.destroy();
     const request = this.current;
@@ -250,7 +266,19 @@ class Connection {
       }
     } catch (error) {
       this.close(error);
+      return;
     }
+    // Free for the next request only once this read is done: bytes after a reply are no one's.
+    if (this.replyDone && !this.closed) {
+      this.replyDone = false;
+      this.onIdle(this);
+    }
+  }
+
+  /** Idle in the pool: closed before workerd closes it (a request then would meet a reset). */
+  park(): void {
+    this.idleTimer = setTimeout(() => this.close(connectionError("the connection was idle", "ECONNRESET")), IDLE_CLOSE_MS);
+    this.idleTimer.unref();
   }
 
   private readHead(data: Buffer, offset: number): number {
@@ -277,6 +305,7 @@ class Connection {
       const value = line.slice(colon + 1).trim();
       if (name === "content-length") {
         if (!/^\d{1,15}$/.test(value)) throw new SandboxProtocolError("the reply's content-length is not a number");
+        if (length !== undefined && length !== Number(value)) throw new SandboxProtocolError("the reply has conflicting content-lengths");
         length = Number(value);
       } else if (name === "transfer-encoding") {
         if (value.toLowerCase() !== "chunked") throw new SandboxProtocolError(`the reply's transfer-encoding ${value} is not chunked`);
@@ -286,16 +315,26 @@ class Connection {
       }
     }
     const statusCode = Number(status[1]);
-    const bodyless = statusCode === 204 || statusCode === 304 || (statusCode >= 100 && statusCode < 200);
+    // The supervisor never sends an interim (1xx) reply: one would be taken for the final one.
+    if (statusCode < 200) throw new SandboxProtocolError(`the reply's status ${statusCode} is not a final one`);
+    const bodyless = statusCode === 204 || statusCode === 304;
     if (!chunked && length === undefined && !bodyless) {
       // Without a length or chunking the body would run to the connection's close.
       throw new SandboxProtocolError("the reply has neither a content-length nor chunked encoding");
     }
     const request = this.current!;
     this.current = undefined;
-    const response = new ResponseBody(
+    // Flow control acts on the socket only while this reply is the one it carries.
+    const response: ResponseBody = new ResponseBody(
       () => this.close(connectionError("the response was destroyed", "ERR_STREAM_PREMATURE_CLOSE")),
-      { pause: () => this.socket.pause(), resume: () => this.socket.resume() },
+      {
+        pause: () => {
+          if (this.response === response) this.socket.pause();
+        },
+        resume: () => {
+          if (this.response === response) this.socket.resume();
+        },
+      },
     );
     this.response = response;
     this.body = chunked ? { kind: "chunk-size" } : { kind: "length", remaining: bodyless ? 0 : (length ?? 0) };
@@ -355,11 +394,12 @@ class Connection {
     this.removeAbortListener?.();
     this.removeAbortListener = undefined;
     response.end();
-    // A reply that ended before its request's body did leaves the connection mid-request.
+    // A reply that ended before its request's body did leaves the connection mid-request; one
+    // whose unread chunks hold the socket paused would leave the next reply unread.
     const unsent = this.stream !== undefined && !this.stream.sent;
     this.stream = undefined;
-    if (!this.keepAlive || unsent) this.close(connectionError("the sandbox process closed the connection", "ECONNRESET"));
-    else this.onIdle(this);
+    if (!this.keepAlive || unsent || response.holdsSocket) this.close(connectionError("the sandbox process closed the connection", "ECONNRESET"));
+    else this.replyDone = true;
   }
 }
 
@@ -405,7 +445,7 @@ export class SandboxClient {
       const pending: PendingRequest = { head, body, signal, resolve, reject, stream };
       const connection = this.idle.pop() ?? (this.open.size < this.maxConnections ? this.connectNew() : undefined);
       if (connection) connection.send(pending);
-      else this.queue.push(pending);
+      else this.enqueue(pending);
     });
   }
 
@@ -438,10 +478,27 @@ export class SandboxClient {
     return connection;
   }
 
+  /** Waits for a free connection; a caller that gives up meanwhile gets its AbortError at once. */
+  private enqueue(pending: PendingRequest): void {
+    this.queue.push(pending);
+    const { signal } = pending;
+    if (!signal) return;
+    const onAbort = (): void => {
+      const index = this.queue.indexOf(pending);
+      if (index >= 0) this.queue.splice(index, 1);
+      pending.reject(abortError(signal));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.unqueue = () => signal.removeEventListener("abort", onAbort);
+  }
+
   private reuse(connection: Connection): void {
     const waiting = this.nextWaiting();
     if (waiting) connection.send(waiting);
-    else this.idle.push(connection);
+    else {
+      this.idle.push(connection);
+      connection.park();
+    }
   }
 
   private forget(connection: Connection): void {
@@ -458,6 +515,7 @@ export class SandboxClient {
     for (;;) {
       const pending = this.queue.shift();
       if (!pending) return undefined;
+      pending.unqueue?.();
       if (pending.signal?.aborted) {
         pending.reject(abortError(pending.signal));
         continue;
