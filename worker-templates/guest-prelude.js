@@ -1615,13 +1615,7 @@ class GuestRun {
     }
     this.emit({ x: code });
     this.flushOutput();
-    this.finished = true;
-    nativeClearInterval(this.keepAlive);
-    const wake = this.mailboxWaiter;
-    this.mailboxWaiter = null;
-    wake?.();
-    for (const timer of [...liveTimers.values()]) timer.clear();
-    this.writer.close().catch(() => {});
+    this.end();
   }
 
   /** An error nothing caught: 'uncaughtException' listeners get it, else the run ends with 1. */
@@ -1838,6 +1832,11 @@ class GuestRun {
 
   /** A preloaded isolate that cannot serve its run ends without an event: the host loads a fresh one. */
   decline() {
+    this.end();
+  }
+
+  /** The run is over: its timers stop, its mailbox closes and its event stream ends. */
+  end() {
     this.finished = true;
     nativeClearInterval(this.keepAlive);
     const wake = this.mailboxWaiter;
