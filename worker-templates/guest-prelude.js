@@ -756,7 +756,11 @@ function kill(pid, signal = "SIGTERM") {
 
 function osModule() {
   const native = builtin("node:os");
-  const totalmem = () => (activeRun?.input.memoryMb ?? 128) * 1024 * 1024;
+  const totalmem = () => {
+    // A package asking as a preloaded run loads would get the preload's answer.
+    if (activeRun && activeRun.input === undefined) activeRun.readRunStateEarly = true;
+    return (activeRun?.input?.memoryMb ?? 128) * 1024 * 1024;
+  };
   const cpu = { model: "Virtual CPU (secure-exec isolate)", speed: 2400, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } };
   const overrides = {
     cpus: () => [structuredClone(cpu)],
@@ -1346,13 +1350,19 @@ export default {
       run.prepare();
       const stopWatching = watchPreloadReads(run);
       await import("./guest.js").catch(() => {});
-      stopWatching();
       // Read past the guest's tracking of body reads: waiting for the start holds no run.
       nativeRequestText.call(request).then(
         (text) => {
-          const start = JSON.parse(text);
-          if (run.finished || run.input !== undefined || start?.kind !== "start") return;
-          if (run.readRunStateEarly) run.decline();
+          // Watched until the start: anything the packages left to run later is covered too.
+          stopWatching();
+          if (run.finished || run.input !== undefined) return;
+          let start;
+          try {
+            start = parseJson(text);
+          } catch {
+            start = undefined;
+          }
+          if (run.readRunStateEarly || start?.kind !== "start") run.decline();
           else run.start(start.input);
         },
         () => {},
@@ -1403,7 +1413,6 @@ class GuestRun {
     this.input = undefined;
     this.prepared = false;
     this.readRunStateEarly = false;
-    this.started = new NativePromise((resolve) => (this.markStarted = resolve));
     this.env = env;
     this.finished = false;
     this.exiting = false;
@@ -1512,8 +1521,12 @@ class GuestRun {
   }
 
   async hostCall(message) {
-    // A package calling as a preloaded run loads: the call goes out once the run has its token.
-    if (this.input === undefined) await this.started;
+    // A package calling as a preloaded run loads: the isolate declines its run, which a
+    // fresh isolate serves (where the call goes out with the run's token).
+    if (this.input === undefined) {
+      this.readRunStateEarly = true;
+      return { ok: false, error: "the run has not started" };
+    }
     const body = stringify(message);
     // The host refuses larger calls unread; saying so here spares the upload.
     const bytes = body.length * 3 > this.input.hostCallBytes ? encoder.encode(body).byteLength : body.length;
@@ -1745,7 +1758,9 @@ class GuestRun {
     const run = this;
     const nativeFetch = globalThis.fetch;
     globalThis.fetch = async function (input, init) {
-      // Read at the call: a preloaded run's fetch is in place before its input arrives.
+      // Read at the call: a preloaded run's fetch is in place before its input arrives (one
+      // made before then would go without the run's token: that isolate declines its run).
+      if (run.input === undefined) run.readRunStateEarly = true;
       const egressToken = run.input?.egressToken;
       const release = run.hold();
       try {
@@ -1871,7 +1886,6 @@ class GuestRun {
     this.mainPath = `${input.cwd === "/" ? "" : input.cwd}/guest.js`;
     this.prepare();
     runBridge.fsSnapshot = input.fs;
-    this.markStarted();
     const env = guestProcess.env;
     for (const [key, value] of Object.entries(this.input.env ?? {})) env[key] = value;
     // `node -e` code has no script path in argv.

@@ -293,18 +293,21 @@ export class ProcessPool {
       });
       const entry: PreloadEntry = { sandbox: target, isolateId, response, start: end, abort, loaded: Promise.resolve(false), ready: false };
       // The response opens once the isolate has loaded; an aborted preload resets its stream.
-      entry.loaded = response.then(
-        (opened) => {
-          opened.body.on("error", () => {});
-          abort.signal.addEventListener("abort", () => opened.body.destroy(), { once: true });
-          return (entry.ready = true);
-        },
-        () => {
-          // Never loaded: it leaves the reserve.
-          removeFrom(this.preloaded.get(key) ?? [], entry);
-          return false;
-        },
-      );
+      const neverLoaded = (): false => {
+        // It leaves the reserve.
+        removeFrom(this.preloaded.get(key) ?? [], entry);
+        return false;
+      };
+      entry.loaded = response.then((opened) => {
+        opened.body.on("error", () => {});
+        // Anything but the guest's event stream (the supervisor failed the load) is no preload.
+        if (opened.statusCode !== 200) {
+          opened.body.destroy();
+          return neverLoaded();
+        }
+        abort.signal.addEventListener("abort", () => opened.body.destroy(), { once: true });
+        return (entry.ready = true);
+      }, neverLoaded);
       entries.push(entry);
       this.preloaded.set(key, entries);
       void entry.loaded.then((ready) => {

@@ -152,8 +152,16 @@ function messageFieldsOf(request: RunRequest): RunMessageFields {
 class AttemptLost extends Error {}
 /** The attempt was withdrawn before its guest started (its process stopped answering). */
 class AttemptMoved extends Error {}
-/** A preloaded isolate that could not take its run (it had ended): the run loads a new one. */
-class PreloadUnusable extends Error {}
+/**
+ * A preloaded isolate that could not take its run: the run loads a new one. `declined`: the
+ * isolate itself refused it or had ended (its code is not preloaded again), rather than its
+ * process or connection failing.
+ */
+class PreloadUnusable extends Error {
+  constructor(readonly declined: boolean) {
+    super("the preloaded isolate could not take the run");
+  }
+}
 
 export async function executeRun(pool: ProcessPool, request: RunRequest): Promise<RunOutcome> {
   const { signal } = request;
@@ -354,16 +362,19 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
         for (const event of events) {
           // A preloaded run's first event is its start: anything else is the preload ending
           // on its own (e.g. a package that threw as it loaded), not this run.
-          if (preloaded && !ticket.started && event.s === undefined) throw new PreloadUnusable();
+          if (preloaded && !ticket.started && event.s === undefined) throw new PreloadUnusable(true);
           handleEvent(event, ticket);
         }
       }
+      // A preload whose stream ended without the run's start declined it (or had ended).
+      if (!done && preloaded && !ticket.started) throw new PreloadUnusable(true);
       if (!done) throw new AttemptLost();
     } catch (error) {
       if (done) return;
       if (moved) throw new AttemptMoved();
       // Nothing of it ran: the run goes to a fresh isolate.
-      if (error instanceof PreloadUnusable || (preloaded && !ticket.started)) throw new PreloadUnusable();
+      if (error instanceof PreloadUnusable) throw error;
+      if (preloaded && !ticket.started) throw new PreloadUnusable(false);
       if (error instanceof AttemptLost || sandbox.state === "dead" || !sandbox.isAlive()) {
         await sandbox.lost.catch(() => undefined);
         throw new AttemptLost();
@@ -463,7 +474,7 @@ export async function executeRun(pool: ProcessPool, request: RunRequest): Promis
           continue;
         }
         if (error instanceof PreloadUnusable) {
-          pool.preloadUnusable(request.guestModule);
+          if (error.declined) pool.preloadUnusable(request.guestModule);
           continue;
         }
         if (!(error instanceof AttemptLost)) {
