@@ -9,6 +9,14 @@ import { NodeRuntime } from "../runtime/index.js";
 
 let runtime: NodeRuntime;
 
+/** An ES module package `name` under `dir/node_modules` whose entry is `source`. */
+function writePackage(dir: string, name: string, source: string): void {
+  const pkg = join(dir, "node_modules", name);
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(join(pkg, "package.json"), JSON.stringify({ name, type: "module", exports: "./index.js" }));
+  writeFileSync(join(pkg, "index.js"), source);
+}
+
 beforeAll(async () => {
   runtime = await NodeRuntime.create();
 });
@@ -48,10 +56,7 @@ describe("repeated code", () => {
     // A preloaded isolate evaluates the code's imports before its input arrives: what they
     // capture of the globals must be what they capture in a fresh isolate, and in Node.
     const dir = mkdtempSync(join(tmpdir(), "secure-exec-preload-"));
-    const pkg = join(dir, "node_modules", "captures-globals");
-    mkdirSync(pkg, { recursive: true });
-    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "captures-globals", type: "module", exports: "./index.js" }));
-    writeFileSync(join(pkg, "index.js"), "export const capturedFetch = globalThis.fetch;\nexport const capturedText = Response.prototype.text;\n");
+    writePackage(dir, "captures-globals", "export const capturedFetch = globalThis.fetch;\nexport const capturedText = Response.prototype.text;\n");
     const code = 'import { capturedFetch, capturedText } from "captures-globals";\nconsole.log(capturedFetch === fetch, capturedText === Response.prototype.text);\n';
     writeFileSync(join(dir, "main.mjs"), code);
     const node = spawnSync(process.execPath, [join(dir, "main.mjs")], { encoding: "utf8" });
@@ -74,17 +79,11 @@ describe("repeated code", () => {
     // Read before the run's input exists, these would be the preload's (empty env, no files):
     // such an isolate declines its start and the run goes to a fresh one.
     const dir = mkdtempSync(join(tmpdir(), "secure-exec-preload-"));
-    const pkg = join(dir, "node_modules", "reads-at-load");
-    mkdirSync(pkg, { recursive: true });
-    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "reads-at-load", type: "module", exports: "./index.js" }));
-    writeFileSync(join(pkg, "index.js"), "export const env = process.env.FOO;\nexport const args = process.argv.length;\n");
+    writePackage(dir, "reads-at-load", "export const env = process.env.FOO;\nexport const args = process.argv.length;\n");
     const code = 'import { env, args } from "reads-at-load";\nconsole.log(env, args);\n';
     writeFileSync(join(dir, "main.mjs"), code);
     const node = spawnSync(process.execPath, [join(dir, "main.mjs")], { encoding: "utf8", env: { ...process.env, FOO: "bar" } });
-    const files = join(dir, "node_modules", "reads-file");
-    mkdirSync(files, { recursive: true });
-    writeFileSync(join(files, "package.json"), JSON.stringify({ name: "reads-file", type: "module", exports: "./index.js" }));
-    writeFileSync(join(files, "index.js"), 'import fs from "node:fs";\nexport const seen = fs.existsSync("/data/in.txt");\n');
+    writePackage(dir, "reads-file", 'import fs from "node:fs";\nexport const seen = fs.existsSync("/data/in.txt");\n');
     const fsCode = 'import { seen } from "reads-file";\nimport fs from "node:fs";\nconsole.log(seen, fs.readFileSync("/data/in.txt", "utf8"));\n';
     const sandbox = await NodeRuntime.create({ nodeModules: join(dir, "node_modules") });
     try {

@@ -1362,7 +1362,8 @@ export default {
           } catch {
             start = undefined;
           }
-          if (run.readRunStateEarly || start?.kind !== "start") run.decline();
+          // An isolate that cannot serve its run ends without an event: the host loads a fresh one.
+          if (run.readRunStateEarly || start?.kind !== "start") run.end();
           else run.start(start.input);
         },
         () => {},
@@ -1843,11 +1844,6 @@ class GuestRun {
     // input) leaves this request with no I/O of its own, which workerd would cancel as hung.
     this.keepAlive = nativeSetInterval(() => {}, 30_000);
     this.pumpMailbox();
-  }
-
-  /** A preloaded isolate that cannot serve its run ends without an event: the host loads a fresh one. */
-  decline() {
-    this.end();
   }
 
   /** The run is over: its timers stop, its mailbox closes and its event stream ends. */

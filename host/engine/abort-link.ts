@@ -1,6 +1,6 @@
 // One signal that aborts when any of several does. AbortSignal.any costs ~20 µs a call in
 // Node 20 (and leaves weak references for the GC); a controller with a listener on each
-// source, removed once the work is over, costs ~2 µs. Runs and tool calls make one each.
+// source, removed once the work is over, costs ~2 µs. Every run's compile makes one.
 export interface AbortLink {
   readonly signal: AbortSignal;
   abort(reason: unknown): void;

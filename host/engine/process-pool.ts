@@ -209,9 +209,7 @@ export class ProcessPool {
    */
   preloadUnusable(guestModule: string): void {
     const key = codeKey(guestModule);
-    this.unpreloadable.delete(key);
-    this.unpreloadable.set(key, true);
-    if (this.unpreloadable.size > SEEN_CODE_ENTRIES) this.unpreloadable.delete(this.unpreloadable.keys().next().value!);
+    keepLatest(this.unpreloadable, key, true, SEEN_CODE_ENTRIES);
     this.hotCode.delete(key);
     for (const entry of this.preloaded.get(key) ?? []) entry.abort.abort();
     this.preloaded.delete(key);
@@ -221,14 +219,10 @@ export class ProcessPool {
   preloadFor(guestModule: string, worker: GuestWorker): void {
     const key = codeKey(guestModule);
     if (this.unpreloadable.has(key)) return;
-    const seenBefore = this.seenCode.delete(key);
-    this.seenCode.set(key, true);
-    if (this.seenCode.size > SEEN_CODE_ENTRIES) this.seenCode.delete(this.seenCode.keys().next().value!);
+    const seenBefore = keepLatest(this.seenCode, key, true, SEEN_CODE_ENTRIES);
     if (!seenBefore || this.disposed) return;
     const hot: HotCode = { worker, used: this.hotCode.get(key)?.used ?? false };
-    this.hotCode.delete(key);
-    this.hotCode.set(key, hot);
-    if (this.hotCode.size > HOT_CODE_ENTRIES) this.hotCode.delete(this.hotCode.keys().next().value!);
+    keepLatest(this.hotCode, key, hot, HOT_CODE_ENTRIES);
     // Hot code is loaded on a second process while the first runs it (two cores, two
     // single-threaded processes; loads never go to a process with a run in flight), when
     // the runtime's limits allow a second one.
@@ -403,6 +397,14 @@ interface PreloadEntry extends PreloadedIsolate {
   sandbox: SandboxProcess;
   loaded: Promise<boolean>;
   ready: boolean;
+}
+
+/** Puts `key` last in an insertion-ordered map of at most `limit` entries (the oldest go); whether it was there. */
+function keepLatest<V>(map: Map<string, V>, key: string, value: V, limit: number): boolean {
+  const had = map.delete(key);
+  map.set(key, value);
+  if (map.size > limit) map.delete(map.keys().next().value!);
+  return had;
 }
 
 function removeFrom<T>(list: T[], item: T): void {

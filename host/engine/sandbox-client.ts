@@ -218,10 +218,6 @@ class Connection {
     this.socket.on("close", () => this.close(connectionError("the sandbox process closed the connection", "ECONNRESET")));
   }
 
-  get busy(): boolean {
-    return this.current !== undefined || this.response !== undefined;
-  }
-
   send(request: PendingRequest): void {
     clearTimeout(this.idleTimer);
     this.current = request;
