@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeRuntime } from "../runtime/index.js";
 
 let runtime: NodeRuntime;
+type ExecResult = Awaited<ReturnType<NodeRuntime["exec"]>>;
 
 /** An ES module package `name` under `dir/node_modules` whose entry is `source`. */
 function writePackage(dir: string, name: string, source: string): void {
@@ -98,6 +99,66 @@ describe("repeated code", () => {
       expect(node.stdout).toBe("bar 2\n");
       expect(outputs).toEqual(Array.from({ length: 6 }, () => node.stdout));
       expect(fileOutputs).toEqual(Array.from({ length: 6 }, () => "true hello\n"));
+    } finally {
+      await sandbox.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("what a package prints or reads from stdin as it loads is the run's, in fresh and repeated runs (Node's answer)", async () => {
+    // workerd evaluates imported modules outside the run's request: their output waits for
+    // the import to settle. A preload's packages have no run yet: printing or reading stdin
+    // then declines its start, and a fresh isolate serves the run.
+    const dir = mkdtempSync(join(tmpdir(), "secure-exec-preload-"));
+    writePackage(dir, "prints-at-load", 'console.log("loaded"); process.stdout.write("out\\n"); console.error("err");\nexport const x = 1;\n');
+    writePackage(
+      dir,
+      "reads-stdin-at-load",
+      'export const input = await new Promise((resolve) => { let text = ""; process.stdin.setEncoding("utf8"); process.stdin.on("data", (chunk) => (text += chunk)); process.stdin.on("end", () => resolve(text)); });\n',
+    );
+    const staticCode = 'import { x } from "prints-at-load";\nimport { input } from "reads-stdin-at-load";\nconsole.log(x, input);\n';
+    const dynamicCode = 'const { x } = await import("prints-at-load");\nconsole.log(x);\n';
+    writeFileSync(join(dir, "static.mjs"), staticCode);
+    writeFileSync(join(dir, "dynamic.mjs"), dynamicCode);
+    const nodeStatic = spawnSync(process.execPath, [join(dir, "static.mjs")], { encoding: "utf8", input: "hi" });
+    const nodeDynamic = spawnSync(process.execPath, [join(dir, "dynamic.mjs")], { encoding: "utf8" });
+    const sandbox = await NodeRuntime.create({ nodeModules: join(dir, "node_modules") });
+    try {
+      const staticRuns: ExecResult[] = [];
+      const dynamicRuns: ExecResult[] = [];
+      for (let index = 0; index < 6; index += 1) {
+        staticRuns.push(await sandbox.exec(staticCode, { stdin: "hi", timeout: 10_000 }));
+        dynamicRuns.push(await sandbox.exec(dynamicCode, { timeout: 10_000 }));
+        if (index % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(nodeStatic.stdout).toBe("loaded\nout\n1 hi\n");
+      expect(staticRuns).toEqual(Array.from({ length: 6 }, () => ({ stdout: nodeStatic.stdout, stderr: nodeStatic.stderr, exitCode: nodeStatic.status })));
+      expect(dynamicRuns).toEqual(Array.from({ length: 6 }, () => ({ stdout: nodeDynamic.stdout, stderr: nodeDynamic.stderr, exitCode: nodeDynamic.status })));
+    } finally {
+      await sandbox.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a package that fails as it loads fails every run the same way, preloaded or not", async () => {
+    // workerd leaves a module whose top-level await did not settle half-evaluated: a run
+    // started in such a preload would see another error than a fresh isolate shows.
+    const dir = mkdtempSync(join(tmpdir(), "secure-exec-preload-"));
+    writePackage(dir, "never-loads", "await new Promise(() => {});\nexport const x = 1;\n");
+    writePackage(dir, "throws-at-load", 'export const x = 1;\nthrow new Error("boom at load");\n');
+    const sandbox = await NodeRuntime.create({ nodeModules: join(dir, "node_modules") });
+    try {
+      for (const name of ["never-loads", "throws-at-load"]) {
+        const code = `import { x } from "${name}";\nconsole.log(x);\n`;
+        const results: ExecResult[] = [];
+        for (let index = 0; index < 6; index += 1) {
+          results.push(await sandbox.exec(code, { timeout: 10_000 }));
+          if (index % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        expect(results[0]!.exitCode).toBe(1);
+        expect(results[0]!.stderr).not.toBe("");
+        expect(results).toEqual(Array.from({ length: 6 }, () => results[0]));
+      }
     } finally {
       await sandbox.dispose();
       rmSync(dir, { recursive: true, force: true });

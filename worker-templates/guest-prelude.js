@@ -545,7 +545,8 @@ function makeStdin() {
   const { Readable } = builtin("node:stream");
   const stdin = new Readable({
     read() {
-      if (!run) return this.push(null);
+      // No run yet (a preload's packages loading): no input. The preload declines its start.
+      if (!run || run.input === undefined) return this.push(null);
       if (run.input.stdinMode !== "stream") {
         const bytes = nativeBuffer().from(run.input.stdin ?? "", "base64");
         if (bytes.length > 0) this.push(bytes);
@@ -983,7 +984,7 @@ async function guestImport(specifier, options) {
   if (SANDBOX_MODULE_FILES[bare]) {
     if (hasPrefix(name, "node:") || nativeIsBuiltin(bare)) {
       try {
-        const namespace = await import(SANDBOX_MODULE_FILES[bare]);
+        const namespace = await importModule(SANDBOX_MODULE_FILES[bare]);
         afterLoad();
         return namespace;
       } catch {
@@ -992,7 +993,7 @@ async function guestImport(specifier, options) {
     }
   }
   if (isBundledModule(name)) {
-    const namespace = await import(name, options);
+    const namespace = await importModule(name, options);
     afterLoad();
     return namespace;
   }
@@ -1011,6 +1012,12 @@ async function guestImport(specifier, options) {
   const mainPath = activeRun?.mainPath ?? "/workspace/guest.js";
   if (hasPrefix(name, ".") || hasPrefix(name, "/") || hasPrefix(name, "file:")) return importFile(name, options, mainPath);
   throw moduleNotFound(name, mainPath);
+}
+
+/** An import in a run: its modules' top-level output goes out once it settles (GuestRun.loading). */
+function importModule(name, options) {
+  const importing = import(name, options);
+  return activeRun ? activeRun.loading(importing) : importing;
 }
 
 /** Runs what sandbox modules asked to do once loaded (runBridge.afterLoad). */
@@ -1345,11 +1352,15 @@ export default {
     run.listen();
     if (preloaded) {
       // Preloaded: the imports are evaluated now, in the globals a fresh run's imports see,
-      // and the run's start is the rest of the request's body. A load error shows again when
-      // the run imports guest.js; an error thrown as they load ends this isolate before its start.
+      // and the run's start is the rest of the request's body. A failed import declines the
+      // start (a fresh isolate reports it); an uncaught error as they load ends this isolate first.
       run.prepare();
       const stopWatching = watchPreloadReads(run);
-      await import("./guest.js").catch(() => {});
+      // An import that fails here would fail the run differently than in a fresh isolate (a
+      // module whose top-level await did not settle is left half-evaluated): decline it.
+      await import("./guest.js").catch(() => {
+        run.readRunStateEarly = true;
+      });
       // Read past the guest's tracking of body reads: waiting for the start holds no run.
       nativeRequestText.call(request).then(
         (text) => {
@@ -1384,7 +1395,23 @@ function watchPreloadReads(run) {
   const restores = [];
   const watch = (object, key) => {
     const descriptor = Object.getOwnPropertyDescriptor(object, key);
-    if (descriptor && !("value" in descriptor)) return;
+    if (descriptor && !("value" in descriptor)) {
+      // Made on first read (process.stdin): a read now would bind it to the preload.
+      Object.defineProperty(object, key, {
+        configurable: true,
+        enumerable: descriptor.enumerable,
+        get() {
+          run.readRunStateEarly = true;
+          return descriptor.get?.call(this);
+        },
+        set(next) {
+          run.readRunStateEarly = true;
+          descriptor.set?.call(this, next);
+        },
+      });
+      restores.push(() => Object.defineProperty(object, key, descriptor));
+      return;
+    }
     let value = descriptor?.value;
     Object.defineProperty(object, key, {
       configurable: true,
@@ -1400,7 +1427,7 @@ function watchPreloadReads(run) {
     });
     restores.push(() => Object.defineProperty(object, key, { configurable: true, enumerable: descriptor?.enumerable ?? true, writable: descriptor?.writable ?? true, value }));
   };
-  for (const key of ["env", "argv", "execArgv", "cwd", "pid"]) watch(guestProcess, key);
+  for (const key of ["env", "argv", "execArgv", "cwd", "pid", "stdin"]) watch(guestProcess, key);
   watch(runBridge, "fsSnapshot");
   watch(run, "cwd");
   return () => {
@@ -1431,6 +1458,8 @@ class GuestRun {
     this.pendingOutput = [];
     this.pendingLines = "";
     this.outputFlushScheduled = false;
+    /** Imports under way: modules evaluate outside the run's request (see `loading`). */
+    this.modulesLoading = 0;
   }
 
   /**
@@ -1563,8 +1592,13 @@ class GuestRun {
   }
 
   writeChannel(channel, chunk) {
-    // Before a preloaded run starts (its packages loading) there is no one to write to.
-    if (this.finished || this.outputBudget === undefined) return;
+    if (this.finished) return;
+    // A preloaded run's packages printing as they load: that output is the run's, which has
+    // not started. The preload declines it; a fresh isolate prints it in the run.
+    if (this.outputBudget === undefined) {
+      this.readRunStateEarly = true;
+      return;
+    }
     const text = typeof chunk === "string" ? chunk : this.decoders[channel].decode(chunk, { stream: true });
     if (text.length === 0) return;
     const budget = this.outputBudget[channel];
@@ -1581,11 +1615,34 @@ class GuestRun {
 
   flushOutput() {
     this.outputFlushScheduled = false;
+    if (this.modulesLoading > 0) return;
     this.collectOutput();
     if (this.pendingLines.length === 0) return;
     const lines = this.pendingLines;
     this.pendingLines = "";
     this.writer.write(encoder.encode(lines)).catch(() => {});
+  }
+
+  /**
+   * workerd evaluates imported modules outside the request that imports them, where the run's
+   * stream cannot be written: what a module's top level prints waits until its import settles.
+   */
+  loading(importing) {
+    this.modulesLoading += 1;
+    const settled = () => {
+      this.modulesLoading -= 1;
+      if (this.modulesLoading === 0) this.flushOutput();
+    };
+    return importing.then(
+      (namespace) => {
+        settled();
+        return namespace;
+      },
+      (error) => {
+        settled();
+        throw error;
+      },
+    );
   }
 
   /** process.exit(): 'exit' listeners run, then the run ends with the (possibly updated) code. */
@@ -1890,7 +1947,7 @@ class GuestRun {
     this.emit({ s: 1 });
     this.mainState = "running";
     const meta = makeImportMeta(this.mainPath);
-    import("./guest.js")
+    this.loading(import("./guest.js"))
       .then(({ default: guestMain, __secureExecExports: guestExports }) => {
         afterLoad();
         return guestMain(guestImport, meta, providedNamespace).then(() => {
