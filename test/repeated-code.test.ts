@@ -105,7 +105,7 @@ describe("repeated code", () => {
     }
   });
 
-  it("what a package prints or reads from stdin as it loads is the run's, in fresh and repeated runs (Node's answer)", async () => {
+  it("what a package prints, reads from stdin or exits with as it loads is the run's, in fresh and repeated runs (Node's answer)", async () => {
     // workerd evaluates imported modules outside the run's request: their output waits for
     // the import to settle. A preload's packages have no run yet: printing or reading stdin
     // then declines its start, and a fresh isolate serves the run.
@@ -118,22 +118,30 @@ describe("repeated code", () => {
     );
     const staticCode = 'import { x } from "prints-at-load";\nimport { input } from "reads-stdin-at-load";\nconsole.log(x, input);\n';
     const dynamicCode = 'const { x } = await import("prints-at-load");\nconsole.log(x);\n';
+    writePackage(dir, "exits-at-load", 'console.log("bye");\nprocess.exit(3);\n');
+    const exitCode = 'console.log("first");\nawait import("exits-at-load");\nconsole.log("never");\n';
     writeFileSync(join(dir, "static.mjs"), staticCode);
     writeFileSync(join(dir, "dynamic.mjs"), dynamicCode);
+    writeFileSync(join(dir, "exit.mjs"), exitCode);
     const nodeStatic = spawnSync(process.execPath, [join(dir, "static.mjs")], { encoding: "utf8", input: "hi" });
     const nodeDynamic = spawnSync(process.execPath, [join(dir, "dynamic.mjs")], { encoding: "utf8" });
+    const nodeExit = spawnSync(process.execPath, [join(dir, "exit.mjs")], { encoding: "utf8" });
     const sandbox = await NodeRuntime.create({ nodeModules: join(dir, "node_modules") });
     try {
       const staticRuns: ExecResult[] = [];
       const dynamicRuns: ExecResult[] = [];
+      const exitRuns: ExecResult[] = [];
       for (let index = 0; index < 6; index += 1) {
         staticRuns.push(await sandbox.exec(staticCode, { stdin: "hi", timeout: 10_000 }));
         dynamicRuns.push(await sandbox.exec(dynamicCode, { timeout: 10_000 }));
+        exitRuns.push(await sandbox.exec(exitCode, { timeout: 10_000 }));
         if (index % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 200));
       }
       expect(nodeStatic.stdout).toBe("loaded\nout\n1 hi\n");
       expect(staticRuns).toEqual(Array.from({ length: 6 }, () => ({ stdout: nodeStatic.stdout, stderr: nodeStatic.stderr, exitCode: nodeStatic.status })));
       expect(dynamicRuns).toEqual(Array.from({ length: 6 }, () => ({ stdout: nodeDynamic.stdout, stderr: nodeDynamic.stderr, exitCode: nodeDynamic.status })));
+      expect(nodeExit.status).toBe(3);
+      expect(exitRuns).toEqual(Array.from({ length: 6 }, () => ({ stdout: nodeExit.stdout, stderr: nodeExit.stderr, exitCode: nodeExit.status })));
     } finally {
       await sandbox.dispose();
       rmSync(dir, { recursive: true, force: true });

@@ -1014,6 +1014,18 @@ async function guestImport(specifier, options) {
   throw moduleNotFound(name, mainPath);
 }
 
+/** Whether this code runs inside a request: workerd refuses timers in its global scope. */
+function inRequestScope() {
+  try {
+    nativeClearTimeout(nativeSetTimeout(noop, 0));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function noop() {}
+
 /** An import in a run: its modules' top-level output goes out once it settles (GuestRun.loading). */
 function importModule(name, options) {
   const importing = import(name, options);
@@ -1615,7 +1627,7 @@ class GuestRun {
 
   flushOutput() {
     this.outputFlushScheduled = false;
-    if (this.modulesLoading > 0) return;
+    if (this.modulesLoading > 0 && !inRequestScope()) return;
     this.collectOutput();
     if (this.pendingLines.length === 0) return;
     const lines = this.pendingLines;
@@ -1624,14 +1636,16 @@ class GuestRun {
   }
 
   /**
-   * workerd evaluates imported modules outside the request that imports them, where the run's
-   * stream cannot be written: what a module's top level prints waits until its import settles.
+   * workerd evaluates imported modules outside the request that imports them (its global
+   * scope), where the run's stream cannot be written: what a module's top level prints waits
+   * until its import settles.
    */
   loading(importing) {
     this.modulesLoading += 1;
     const settled = () => {
-      this.modulesLoading -= 1;
-      if (this.modulesLoading === 0) this.flushOutput();
+      if (--this.modulesLoading > 0) return;
+      this.flushOutput();
+      if (this.closeWhenLoaded) this.writer.close().catch(() => {});
     };
     return importing.then(
       (namespace) => {
@@ -1911,7 +1925,10 @@ class GuestRun {
     this.mailboxWaiter = null;
     wake?.();
     for (const timer of [...liveTimers.values()]) timer.clear();
-    this.writer.close().catch(() => {});
+    // Ended by a module's top level (process.exit() as it loads): the stream closes, after
+    // the output held for it, once the import settles.
+    if (this.modulesLoading > 0 && !inRequestScope()) this.closeWhenLoaded = true;
+    else this.writer.close().catch(() => {});
   }
 
   /** What the guest's globals hold before any of its code runs: none of it needs the input. */
