@@ -148,6 +148,35 @@ describe("repeated code", () => {
     }
   });
 
+  it("a module a package imports itself later prints, and exits, as in Node", async () => {
+    // The host wraps a package's own `import()` in the prelude's tracker: the module it loads
+    // is evaluated outside the run's request too.
+    const dir = mkdtempSync(join(tmpdir(), "secure-exec-preload-"));
+    writePackage(dir, "loads-later", 'export async function load(name) { const m = name === "exit" ? await import("exits-later") : await import("prints-later"); return m.y; }\n');
+    writePackage(dir, "prints-later", 'console.log("prints-later top");\nglobalThis.hook?.("from prints-later");\nexport const y = 1;\n');
+    writePackage(dir, "exits-later", 'console.log("exits-later top");\nprocess.exit(2);\nexport const y = 2;\n');
+    const codes = [
+      'import { load } from "loads-later";\nglobalThis.hook = (text) => console.log("hook", text);\nconsole.log("m0");\nconsole.log("y", await load("print"));\n',
+      'import { load } from "loads-later";\nconsole.log("m0");\nawait load("exit");\nconsole.log("never");\n',
+    ];
+    const sandbox = await NodeRuntime.create({ nodeModules: join(dir, "node_modules") });
+    try {
+      for (const [index, code] of codes.entries()) {
+        writeFileSync(join(dir, `later-${index}.mjs`), code);
+        const node = spawnSync(process.execPath, [join(dir, `later-${index}.mjs`)], { encoding: "utf8" });
+        const results: ExecResult[] = [];
+        for (let run = 0; run < 4; run += 1) {
+          results.push(await sandbox.exec(code, { timeout: 10_000 }));
+          if (run % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        expect(results).toEqual(Array.from({ length: 4 }, () => ({ stdout: node.stdout, stderr: node.stderr, exitCode: node.status })));
+      }
+    } finally {
+      await sandbox.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a package that fails as it loads fails every run the same way, preloaded or not", async () => {
     // workerd leaves a module whose top-level await did not settle half-evaluated: a run
     // started in such a preload would see another error than a fresh isolate shows.

@@ -1032,6 +1032,15 @@ function importModule(name, options) {
   return activeRun ? activeRun.loading(importing) : importing;
 }
 
+// A package's own `import()`, which the host wraps in this: what the modules it loads print
+// at their top level is held the same way (host/compile/node-modules.ts).
+Object.defineProperty(globalThis, "__secureExecImported", {
+  value: (importing) => (activeRun ? activeRun.loading(NativePromise.resolve(importing)) : importing),
+  writable: false,
+  enumerable: false,
+  configurable: false,
+});
+
 /** Runs what sandbox modules asked to do once loaded (runBridge.afterLoad). */
 function afterLoad() {
   for (const task of runBridge.afterLoad.splice(0)) task();

@@ -11,6 +11,8 @@ import { SANDBOX_MODULE_DEPENDENCIES } from "./guest-module.js";
 export type BundledModule = { js: string } | { cjs: string } | { json: unknown };
 
 const MAX_FILES = 5_000;
+/** The prelude's global that a package's own `import()` is wrapped in (worker-templates/guest-prelude.js). */
+const IMPORT_TRACKER = "__secureExecImported";
 const PROCESS_MODULE = "node_modules/.secure-exec/process.cjs";
 const SANDBOX_BUILTINS: Record<string, string> = {
   fs: "secure-exec-fs.js",
@@ -211,7 +213,12 @@ export class NodeModulesBundler {
       ImportDeclaration: (node) => visit((node as Node & { source: Node }).source),
       ExportNamedDeclaration: (node) => visit((node as Node & { source?: Node | null }).source),
       ExportAllDeclaration: (node) => visit((node as Node & { source: Node }).source),
-      ImportExpression: (node) => visit((node as Node & { source: Node }).source),
+      ImportExpression: (node) => {
+        visit((node as Node & { source: Node }).source);
+        // Modules a package imports later are evaluated outside the run's request: the
+        // prelude's tracker holds what they print until the import settles.
+        edits.push({ start: node.start, end: node.start, text: `${IMPORT_TRACKER}(` }, { start: node.end, end: node.end, text: ")" });
+      },
       CallExpression: (node) => {
         const call = node as Node & { callee: Node & { name?: string }; arguments: Node[] };
         if (call.callee.type === "Identifier" && call.callee.name === "require" && call.arguments.length === 1) {
@@ -219,7 +226,9 @@ export class NodeModulesBundler {
         }
       },
     });
-    edits.sort((a, b) => b.start - a.start);
+    // From the end back; at one position a closing ")" goes after what ends there and an
+    // opening one before what starts there, so the later edit (by start, then end) goes first.
+    edits.sort((a, b) => b.start - a.start || b.end - a.end);
     let output = source;
     for (const edit of edits) output = output.slice(0, edit.start) + edit.text + output.slice(edit.end);
     return output;
