@@ -984,7 +984,7 @@ async function guestImport(specifier, options) {
   if (SANDBOX_MODULE_FILES[bare]) {
     if (hasPrefix(name, "node:") || nativeIsBuiltin(bare)) {
       try {
-        const namespace = await importModule(SANDBOX_MODULE_FILES[bare]);
+        const namespace = await tracked(import(SANDBOX_MODULE_FILES[bare]));
         afterLoad();
         return namespace;
       } catch {
@@ -993,7 +993,7 @@ async function guestImport(specifier, options) {
     }
   }
   if (isBundledModule(name)) {
-    const namespace = await importModule(name, options);
+    const namespace = await tracked(import(name, options));
     afterLoad();
     return namespace;
   }
@@ -1027,15 +1027,13 @@ function inRequestScope() {
 function noop() {}
 
 /** An import in a run: its modules' top-level output goes out once it settles (GuestRun.loading). */
-function importModule(name, options) {
-  const importing = import(name, options);
-  return activeRun ? activeRun.loading(importing) : importing;
+function tracked(importing) {
+  return activeRun ? activeRun.loading(NativePromise.resolve(importing)) : importing;
 }
 
-// A package's own `import()`, which the host wraps in this: what the modules it loads print
-// at their top level is held the same way (host/compile/node-modules.ts).
+// A package's own `import()` is wrapped in this by the host (host/compile/node-modules.ts).
 Object.defineProperty(globalThis, "__secureExecImported", {
-  value: (importing) => (activeRun ? activeRun.loading(NativePromise.resolve(importing)) : importing),
+  value: tracked,
   writable: false,
   enumerable: false,
   configurable: false,
@@ -1416,37 +1414,25 @@ function watchPreloadReads(run) {
   const restores = [];
   const watch = (object, key) => {
     const descriptor = Object.getOwnPropertyDescriptor(object, key);
-    if (descriptor && !("value" in descriptor)) {
-      // Made on first read (process.stdin): a read now would bind it to the preload.
-      Object.defineProperty(object, key, {
-        configurable: true,
-        enumerable: descriptor.enumerable,
-        get() {
-          run.readRunStateEarly = true;
-          return descriptor.get?.call(this);
-        },
-        set(next) {
-          run.readRunStateEarly = true;
-          descriptor.set?.call(this, next);
-        },
-      });
-      restores.push(() => Object.defineProperty(object, key, descriptor));
-      return;
-    }
+    // An accessor is made on first read (process.stdin): a read now would bind it to the preload.
+    const accessor = descriptor !== undefined && !("value" in descriptor);
     let value = descriptor?.value;
     Object.defineProperty(object, key, {
       configurable: true,
       enumerable: descriptor?.enumerable ?? true,
       get() {
         run.readRunStateEarly = true;
-        return value;
+        return accessor ? descriptor.get?.call(object) : value;
       },
       set(next) {
         run.readRunStateEarly = true;
-        value = next;
+        if (accessor) descriptor.set?.call(object, next);
+        else value = next;
       },
     });
-    restores.push(() => Object.defineProperty(object, key, { configurable: true, enumerable: descriptor?.enumerable ?? true, writable: descriptor?.writable ?? true, value }));
+    restores.push(() =>
+      Object.defineProperty(object, key, accessor ? descriptor : { configurable: true, enumerable: descriptor?.enumerable ?? true, writable: descriptor?.writable ?? true, value }),
+    );
   };
   for (const key of ["env", "argv", "execArgv", "cwd", "pid", "stdin"]) watch(guestProcess, key);
   watch(runBridge, "fsSnapshot");
@@ -1481,6 +1467,8 @@ class GuestRun {
     this.outputFlushScheduled = false;
     /** Imports under way: modules evaluate outside the run's request (see `loading`). */
     this.modulesLoading = 0;
+    /** Ended while an import was under way outside the request: its stream closes once that settles. */
+    this.closeWhenLoaded = false;
   }
 
   /**
